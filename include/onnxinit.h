@@ -1,0 +1,239 @@
+/*
+ * onnxinit — re-initialize the weights of ONNX models.
+ *
+ * The only public header of libonnxinit. Conventions:
+ *  - every fallible function returns int: 0 (OI_OK) or a negative OI_E* code;
+ *    the detail of the last failure on the calling thread is oi_last_error();
+ *  - out-parameters come first; handles are opaque;
+ *  - pointers returned by oi_model_* functions are borrowed: they stay valid
+ *    until oi_model_free() of the model they came from;
+ *  - the library never prints, never exits and never installs signal handlers.
+ */
+#ifndef ONNXINIT_H
+#define ONNXINIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(OI_BUILDING_LIBRARY) && defined(__GNUC__)
+#define OI_EXTERN __attribute__((visibility("default")))
+#else
+#define OI_EXTERN
+#endif
+
+#define OI_VERSION_MAJOR 0
+#define OI_VERSION_MINOR 1
+#define OI_VERSION_PATCH 0
+#define OI_VERSION_STRING "0.1.0"
+
+/** The library's version string, e.g. "0.1.0". */
+OI_EXTERN const char *oi_version(void);
+
+/* ---- errors ------------------------------------------------------------- */
+
+typedef enum oi_error {
+	OI_OK = 0,
+	OI_ENOMEM = -1,       /* out of memory */
+	OI_EIO = -2,          /* a file could not be opened, read or written */
+	OI_EFORMAT = -3,      /* the bytes are not a well-formed ONNX protobuf */
+	OI_EINVALID = -4,     /* well-formed, but the model contradicts itself */
+	OI_EEXTERNAL = -5,    /* external data missing, short or outside the folder */
+	OI_ETOOBIG = -6,      /* past a size limit (protobuf's 2 GiB, size overflow) */
+	OI_EUNSUPPORTED = -7, /* valid, but something this version cannot do */
+	OI_EARG = -8,         /* a bad argument or option from the caller */
+	OI_ECONFLICT = -9     /* the write would overwrite a file that is being read */
+} oi_error;
+
+/** A short constant name for an error code, e.g. "format". */
+OI_EXTERN const char *oi_error_name(int code);
+
+/**
+ * The message of the last failure on this thread: one line naming the file,
+ * and the tensor or node where one is involved. Never NULL; "" if none.
+ */
+OI_EXTERN const char *oi_last_error(void);
+
+/* ---- ONNX enums mirrored for callers who do not see the schema ----------- */
+
+/** ONNX TensorProto.DataType values. */
+typedef enum oi_dtype {
+	OI_DTYPE_UNDEFINED = 0,
+	OI_DTYPE_FLOAT = 1,
+	OI_DTYPE_UINT8 = 2,
+	OI_DTYPE_INT8 = 3,
+	OI_DTYPE_UINT16 = 4,
+	OI_DTYPE_INT16 = 5,
+	OI_DTYPE_INT32 = 6,
+	OI_DTYPE_INT64 = 7,
+	OI_DTYPE_STRING = 8,
+	OI_DTYPE_BOOL = 9,
+	OI_DTYPE_FLOAT16 = 10,
+	OI_DTYPE_DOUBLE = 11,
+	OI_DTYPE_UINT32 = 12,
+	OI_DTYPE_UINT64 = 13,
+	OI_DTYPE_COMPLEX64 = 14,
+	OI_DTYPE_COMPLEX128 = 15,
+	OI_DTYPE_BFLOAT16 = 16,
+	OI_DTYPE_FLOAT8E4M3FN = 17,
+	OI_DTYPE_FLOAT8E4M3FNUZ = 18,
+	OI_DTYPE_FLOAT8E5M2 = 19,
+	OI_DTYPE_FLOAT8E5M2FNUZ = 20,
+	OI_DTYPE_UINT4 = 21,
+	OI_DTYPE_INT4 = 22,
+	OI_DTYPE_FLOAT4E2M1 = 23
+} oi_dtype;
+
+/** "float32", "float16", "bfloat16", "int64", ...; "unknown" otherwise. */
+OI_EXTERN const char *oi_dtype_name(int dtype);
+
+/** Where a tensor was found. */
+typedef enum oi_source {
+	OI_SOURCE_INITIALIZER = 0,
+	OI_SOURCE_CONSTANT_NODE = 1,     /* Constant node, value or sparse_value */
+	OI_SOURCE_SPARSE_INITIALIZER = 2,
+	OI_SOURCE_ATTRIBUTE = 3          /* a tensor attribute of any other node */
+} oi_source;
+/** "initializer", "constant_node", "sparse_initializer", "attribute". */
+OI_EXTERN const char *oi_source_name(int source);
+
+/** How a tensor's payload is stored. */
+typedef enum oi_storage {
+	OI_STORAGE_RAW = 0,      /* raw_data */
+	OI_STORAGE_TYPED = 1,    /* float_data, int32_data, double_data, ... */
+	OI_STORAGE_EXTERNAL = 2  /* a file beside the model */
+} oi_storage;
+/** "raw", "typed", "external". */
+OI_EXTERN const char *oi_storage_name(int storage);
+
+/** What re-initialization does to a tensor. */
+typedef enum oi_action {
+	OI_ACTION_KEEP = 0,   /* left exactly as it was */
+	OI_ACTION_REINIT = 1, /* new values from a scheme */
+	OI_ACTION_COPY = 2    /* values copied from another model */
+} oi_action;
+/** "keep", "reinit", "copy". */
+OI_EXTERN const char *oi_action_name(int action);
+
+/* ---- models ------------------------------------------------------------- */
+
+typedef struct oi_model oi_model;
+
+/**
+ * One tensor of a model. Read-only; owned by the model. New fields are only
+ * ever added at the end.
+ */
+typedef struct oi_tensor_info {
+	const char *name;      /* tensor name (Constant node: its output) */
+	const char *graph;     /* "main", "main/If_3.then_branch", "function:dom.F" */
+	int source;            /* oi_source */
+	int dtype;             /* oi_dtype */
+	size_t ndim;
+	const int64_t *dims;   /* ndim entries (dense shape for sparse tensors) */
+	int storage;           /* oi_storage */
+	uint64_t numel;        /* stored elements (values only, for sparse) */
+	uint64_t nbytes;       /* payload bytes as stored */
+	/* analysis; NULL / -1 / NaN where not known */
+	const char *role;
+	const char *op;        /* op type of the consuming node */
+	const char *node;      /* name of the consuming node */
+	int64_t fan_in, fan_out;
+	const char *activation;
+	double gain;
+	/* plan, after oi_model_plan(); scheme is NULL before */
+	int action;            /* oi_action */
+	const char *scheme;
+} oi_tensor_info;
+
+#define OI_OPEN_OPTIONS_VERSION 1
+typedef struct oi_open_options {
+	unsigned version;   /* OI_OPEN_OPTIONS_VERSION */
+	unsigned flags;     /* reserved, 0 */
+} oi_open_options;
+#define OI_OPEN_OPTIONS_INIT { OI_OPEN_OPTIONS_VERSION, 0 }
+
+/**
+ * Open and validate the model at path. The file is mapped, not copied:
+ * tensor payloads stay on disk until a save streams them out. opts may be
+ * NULL. On failure *out is NULL and oi_last_error() says why.
+ */
+OI_EXTERN int oi_model_open(oi_model **out, const char *path,
+                            const oi_open_options *opts);
+
+/** Free a model; NULL is fine. */
+OI_EXTERN void oi_model_free(oi_model *model);
+
+OI_EXTERN const char *oi_model_path(const oi_model *model);
+OI_EXTERN int64_t oi_model_ir_version(const oi_model *model);
+OI_EXTERN size_t oi_model_opset_count(const oi_model *model);
+/** The i-th opset import; domain "" is the default ONNX domain. */
+OI_EXTERN int oi_model_opset(const oi_model *model, size_t i,
+                             const char **domain, int64_t *version);
+
+OI_EXTERN size_t oi_model_tensor_count(const oi_model *model);
+/** The i-th tensor, in file order of the graphs; NULL if i is out of range. */
+OI_EXTERN const oi_tensor_info *oi_model_tensor(const oi_model *model, size_t i);
+
+/* ---- re-initialization -------------------------------------------------- */
+
+#define OI_INIT_OPTIONS_VERSION 1
+typedef struct oi_init_options {
+	unsigned version;      /* OI_INIT_OPTIONS_VERSION */
+	const char *scheme;    /* default scheme SPEC; NULL means "auto" */
+	uint64_t seed;
+	int no_provenance;     /* do not record provenance in metadata_props */
+	unsigned threads;      /* 0 = as many as cores; never changes the bytes */
+} oi_init_options;
+#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0 }
+
+/**
+ * Decide the action and scheme of every tensor. Nothing is generated yet:
+ * the new values are produced while oi_model_save() streams the output.
+ * Fails with OI_EARG (and a message quoting the text) on a bad SPEC.
+ */
+OI_EXTERN int oi_model_plan(oi_model *model, const oi_init_options *opts);
+
+/** Number of tensors whose action is not OI_ACTION_KEEP. */
+OI_EXTERN size_t oi_model_changed_count(const oi_model *model);
+
+/* ---- saving ------------------------------------------------------------- */
+
+/** Called with each temporary file the save creates (created = 1) and when it
+ *  is gone, renamed or removed (created = 0), so that a program can remove
+ *  the temporaries from a signal handler. */
+typedef void (*oi_temp_callback)(const char *path, int created, void *userdata);
+
+#define OI_SAVE_OPTIONS_VERSION 1
+/** Save flags. */
+enum {
+	/* The output may replace the files the model was read from (in-place). */
+	OI_SAVE_REPLACE_INPUT = 1u << 0
+};
+typedef struct oi_save_options {
+	unsigned version;          /* OI_SAVE_OPTIONS_VERSION */
+	unsigned flags;            /* OI_SAVE_* */
+	oi_temp_callback on_temp;  /* may be NULL */
+	void *userdata;
+} oi_save_options;
+#define OI_SAVE_OPTIONS_INIT { OI_SAVE_OPTIONS_VERSION, 0, NULL, NULL }
+
+/**
+ * Write the model, with the planned tensors re-initialized and every other
+ * byte as it was, to path: a temporary file beside it, fsync, rename. Its
+ * external data files are written beside path with the same layout. On
+ * failure nothing is left behind. opts may be NULL.
+ */
+OI_EXTERN int oi_model_save(oi_model *model, const char *path,
+                            const oi_save_options *opts);
+
+/** Set after a save that had to move tensors to external data because the
+ *  model would have passed protobuf's 2 GiB limit: the data file's name. */
+OI_EXTERN const char *oi_model_saved_external(const oi_model *model);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ONNXINIT_H */

@@ -1,0 +1,168 @@
+/* onnxinit init MODEL (-o OUT | --in-place) [options] */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char help[] =
+	"Usage: onnxinit init MODEL (-o OUT | --in-place) [options]\n"
+	"\n"
+	"Write MODEL with its weights re-initialized and every other byte kept.\n"
+	"\n"
+	"  -o, --output OUT          where to write (its external data goes beside it)\n"
+	"      --in-place            replace MODEL atomically instead\n"
+	"      --scheme SPEC         scheme for every learnable tensor (keep, zeros)\n"
+	"      --seed N              64-bit seed (default 0)\n"
+	"      --dry-run             print the plan, write nothing\n"
+	"      --json                machine-readable report on stdout\n"
+	"      --no-provenance       do not record provenance in metadata_props\n"
+	"      --threads N           worker threads; never changes the bytes written\n"
+	"      --fan-convention C    torch (default) or keras\n"
+	"  -q, --quiet               only errors on stderr\n"
+	"  -v, --verbose             more on stderr\n"
+	"  -h, --help                this text\n";
+
+static bool parse_u64_arg(const char *s, uint64_t *out)
+{
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+int cmd_init(int argc, char **argv)
+{
+	enum { O_INPLACE = 256, O_SCHEME, O_SEED, O_DRY, O_JSON, O_NOPROV, O_THREADS, O_FAN,
+	       O_RULE, O_RULES };
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "in-place", no_argument, NULL, O_INPLACE },
+		{ "scheme", required_argument, NULL, O_SCHEME },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "no-provenance", no_argument, NULL, O_NOPROV },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "fan-convention", required_argument, NULL, O_FAN },
+		{ "rule", required_argument, NULL, O_RULE },
+		{ "rules", required_argument, NULL, O_RULES },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	const char *out = NULL;
+	bool in_place = false, dry = false, json = false;
+	int c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":o:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case O_INPLACE: in_place = true; break;
+		case O_SCHEME: io.scheme = optarg; break;
+		case O_SEED:
+			if (!parse_u64_arg(optarg, &io.seed))
+				return cli_usage_error("init", "--seed takes an integer from 0 to "
+				                       "18446744073709551615, not '%s'", optarg);
+			break;
+		case O_DRY: dry = true; break;
+		case O_JSON: json = true; break;
+		case O_NOPROV: io.no_provenance = 1; break;
+		case O_THREADS: {
+			uint64_t n;
+			if (!parse_u64_arg(optarg, &n) || n > 1024)
+				return cli_usage_error("init", "--threads takes a count from 0 to 1024, not "
+				                       "'%s'", optarg);
+			io.threads = (unsigned)n;
+			break;
+		}
+		case O_FAN:
+			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
+				return cli_usage_error("init", "--fan-convention must be torch or keras, not "
+				                       "'%s'", optarg);
+			break;
+		case O_RULE: case O_RULES:
+			return cli_usage_error("init", "%s is not available in this version",
+			                       c == O_RULE ? "--rule" : "--rules");
+		case 'q': cli_verbosity = -1; break;
+		case 'v': cli_verbosity++; break;
+		case 'h': fputs(help, stdout); return EXIT_OK;
+		case ':': return cli_usage_error("init", "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error("init", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("init", "no model given");
+	if (argc - optind > 1)
+		return cli_usage_error("init", "one model at a time (got '%s' too); see 'onnxinit batch'",
+		                       argv[optind + 1]);
+	const char *model = argv[optind];
+	if (!dry && !out && !in_place)
+		return cli_usage_error("init", "say where to write: -o OUT or --in-place");
+	if (out && in_place)
+		return cli_usage_error("init", "-o and --in-place exclude each other");
+	if (out && same_file(model, out))
+		return cli_usage_error("init", "the output '%s' is the input; use --in-place to "
+		                       "replace it", out);
+	if (in_place)
+		out = model;
+
+	oi_model *m;
+	int rc = oi_model_open(&m, model, NULL);
+	if (rc)
+		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	rc = oi_model_plan(m, &io);
+	if (rc) {
+		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
+		oi_model_free(m);
+		return ret;
+	}
+	int ret = EXIT_OK;
+	if (dry) {
+		if (json)
+			ret = cli_print_json(cli_model_json(m, true));
+		else
+			cli_print_table(stdout, m, true);
+		oi_model_free(m);
+		return ret;
+	}
+	cli_install_signal_cleanup();
+	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	so.flags = in_place ? OI_SAVE_REPLACE_INPUT : 0;
+	so.on_temp = cli_temp_callback;
+	rc = oi_model_save(m, out, &so);
+	if (rc) {
+		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	} else {
+		if (oi_model_saved_external(m))
+			cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to external data "
+			           "in '%s'", out, oi_model_saved_external(m));
+		if (json) {
+			json_t *j = cli_model_json(m, true);
+			json_object_set_new(j, "output", json_string(out));
+			ret = cli_print_json(j);
+		} else if (cli_verbosity > 0) {
+			cli_notice("%s: %zu of %zu tensors re-initialized", out, oi_model_changed_count(m),
+			           oi_model_tensor_count(m));
+		}
+	}
+	oi_model_free(m);
+	return ret;
+}

@@ -1,0 +1,60 @@
+/* onnxinit inspect MODEL [--json] [--fan-convention torch|keras] */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+	"Usage: onnxinit inspect MODEL [--json] [--fan-convention torch|keras]\n"
+	"\n"
+	"List every tensor of MODEL (initializers, Constant nodes, sparse initializers,\n"
+	"tensor attributes; in every subgraph and function) with its graph, source,\n"
+	"dtype, shape, storage, element count and bytes, and what the graph says of it.\n"
+	"\n"
+	"  --json                    one JSON object on stdout (see SPEC)\n"
+	"  --fan-convention C        torch (default) or keras\n"
+	"  -h, --help                this text\n";
+
+int cmd_inspect(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "fan-convention", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	bool json = false;
+	int c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'f':
+			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
+				return cli_usage_error("inspect", "--fan-convention must be torch or keras, "
+				                       "not '%s'", optarg);
+			break;
+		case 'h': fputs(help, stdout); return EXIT_OK;
+		case ':': return cli_usage_error("inspect", "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("inspect", "no model given");
+	if (argc - optind > 1)
+		return cli_usage_error("inspect", "one model at a time (got '%s' too)", argv[optind + 1]);
+	oi_model *m;
+	int rc = oi_model_open(&m, argv[optind], NULL);
+	if (rc)
+		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	int ret;
+	if (json) {
+		ret = cli_print_json(cli_model_json(m, false));
+	} else {
+		cli_print_table(stdout, m, false);
+		ret = fflush(stdout) ? cli_error(EXIT_FAIL, "cannot write to standard output") : EXIT_OK;
+	}
+	oi_model_free(m);
+	return ret;
+}

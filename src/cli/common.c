@@ -1,0 +1,274 @@
+/* Diagnostics, signal cleanup and renderers shared by the commands. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_verbosity = 0;
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	fputs("onnxinit: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int cli_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try 'onnxinit %s%s--help' for more information.\n", cmd ? cmd : "",
+	        cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	if (cli_verbosity < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("onnxinit: warning: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void cli_notice(const char *fmt, ...)
+{
+	if (cli_verbosity < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+int cli_exit_for(int rc)
+{
+	return rc == OI_EARG || rc == OI_EUNSUPPORTED ? EXIT_USAGE : EXIT_FAIL;
+}
+
+/* ---- temporaries removed on SIGINT/SIGTERM ------------------------------ */
+
+#define TEMP_SLOTS 256
+static struct {
+	volatile sig_atomic_t used;
+	char path[4096];
+} temps[TEMP_SLOTS];
+static pthread_mutex_t temps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cli_temp_callback(const char *path, int created, void *userdata)
+{
+	(void)userdata;
+	if (strlen(path) >= sizeof temps[0].path)
+		return;
+	pthread_mutex_lock(&temps_lock);
+	for (int i = 0; i < TEMP_SLOTS; i++) {
+		if (created && !temps[i].used) {
+			strcpy(temps[i].path, path);
+			temps[i].used = 1;
+			break;
+		}
+		if (!created && temps[i].used && !strcmp(temps[i].path, path)) {
+			temps[i].used = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&temps_lock);
+}
+
+static void on_signal(int sig)
+{
+	for (int i = 0; i < TEMP_SLOTS; i++)
+		if (temps[i].used)
+			unlink(temps[i].path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void cli_install_signal_cleanup(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* ---- renderers ---------------------------------------------------------- */
+
+static json_t *int_or_null(int64_t v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
+{
+	json_t *shape = json_array();
+	for (size_t d = 0; d < t->ndim; d++)
+		json_array_append_new(shape, json_integer(t->dims[d]));
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(t->name));
+	json_object_set_new(o, "graph", json_string(t->graph));
+	json_object_set_new(o, "source", json_string(oi_source_name(t->source)));
+	json_object_set_new(o, "dtype", json_string(oi_dtype_name(t->dtype)));
+	json_object_set_new(o, "shape", shape);
+	json_object_set_new(o, "storage", json_string(oi_storage_name(t->storage)));
+	json_object_set_new(o, "numel", json_integer((json_int_t)t->numel));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)t->nbytes));
+	json_object_set_new(o, "role", str_or_null(t->role));
+	json_object_set_new(o, "op", str_or_null(t->op));
+	json_object_set_new(o, "node", str_or_null(t->node));
+	json_object_set_new(o, "fan_in", int_or_null(t->fan_in));
+	json_object_set_new(o, "fan_out", int_or_null(t->fan_out));
+	json_object_set_new(o, "activation", str_or_null(t->activation));
+	json_object_set_new(o, "gain", isnan(t->gain) ? json_null() : json_real(t->gain));
+	if (with_plan) {
+		json_object_set_new(o, "scheme", str_or_null(t->scheme));
+		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
+		/* the zeros/constant fill of this version: std 0, bound |value| = 0 */
+		bool constant = t->action == OI_ACTION_REINIT;
+		json_object_set_new(o, "std", constant ? json_real(0.0) : json_null());
+		json_object_set_new(o, "bound", constant ? json_real(0.0) : json_null());
+	}
+	return o;
+}
+
+json_t *cli_model_json(const oi_model *m, bool with_plan)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "model", json_string(oi_model_path(m)));
+	int64_t ir = oi_model_ir_version(m);
+	json_object_set_new(o, "ir_version", int_or_null(ir));
+	json_t *ops = json_object();
+	for (size_t i = 0; i < oi_model_opset_count(m); i++) {
+		const char *dom;
+		int64_t ver;
+		if (oi_model_opset(m, i, &dom, &ver) == 0)
+			json_object_set_new(ops, dom, json_integer(ver));
+	}
+	json_object_set_new(o, "opset", ops);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
+		json_array_append_new(arr, cli_tensor_json(oi_model_tensor(m, i), with_plan));
+	json_object_set_new(o, "tensors", arr);
+	return o;
+}
+
+int cli_print_json(json_t *j)
+{
+	if (!j)
+		return cli_error(EXIT_FAIL, "out of memory");
+	int rc = json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	json_decref(j);
+	fputc('\n', stdout);
+	if (rc != 0 || fflush(stdout) != 0)
+		return cli_error(EXIT_FAIL, "cannot write to standard output: %s", strerror(errno));
+	return EXIT_OK;
+}
+
+enum { COL_NAME, COL_GRAPH, COL_SOURCE, COL_DTYPE, COL_SHAPE, COL_STORAGE, COL_NUMEL,
+       COL_BYTES, COL_ROLE, COL_OP, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN, COL_SCHEME,
+       COL_ACTION, NCOLS };
+static const char *const col_names[NCOLS] = {
+	"NAME", "GRAPH", "SOURCE", "DTYPE", "SHAPE", "STORAGE", "ELEMENTS", "BYTES", "ROLE", "OP",
+	"FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "SCHEME", "ACTION"
+};
+static const bool col_right[NCOLS] = { [COL_NUMEL] = true, [COL_BYTES] = true,
+	                               [COL_FANIN] = true, [COL_FANOUT] = true,
+	                               [COL_GAIN] = true };
+
+static void cells_of(const oi_tensor_info *t, char cells[NCOLS][128])
+{
+	snprintf(cells[COL_NAME], 128, "%s", t->name);
+	snprintf(cells[COL_GRAPH], 128, "%s", t->graph);
+	snprintf(cells[COL_SOURCE], 128, "%s", oi_source_name(t->source));
+	snprintf(cells[COL_DTYPE], 128, "%s", oi_dtype_name(t->dtype));
+	size_t n = (size_t)snprintf(cells[COL_SHAPE], 128, "[");
+	for (size_t d = 0; d < t->ndim && n < 120; d++)
+		n += (size_t)snprintf(cells[COL_SHAPE] + n, 128 - n, "%s%lld", d ? "," : "",
+		                      (long long)t->dims[d]);
+	snprintf(cells[COL_SHAPE] + n, 128 - n, "]");
+	snprintf(cells[COL_STORAGE], 128, "%s", oi_storage_name(t->storage));
+	snprintf(cells[COL_NUMEL], 128, "%llu", (unsigned long long)t->numel);
+	snprintf(cells[COL_BYTES], 128, "%llu", (unsigned long long)t->nbytes);
+	snprintf(cells[COL_ROLE], 128, "%s", t->role ? t->role : "-");
+	snprintf(cells[COL_OP], 128, "%s", t->op ? t->op : "-");
+	if (t->fan_in >= 0)
+		snprintf(cells[COL_FANIN], 128, "%lld", (long long)t->fan_in);
+	else
+		snprintf(cells[COL_FANIN], 128, "-");
+	if (t->fan_out >= 0)
+		snprintf(cells[COL_FANOUT], 128, "%lld", (long long)t->fan_out);
+	else
+		snprintf(cells[COL_FANOUT], 128, "-");
+	snprintf(cells[COL_ACT], 128, "%s", t->activation ? t->activation : "-");
+	if (isnan(t->gain))
+		snprintf(cells[COL_GAIN], 128, "-");
+	else
+		snprintf(cells[COL_GAIN], 128, "%.4g", t->gain);
+	snprintf(cells[COL_SCHEME], 128, "%s", t->scheme ? t->scheme : "-");
+	snprintf(cells[COL_ACTION], 128, "%s", oi_action_name(t->action));
+}
+
+void cli_print_table(FILE *out, const oi_model *m, bool with_plan)
+{
+	size_t n = oi_model_tensor_count(m);
+	int ncols = with_plan ? NCOLS : COL_SCHEME;
+	size_t width[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		width[c] = strlen(col_names[c]);
+	char cells[NCOLS][128];
+	for (size_t i = 0; i < n; i++) {
+		cells_of(oi_model_tensor(m, i), cells);
+		for (int c = 0; c < ncols; c++)
+			if (strlen(cells[c]) > width[c])
+				width[c] = strlen(cells[c]);
+	}
+	fprintf(out, "model %s: ir_version %lld, opset", oi_model_path(m),
+	        (long long)oi_model_ir_version(m));
+	for (size_t i = 0; i < oi_model_opset_count(m); i++) {
+		const char *dom;
+		int64_t ver;
+		if (oi_model_opset(m, i, &dom, &ver) == 0)
+			fprintf(out, " %s=%lld", *dom ? dom : "ai.onnx", (long long)ver);
+	}
+	fprintf(out, ", %zu tensors\n", n);
+	for (int c = 0; c < ncols; c++)
+		fprintf(out, "%s%-*s", c ? "  " : "", c == ncols - 1 ? 0 : (int)width[c],
+		        col_names[c]);
+	fputc('\n', out);
+	for (size_t i = 0; i < n; i++) {
+		cells_of(oi_model_tensor(m, i), cells);
+		for (int c = 0; c < ncols; c++) {
+			int w = c == ncols - 1 && !col_right[c] ? 0 : (int)width[c];
+			fprintf(out, col_right[c] ? "%s%*s" : "%s%-*s", c ? "  " : "", w, cells[c]);
+		}
+		fputc('\n', out);
+	}
+}

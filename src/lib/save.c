@@ -1,0 +1,466 @@
+/* Saving: the input's bytes with new payloads spliced in, streamed to a
+ * temporary file beside the target, fsynced and renamed into place. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "splice.h"
+#include "tensor.h"
+#include "wire.h"
+
+/* protobuf's limit for one message; a variable so that tests can lower it */
+static uint64_t protobuf_limit = (uint64_t)INT32_MAX;
+
+void oi__set_protobuf_limit(uint64_t limit);
+void oi__set_protobuf_limit(uint64_t limit)
+{
+	protobuf_limit = limit ? limit : (uint64_t)INT32_MAX;
+}
+
+#define FILL_CHUNK 65536
+
+/* ---- producers ---------------------------------------------------------- */
+
+typedef struct produce_ctx {
+	const oi_model *m;
+	const oi_tensor *t;
+	const uint8_t *copy_from; /* keep: the bytes to copy instead */
+} produce_ctx;
+
+/* Writes a float tensor's new values as raw little-endian bytes. */
+static int produce_raw(const oi_edit *e, oi_sink *sink)
+{
+	const produce_ctx *c = e->ud;
+	if (c->copy_from)
+		return oi__sink_write(sink, c->copy_from, (size_t)e->new_len);
+	const oi_tensor *t = c->t;
+	size_t esz = oi__float_size(t->info.dtype);
+	double *vals = malloc(FILL_CHUNK * sizeof *vals);
+	uint8_t *bytes = malloc(FILL_CHUNK * 8);
+	int rc = 0;
+	if (!vals || !bytes)
+		rc = oi__fail(OI_ENOMEM, "out of memory");
+	for (uint64_t i = 0; i < t->info.numel && !rc; i += FILL_CHUNK) {
+		size_t n = (size_t)(t->info.numel - i < FILL_CHUNK ? t->info.numel - i : FILL_CHUNK);
+		rc = oi__fill_values(t, i, n, vals);
+		if (!rc) {
+			oi__encode_raw(t->info.dtype, vals, n, bytes);
+			rc = oi__sink_write(sink, bytes, n * esz);
+		}
+	}
+	free(vals);
+	free(bytes);
+	return rc;
+}
+
+/* The whole replacement field of a typed tensor: one packed field. */
+static int encode_typed(const oi_tensor *t, oi_buf *out)
+{
+	uint64_t n = t->info.numel;
+	oi_buf body = { 0 };
+	double *vals = malloc(FILL_CHUNK * sizeof *vals);
+	int rc = vals ? 0 : oi__fail(OI_ENOMEM, "out of memory");
+	for (uint64_t i = 0; i < n && !rc; i += FILL_CHUNK) {
+		size_t k = (size_t)(n - i < FILL_CHUNK ? n - i : FILL_CHUNK);
+		rc = oi__fill_values(t, i, k, vals);
+		if (rc)
+			break;
+		rc = oi__buf_reserve(&body, k * 10);
+		if (rc)
+			break;
+		for (size_t j = 0; j < k; j++) {
+			uint8_t *p = body.data + body.len;
+			switch (t->info.dtype) {
+			case OI_DTYPE_FLOAT: {
+				float f = (float)vals[j];
+				memcpy(p, &f, 4);
+				body.len += 4;
+				break;
+			}
+			case OI_DTYPE_DOUBLE:
+				memcpy(p, &vals[j], 8);
+				body.len += 8;
+				break;
+			case OI_DTYPE_FLOAT16:
+				body.len += oi__varint_put(p, oi__f64_to_f16(vals[j]));
+				break;
+			case OI_DTYPE_BFLOAT16:
+				body.len += oi__varint_put(p, oi__f64_to_bf16(vals[j]));
+				break;
+			}
+		}
+	}
+	free(vals);
+	if (!rc) {
+		uint8_t head[20];
+		size_t h = oi__varint_put(head, ((uint64_t)t->typed_field << 3) | 2);
+		h += oi__varint_put(head + h, body.len);
+		rc = oi__buf_append(out, head, h);
+		if (!rc)
+			rc = oi__buf_append(out, body.data, body.len);
+	}
+	oi__buf_free(&body);
+	return rc;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static mode_t current_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	unsigned mask = 022;
+	if (f) {
+		char line[256];
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "Umask: %o", &mask) == 1)
+				break;
+		fclose(f);
+	}
+	return (mode_t)mask;
+}
+
+typedef struct temp_file {
+	char *tmp, *dest;
+	int fd;
+} temp_file;
+
+typedef struct save_ctx {
+	oi_model *m;
+	const oi_save_options *opts;
+	temp_file *temps;
+	size_t n_temps;
+} save_ctx;
+
+static char *dirname_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return oi__strdup(".");
+	if (slash == path)
+		return oi__strdup("/");
+	return oi__asprintf("%.*s", (int)(slash - path), path);
+}
+
+/* Create the folders of a relative location below base. */
+static int make_parents(const char *base, const char *rel)
+{
+	char *p = oi__asprintf("%s/%s", base, rel);
+	if (!p)
+		return OI_ENOMEM;
+	size_t skip = strlen(base) + 1;
+	for (char *s = p + skip; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+			int rc = oi__fail(OI_EIO, "cannot create folder %s: %s", p, strerror(errno));
+			free(p);
+			return rc;
+		}
+		*s = '/';
+	}
+	free(p);
+	return 0;
+}
+
+static int open_temp(save_ctx *c, const char *dest, temp_file **out)
+{
+	temp_file *arr = oi__reallocarray(c->temps, c->n_temps + 1, sizeof *arr);
+	if (!arr)
+		return OI_ENOMEM;
+	c->temps = arr;
+	temp_file *t = &arr[c->n_temps];
+	memset(t, 0, sizeof *t);
+	t->fd = -1;
+	char *dir = dirname_of(dest);
+	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
+	t->dest = oi__strdup(dest);
+	t->tmp = dir ? oi__asprintf("%s/.%s.oi-XXXXXX", dir, base) : NULL;
+	free(dir);
+	if (!t->dest || !t->tmp) {
+		free(t->dest);
+		free(t->tmp);
+		return OI_ENOMEM;
+	}
+	t->fd = mkostemp(t->tmp, O_CLOEXEC);
+	if (t->fd < 0) {
+		int rc = oi__fail(OI_EIO, "cannot create a file beside %s: %s", dest, strerror(errno));
+		free(t->dest);
+		free(t->tmp);
+		return rc;
+	}
+	c->n_temps++;
+	if (c->opts->on_temp)
+		c->opts->on_temp(t->tmp, 1, c->opts->userdata);
+	/* the mode a plain create would give, or the replaced file's */
+	struct stat st;
+	mode_t mode = stat(dest, &st) == 0 ? (st.st_mode & 07777) : (0666 & ~current_umask());
+	if (fchmod(t->fd, mode) != 0)
+		return oi__fail(OI_EIO, "%s: cannot set mode: %s", t->tmp, strerror(errno));
+	*out = t;
+	return 0;
+}
+
+static int finish_temp(temp_file *t)
+{
+	if (fsync(t->fd) != 0) {
+		int rc = oi__fail(OI_EIO, "%s: fsync failed: %s", t->dest, strerror(errno));
+		return rc;
+	}
+	if (close(t->fd) != 0) {
+		t->fd = -1;
+		return oi__fail(OI_EIO, "%s: close failed: %s", t->dest, strerror(errno));
+	}
+	t->fd = -1;
+	return 0;
+}
+
+static void drop_temps(save_ctx *c, bool remove)
+{
+	for (size_t i = 0; i < c->n_temps; i++) {
+		temp_file *t = &c->temps[i];
+		if (t->fd >= 0)
+			close(t->fd);
+		if (remove && t->tmp) {
+			unlink(t->tmp);
+			if (c->opts->on_temp)
+				c->opts->on_temp(t->tmp, 0, c->opts->userdata);
+		}
+		free(t->tmp);
+		free(t->dest);
+	}
+	free(c->temps);
+	c->temps = NULL;
+	c->n_temps = 0;
+}
+
+static void fsync_dir(const char *path)
+{
+	char *dir = dirname_of(path);
+	if (!dir)
+		return;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+/* Rename every temporary into place: data files first, the model last, so
+ * that a model never names data that is not there yet. */
+static int commit_temps(save_ctx *c)
+{
+	for (size_t i = 0; i < c->n_temps; i++) {
+		temp_file *t = &c->temps[i];
+		if (rename(t->tmp, t->dest) != 0)
+			return oi__fail(OI_EIO, "cannot rename %s to %s: %s", t->tmp, t->dest,
+			                strerror(errno));
+		if (c->opts->on_temp)
+			c->opts->on_temp(t->tmp, 0, c->opts->userdata);
+		free(t->tmp);
+		t->tmp = NULL;
+		fsync_dir(t->dest);
+	}
+	return 0;
+}
+
+static bool same_file(const char *path, uint64_t dev, uint64_t ino)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+/* ---- external data ------------------------------------------------------ */
+
+static int write_external(save_ctx *c, const char *out_dir, size_t fi, produce_ctx *pcs)
+{
+	oi_model *m = c->m;
+	oi_ext_file *e = &m->ext[fi];
+	char *dest = oi__asprintf("%s/%s", out_dir, e->location);
+	if (!dest)
+		return OI_ENOMEM;
+	int rc = 0;
+	bool same = same_file(dest, e->dev, e->ino);
+	if (same && !e->changed)
+		goto out; /* the output reads the very same, unchanged file */
+	if (same && !(c->opts->flags & OI_SAVE_REPLACE_INPUT)) {
+		rc = oi__fail(OI_ECONFLICT, "the re-initialized weights would overwrite the input "
+		              "model's external data file '%s'; write the output to another folder",
+		              e->location);
+		goto out;
+	}
+	rc = make_parents(out_dir, e->location);
+	temp_file *t = NULL;
+	if (!rc)
+		rc = open_temp(c, dest, &t);
+	if (rc)
+		goto out;
+	size_t n_edits = 0;
+	oi_edit *edits = oi__calloc(m->n_tensors, sizeof *edits);
+	if (!edits) {
+		rc = OI_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const oi_tensor *tt = &m->tensors[i];
+		if (tt->ext != (int32_t)fi || tt->info.action == OI_ACTION_KEEP)
+			continue;
+		edits[n_edits++] = (oi_edit){ .start = tt->ext_off, .end = tt->ext_off + tt->info.nbytes,
+		                              .new_len = tt->info.nbytes, .span = -1,
+		                              .produce = produce_raw, .ud = &pcs[i] };
+	}
+	static const oi_scan no_spans;
+	oi_sink sink;
+	rc = oi__sink_init_fd(&sink, t->fd, dest);
+	if (!rc)
+		rc = oi__splice(e->map, e->size, &no_spans, edits, n_edits, &sink, NULL);
+	oi__sink_free(&sink);
+	free(edits);
+	if (!rc)
+		rc = finish_temp(t);
+out:
+	free(dest);
+	return rc;
+}
+
+/* ---- the model ---------------------------------------------------------- */
+
+static int provenance_entry(const char *json, oi_buf *out)
+{
+	oi_buf entry = { 0 };
+	uint8_t h[12];
+	size_t kl = strlen("onnxinit"), vl = strlen(json), n;
+	int rc = 0;
+	n = oi__varint_put(h, (1 << 3) | 2);
+	n += oi__varint_put(h + n, kl);
+	rc = oi__buf_append(&entry, h, n);
+	if (!rc)
+		rc = oi__buf_append(&entry, "onnxinit", kl);
+	n = oi__varint_put(h, (2 << 3) | 2);
+	n += oi__varint_put(h + n, vl);
+	if (!rc)
+		rc = oi__buf_append(&entry, h, n);
+	if (!rc)
+		rc = oi__buf_append(&entry, json, vl);
+	n = oi__varint_put(h, (14 << 3) | 2);
+	n += oi__varint_put(h + n, entry.len);
+	if (!rc)
+		rc = oi__buf_append(out, h, n);
+	if (!rc)
+		rc = oi__buf_append(out, entry.data, entry.len);
+	oi__buf_free(&entry);
+	return rc;
+}
+
+int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
+{
+	static const oi_save_options defaults = OI_SAVE_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != OI_SAVE_OPTIONS_VERSION)
+		return oi__fail(OI_EARG, "%s: oi_save_options version %u is not %u", path,
+		                opts->version, OI_SAVE_OPTIONS_VERSION);
+	if (same_file(path, m->dev, m->ino) && !(opts->flags & OI_SAVE_REPLACE_INPUT))
+		return oi__fail(OI_ECONFLICT, "%s: the output is the input model itself (use in-place)", path);
+
+	save_ctx c = { m, opts, NULL, 0 };
+	char *out_dir = dirname_of(path);
+	produce_ctx *pcs = oi__calloc(m->n_tensors, sizeof *pcs);
+	oi_edit *edits = oi__calloc(m->scan.n_fields + m->n_tensors + m->scan.n_spans + 1,
+	                            sizeof *edits);
+	oi_buf *typed = oi__calloc(m->n_tensors, sizeof *typed);
+	oi_buf prov = { 0 };
+	int rc = (out_dir && pcs && edits && typed) ? 0 : OI_ENOMEM;
+	size_t n_edits = 0;
+
+	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
+		oi_tensor *t = &m->tensors[i];
+		pcs[i] = (produce_ctx){ m, t, NULL };
+		if (t->info.action == OI_ACTION_KEEP || t->info.storage == OI_STORAGE_EXTERNAL)
+			continue;
+		const oi_tensor_rec *r = &m->scan.tensors[t->rec];
+		if (t->info.storage == OI_STORAGE_RAW) {
+			const oi_field_ref *f = oi__tensor_raw_field(m, t);
+			if (!f)
+				continue; /* an empty tensor: nothing to write */
+			edits[n_edits++] = (oi_edit){ .start = f->start, .end = f->end,
+			                              .new_len = f->end - f->start, .span = r->span,
+			                              .produce = produce_raw, .ud = &pcs[i] };
+			continue;
+		}
+		/* typed: the first occurrence becomes one packed field, others go */
+		rc = encode_typed(t, &typed[i]);
+		bool first = true;
+		for (uint32_t k = 0; k < r->n_fields && !rc; k++) {
+			const oi_field_ref *f = &m->scan.fields[r->first_field + k];
+			edits[n_edits++] = (oi_edit){ .start = f->tag_off, .end = f->end,
+			                              .new_len = first ? typed[i].len : 0,
+			                              .span = r->span, .bytes = typed[i].data };
+			first = false;
+		}
+	}
+	if (!rc && m->provenance) {
+		rc = provenance_entry(m->provenance, &prov);
+		bool replaced = false;
+		size_t k = 0;
+		for (size_t i = 0; i < m->scan.n_spans && !rc; i++) {
+			const oi_span *s = &m->scan.spans[i];
+			if (s->parent != -1 || s->field != 14)
+				continue;
+			const Onnx__StringStringEntryProto *kv =
+				k < m->pb->n_metadata_props ? m->pb->metadata_props[k] : NULL;
+			k++;
+			if (!kv || !kv->key || strcmp(kv->key, "onnxinit"))
+				continue;
+			edits[n_edits++] = (oi_edit){ .start = s->tag_off, .end = s->end,
+			                              .new_len = replaced ? 0 : prov.len, .span = -1,
+			                              .bytes = prov.data };
+			replaced = true;
+		}
+		if (!rc && !replaced)
+			edits[n_edits++] = (oi_edit){ .start = m->size, .end = m->size, .new_len = prov.len,
+			                              .span = -1, .bytes = prov.data };
+	}
+
+	uint64_t out_len = 0;
+	if (!rc)
+		rc = oi__splice(m->map, m->size, &m->scan, edits, n_edits, NULL, &out_len);
+	if (!rc && out_len > protobuf_limit)
+		rc = oi__fail(OI_ETOOBIG, "the output would be %llu bytes, past protobuf's 2 GiB "
+		              "limit", (unsigned long long)out_len);
+
+	for (size_t i = 0; i < m->n_ext && !rc; i++)
+		rc = write_external(&c, out_dir, i, pcs);
+
+	temp_file *t = NULL;
+	if (!rc)
+		rc = open_temp(&c, path, &t);
+	if (!rc) {
+		oi_sink sink;
+		rc = oi__sink_init_fd(&sink, t->fd, path);
+		if (!rc)
+			rc = oi__splice(m->map, m->size, &m->scan, edits, n_edits, &sink, NULL);
+		oi__sink_free(&sink);
+	}
+	if (!rc)
+		rc = finish_temp(t);
+	if (!rc)
+		rc = commit_temps(&c);
+	drop_temps(&c, rc != 0);
+
+	for (size_t i = 0; typed && i < m->n_tensors; i++)
+		oi__buf_free(&typed[i]);
+	free(typed);
+	oi__buf_free(&prov);
+	free(edits);
+	free(pcs);
+	free(out_dir);
+	if (rc && strncmp(oi_last_error(), path, strlen(path)) != 0)
+		oi__error_prefix(path);
+	return rc;
+}

@@ -1,0 +1,49 @@
+/* The splicer: writes a copy of a serialized message with some byte ranges
+ * replaced, recomputing the length prefix of every enclosing submessage
+ * whose size changed. Everything outside the edits is copied byte for byte,
+ * which is what makes a rewrite lossless: unknown fields, field order and
+ * non-canonical encodings all survive. */
+#ifndef OI_SPLICE_H
+#define OI_SPLICE_H
+
+#include "scan.h"
+
+/* Where output goes: a file descriptor (buffered) or a memory buffer. */
+typedef struct oi_sink {
+	int fd;              /* -1: append to mem */
+	oi_buf *mem;
+	const char *path;    /* for messages */
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t written;
+	const volatile int *cancel; /* if set and nonzero, writing stops */
+} oi_sink;
+
+int oi__sink_init_fd(oi_sink *s, int fd, const char *path);
+void oi__sink_init_mem(oi_sink *s, oi_buf *mem);
+int oi__sink_write(oi_sink *s, const void *data, size_t len);
+int oi__sink_flush(oi_sink *s);
+void oi__sink_free(oi_sink *s);
+
+struct oi_edit;
+/* Writes exactly edit->new_len bytes of the replacement to sink. */
+typedef int (*oi_produce_fn)(const struct oi_edit *edit, oi_sink *sink);
+
+typedef struct oi_edit {
+	uint64_t start, end;     /* the original range it replaces (may be empty) */
+	uint64_t new_len;
+	int32_t span;            /* innermost span containing it; -1 = top level */
+	const uint8_t *bytes;    /* the replacement, or NULL to call produce */
+	oi_produce_fn produce;
+	void *ud;
+	size_t index;            /* for the producer */
+	uint64_t sort_key;       /* set by the splicer */
+} oi_edit;
+
+/* Write data[0..len) with the edits applied to sink. edits is reordered.
+ * If out_len is not NULL it receives the output length; with sink NULL
+ * nothing is written (used to learn the length first). */
+int oi__splice(const uint8_t *data, uint64_t len, const oi_scan *scan, oi_edit *edits,
+               size_t n_edits, oi_sink *sink, uint64_t *out_len);
+
+#endif
