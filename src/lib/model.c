@@ -51,7 +51,7 @@ static int build_skeleton(const oi_model *m, oi_buf *out)
 	}
 	oi_sink sink;
 	oi__sink_init_mem(&sink, out);
-	rc = oi__splice(m->map, m->size, s, edits, k, &sink, NULL);
+	rc = oi__splice(m->map, m->size, -1, s, edits, k, &sink, NULL);
 out:
 	free(edits);
 	free(markers);

@@ -318,12 +318,131 @@ static int write_external(save_ctx *c, const char *out_dir, size_t fi, produce_c
 	oi_sink sink;
 	rc = oi__sink_init_fd(&sink, t->fd, dest);
 	if (!rc)
-		rc = oi__splice(e->map, e->size, &no_spans, edits, n_edits, &sink, NULL);
+		rc = oi__splice(e->map, e->size, e->fd, &no_spans, edits, n_edits, &sink, NULL);
 	oi__sink_free(&sink);
 	free(edits);
 	if (!rc)
 		rc = finish_temp(t);
 out:
+	free(dest);
+	return rc;
+}
+
+/* ---- past 2 GiB: weights move to external data ------------------------- */
+
+#define EXT_ALIGN 4096
+#define EXT_MIN_BYTES 1024 /* ONNX's own size_threshold */
+
+static int kv_entry(oi_buf *out, const char *key, const char *value)
+{
+	uint8_t h[24];
+	size_t kl = strlen(key), vl = strlen(value);
+	size_t body = 1 + oi__varint_len(kl) + kl + 1 + oi__varint_len(vl) + vl;
+	size_t n = oi__varint_put(h, (13 << 3) | 2);
+	n += oi__varint_put(h + n, body);
+	n += oi__varint_put(h + n, (1 << 3) | 2);
+	n += oi__varint_put(h + n, kl);
+	int rc = oi__buf_append(out, h, n);
+	if (!rc)
+		rc = oi__buf_append(out, key, kl);
+	n = oi__varint_put(h, (2 << 3) | 2);
+	n += oi__varint_put(h + n, vl);
+	if (!rc)
+		rc = oi__buf_append(out, h, n);
+	if (!rc)
+		rc = oi__buf_append(out, value, vl);
+	return rc;
+}
+
+/* Rewrite every raw tensor of at least EXT_MIN_BYTES as external data in
+ * "<output name>.data" beside the output, at 4096-aligned offsets (ONNX's
+ * layout for mmap), replacing its raw_data field by external_data entries. */
+static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
+                            oi_edit *edits, size_t *n_edits, produce_ctx *pcs, oi_buf *fields)
+{
+	oi_model *m = c->m;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char *loc = oi__asprintf("%s.data", base);
+	char *dest = loc ? oi__asprintf("%s/%s", out_dir, loc) : NULL;
+	bool *moved = oi__calloc(m->n_tensors, sizeof *moved);
+	int rc = loc && dest && moved ? 0 : OI_ENOMEM;
+	for (size_t i = 0; i < m->n_ext && !rc; i++)
+		if (same_file(dest, m->ext[i].dev, m->ext[i].ino))
+			rc = oi__fail(OI_ECONFLICT, "the output is past 2 GiB and its weights would go to "
+			              "'%s', which the input reads", loc);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const oi_tensor *t = &m->tensors[i];
+		moved[i] = t->info.storage == OI_STORAGE_RAW && t->info.nbytes >= EXT_MIN_BYTES &&
+		           oi__tensor_raw_field(m, t) != NULL;
+	}
+	/* their in-place payload edits give way to the whole-field ones */
+	size_t k = 0;
+	for (size_t i = 0; i < *n_edits; i++) {
+		const produce_ctx *pc = edits[i].ud;
+		if (edits[i].produce && pc >= pcs && pc < pcs + m->n_tensors && moved[pc - pcs])
+			continue;
+		edits[k++] = edits[i];
+	}
+	*n_edits = k;
+
+	temp_file *t = NULL;
+	rc = open_temp(c, dest, &t);
+	oi_sink sink;
+	if (!rc)
+		rc = oi__sink_init_fd(&sink, t->fd, dest);
+	else
+		goto out;
+	static const uint8_t zeros[EXT_ALIGN];
+	uint64_t off = 0;
+	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
+		if (!moved[i])
+			continue;
+		const oi_tensor *tt = &m->tensors[i];
+		const oi_field_ref *f = oi__tensor_raw_field(m, tt);
+		uint64_t pad = (EXT_ALIGN - off % EXT_ALIGN) % EXT_ALIGN;
+		rc = oi__sink_write(&sink, zeros, (size_t)pad);
+		off += pad;
+		char num[2][24];
+		snprintf(num[0], sizeof num[0], "%llu", (unsigned long long)off);
+		snprintf(num[1], sizeof num[1], "%llu", (unsigned long long)tt->info.nbytes);
+		if (!rc)
+			rc = kv_entry(&fields[i], "location", loc);
+		if (!rc)
+			rc = kv_entry(&fields[i], "offset", num[0]);
+		if (!rc)
+			rc = kv_entry(&fields[i], "length", num[1]);
+		uint8_t dl[2] = { (14 << 3) | 0, 1 };
+		if (!rc)
+			rc = oi__buf_append(&fields[i], dl, sizeof dl);
+		if (rc)
+			break;
+		edits[(*n_edits)++] = (oi_edit){ .start = f->tag_off, .end = f->end,
+		                                 .new_len = fields[i].len,
+		                                 .span = m->scan.tensors[tt->rec].span,
+		                                 .bytes = fields[i].data };
+		if (tt->info.action == OI_ACTION_KEEP) {
+			rc = oi__sink_write(&sink, m->map + f->start, (size_t)(f->end - f->start));
+		} else {
+			oi_edit e = { .new_len = tt->info.nbytes, .ud = &pcs[i] };
+			rc = produce_raw(&e, &sink);
+		}
+		off += tt->info.nbytes;
+	}
+	if (!rc)
+		rc = oi__sink_flush(&sink);
+	oi__sink_free(&sink);
+	if (!rc)
+		rc = finish_temp(t);
+	if (!rc) {
+		free(m->saved_external);
+		m->saved_external = loc;
+		loc = NULL;
+	}
+out:
+	free(moved);
+	free(loc);
 	free(dest);
 	return rc;
 }
@@ -374,8 +493,9 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	oi_edit *edits = oi__calloc(m->scan.n_fields + m->n_tensors + m->scan.n_spans + 1,
 	                            sizeof *edits);
 	oi_buf *typed = oi__calloc(m->n_tensors, sizeof *typed);
+	oi_buf *moved_fields = oi__calloc(m->n_tensors, sizeof *moved_fields);
 	oi_buf prov = { 0 };
-	int rc = (out_dir && pcs && edits && typed) ? 0 : OI_ENOMEM;
+	int rc = (out_dir && pcs && edits && typed && moved_fields) ? 0 : OI_ENOMEM;
 	size_t n_edits = 0;
 
 	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
@@ -429,10 +549,18 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 
 	uint64_t out_len = 0;
 	if (!rc)
-		rc = oi__splice(m->map, m->size, &m->scan, edits, n_edits, NULL, &out_len);
-	if (!rc && out_len > protobuf_limit)
-		rc = oi__fail(OI_ETOOBIG, "the output would be %llu bytes, past protobuf's 2 GiB "
-		              "limit", (unsigned long long)out_len);
+		rc = oi__splice(m->map, m->size, m->fd, &m->scan, edits, n_edits, NULL, &out_len);
+	free(m->saved_external);
+	m->saved_external = NULL;
+	if (!rc && out_len > protobuf_limit) {
+		rc = move_to_external(&c, path, out_dir, edits, &n_edits, pcs, moved_fields);
+		if (!rc)
+			rc = oi__splice(m->map, m->size, m->fd, &m->scan, edits, n_edits, NULL, &out_len);
+		if (!rc && out_len > protobuf_limit)
+			rc = oi__fail(OI_ETOOBIG, "the output would be %llu bytes even with its weights "
+			              "in external data, past protobuf's 2 GiB limit",
+			              (unsigned long long)out_len);
+	}
 
 	for (size_t i = 0; i < m->n_ext && !rc; i++)
 		rc = write_external(&c, out_dir, i, pcs);
@@ -444,7 +572,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 		oi_sink sink;
 		rc = oi__sink_init_fd(&sink, t->fd, path);
 		if (!rc)
-			rc = oi__splice(m->map, m->size, &m->scan, edits, n_edits, &sink, NULL);
+			rc = oi__splice(m->map, m->size, m->fd, &m->scan, edits, n_edits, &sink, NULL);
 		oi__sink_free(&sink);
 	}
 	if (!rc)
@@ -455,7 +583,10 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 
 	for (size_t i = 0; typed && i < m->n_tensors; i++)
 		oi__buf_free(&typed[i]);
+	for (size_t i = 0; moved_fields && i < m->n_tensors; i++)
+		oi__buf_free(&moved_fields[i]);
 	free(typed);
+	free(moved_fields);
 	oi__buf_free(&prov);
 	free(edits);
 	free(pcs);

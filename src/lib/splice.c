@@ -75,6 +75,39 @@ int oi__sink_write(oi_sink *s, const void *data, size_t len)
 	return write_all(s, data, len);
 }
 
+#define KERNEL_COPY_MIN (256u << 10)
+
+int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uint64_t len)
+{
+	if (s->fd < 0 || src_fd < 0 || len < KERNEL_COPY_MIN)
+		return oi__sink_write(s, data + off, (size_t)len);
+	int rc = oi__sink_flush(s);
+	if (rc)
+		return rc;
+	loff_t in_off = (loff_t)off;
+	uint64_t left = len;
+	while (left) {
+		if (s->cancel && *s->cancel)
+			return oi__fail(OI_EIO, "%s: interrupted", s->path);
+		ssize_t n = copy_file_range(src_fd, &in_off, s->fd, NULL,
+		                            left > (1u << 30) ? (1u << 30) : (size_t)left, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0 && errno != ENOSYS && errno != EXDEV && errno != EINVAL &&
+			    errno != EOPNOTSUPP && errno != EBADF)
+				return oi__fail(OI_EIO, "%s: write failed: %s", s->path, strerror(errno));
+			/* no kernel copy here: the rest through memory */
+			break;
+		}
+		left -= (uint64_t)n;
+		s->written += (uint64_t)n;
+	}
+	if (!left)
+		return 0;
+	return oi__sink_write(s, data + (len - left) + off, (size_t)left);
+}
+
 void oi__sink_free(oi_sink *s)
 {
 	free(s->buf);
@@ -92,8 +125,8 @@ static int cmp_edit(const void *a, const void *b)
 	return x->sort_key < y->sort_key ? -1 : x->sort_key > y->sort_key;
 }
 
-int oi__splice(const uint8_t *data, uint64_t len, const oi_scan *scan, oi_edit *edits,
-               size_t n_edits, oi_sink *sink, uint64_t *out_len)
+int oi__splice(const uint8_t *data, uint64_t len, int src_fd, const oi_scan *scan,
+               oi_edit *edits, size_t n_edits, oi_sink *sink, uint64_t *out_len)
 {
 	int rc = 0;
 	size_t n_spans = scan->n_spans;
@@ -174,7 +207,7 @@ int oi__splice(const uint8_t *data, uint64_t len, const oi_scan *scan, oi_edit *
 			rc = oi__fail(OI_EINVALID, "internal: overlapping edits");
 			break;
 		}
-		rc = oi__sink_write(sink, data + pos, (size_t)(e->start - pos));
+		rc = oi__sink_copy(sink, data, src_fd, pos, e->start - pos);
 		if (rc)
 			break;
 		uint64_t before = sink->written;
@@ -187,7 +220,7 @@ int oi__splice(const uint8_t *data, uint64_t len, const oi_scan *scan, oi_edit *
 		pos = e->end;
 	}
 	if (!rc)
-		rc = oi__sink_write(sink, data + pos, (size_t)(len - pos));
+		rc = oi__sink_copy(sink, data, src_fd, pos, len - pos);
 	if (!rc)
 		rc = oi__sink_flush(sink);
 out:

@@ -40,10 +40,14 @@ typedef struct oi_edit {
 	uint64_t sort_key;       /* set by the splicer */
 } oi_edit;
 
-/* Write data[0..len) with the edits applied to sink. edits is reordered.
+/* Write data[0..len) (also open as src_fd, or -1) with the edits applied to sink. edits is reordered.
  * If out_len is not NULL it receives the output length; with sink NULL
  * nothing is written (used to learn the length first). */
-int oi__splice(const uint8_t *data, uint64_t len, const oi_scan *scan, oi_edit *edits,
-               size_t n_edits, oi_sink *sink, uint64_t *out_len);
+int oi__splice(const uint8_t *data, uint64_t len, int src_fd, const oi_scan *scan,
+               oi_edit *edits, size_t n_edits, oi_sink *sink, uint64_t *out_len);
+/* Copy len bytes at offset off of the source to sink: in the kernel
+ * (copy_file_range) when both are files, so that a large unchanged range
+ * is never paged into this process; else from data. */
+int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uint64_t len);
 
 #endif

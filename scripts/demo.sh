@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Quick start, part one: install what is missing, build, and re-initialize
+# the bundled example models into demo-out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh build
+mkdir -p demo-out
+scheme=${SCHEME:-zeros}
+for m in models/*.onnx; do
+	out=demo-out/$(basename "$m")
+	build/onnxinit init "$m" -o "$out" --scheme "$scheme" --seed 0
+	echo "re-initialized $m -> $out ($scheme)"
+done
+echo
+build/onnxinit inspect demo-out/cnn.onnx

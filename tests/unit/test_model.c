@@ -1,0 +1,256 @@
+/* Open, plan and save through the public API, on models built here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "onnx.pb-c.h"
+#include "onnxinit.h"
+#include "tensor.h"
+
+void oi__set_protobuf_limit(uint64_t limit);
+
+static char dir[] = "/tmp/oi-test-model-XXXXXX";
+
+static char *path_in(const char *name)
+{
+	static char buf[4][256];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+	return buf[k];
+}
+
+/* x -> MatMul(W: rows x 64 raw float32) -> Add(b: typed float16) -> y */
+static void write_model_rows(const char *path, int rows)
+{
+	float *w = malloc(sizeof *w * (size_t)rows * 64);
+	for (int i = 0; i < rows * 64; i++)
+		w[i] = (float)i;
+	Onnx__TensorProto W = ONNX__TENSOR_PROTO__INIT, B = ONNX__TENSOR_PROTO__INIT;
+	int64_t wd[2] = { rows, 64 }, bd[1] = { 64 };
+	W.name = (char *)"W"; W.n_dims = 2; W.dims = wd; W.has_data_type = 1; W.data_type = 1;
+	W.has_raw_data = 1; W.raw_data.len = sizeof *w * (size_t)rows * 64; W.raw_data.data = (uint8_t *)w;
+	int32_t bv[64];
+	for (int i = 0; i < 64; i++)
+		bv[i] = oi__f64_to_f16(0.5 + i);
+	B.name = (char *)"b"; B.n_dims = 1; B.dims = bd; B.has_data_type = 1; B.data_type = 10;
+	B.n_int32_data = 64; B.int32_data = bv;
+	Onnx__TensorProto *inits[2] = { &W, &B };
+	char *mm_in[2] = { (char *)"x", (char *)"W" }, *mm_out[1] = { (char *)"h" };
+	char *add_in[2] = { (char *)"h", (char *)"b" }, *add_out[1] = { (char *)"y" };
+	Onnx__NodeProto mm = ONNX__NODE_PROTO__INIT, add = ONNX__NODE_PROTO__INIT;
+	mm.op_type = (char *)"MatMul"; mm.n_input = 2; mm.input = mm_in; mm.n_output = 1; mm.output = mm_out;
+	add.op_type = (char *)"Add"; add.n_input = 2; add.input = add_in; add.n_output = 1; add.output = add_out;
+	Onnx__NodeProto *nodes[2] = { &mm, &add };
+	Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT, y = ONNX__VALUE_INFO_PROTO__INIT;
+	x.name = (char *)"x"; y.name = (char *)"y";
+	Onnx__ValueInfoProto *ins[1] = { &x }, *outs[1] = { &y };
+	Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+	g.name = (char *)"g"; g.n_node = 2; g.node = nodes; g.n_initializer = 2; g.initializer = inits;
+	g.n_input = 1; g.input = ins; g.n_output = 1; g.output = outs;
+	Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+	op.domain = (char *)""; op.has_version = 1; op.version = 13;
+	Onnx__OperatorSetIdProto *ops[1] = { &op };
+	Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+	m.has_ir_version = 1; m.ir_version = 8; m.graph = &g; m.n_opset_import = 1; m.opset_import = ops;
+	size_t len = onnx__model_proto__get_packed_size(&m);
+	uint8_t *buf = malloc(len);
+	onnx__model_proto__pack(&m, buf);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	fclose(f);
+	free(buf);
+	free(w);
+}
+
+static void write_model(const char *path)
+{
+	write_model_rows(path, 16);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	write_model(path_in("m.onnx"));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static const oi_tensor_info *find(const oi_model *m, const char *name)
+{
+	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
+		if (!strcmp(oi_model_tensor(m, i)->name, name))
+			return oi_model_tensor(m, i);
+	return NULL;
+}
+
+static void open_lists_tensors(void **state)
+{
+	(void)state;
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_tensor_count(m), 2);
+	const oi_tensor_info *w = find(m, "W"), *b = find(m, "b");
+	assert_non_null(w);
+	assert_non_null(b);
+	assert_int_equal(w->storage, OI_STORAGE_RAW);
+	assert_int_equal(w->numel, 1024);
+	assert_int_equal(w->nbytes, 4096);
+	assert_string_equal(w->graph, "main");
+	assert_int_equal(b->storage, OI_STORAGE_TYPED);
+	assert_int_equal(b->dtype, OI_DTYPE_FLOAT16);
+	assert_int_equal(oi_model_ir_version(m), 8);
+	oi_model_free(m);
+}
+
+static void zeros_typed_and_raw(void **state)
+{
+	(void)state;
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	io.scheme = "zeros";
+	io.no_provenance = 1;
+	assert_int_equal(oi_model_plan(m, &io), 0);
+	assert_int_equal(oi_model_changed_count(m), 2);
+	assert_int_equal(oi_model_save(m, path_in("z.onnx"), NULL), 0);
+	oi_model_free(m);
+
+	FILE *f = fopen(path_in("z.onnx"), "rb");
+	uint8_t buf[16384];
+	size_t len = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	Onnx__ModelProto *pb = onnx__model_proto__unpack(NULL, len, buf);
+	assert_non_null(pb);
+	const Onnx__TensorProto *W = pb->graph->initializer[0], *B = pb->graph->initializer[1];
+	assert_int_equal(W->raw_data.len, 4096);
+	for (size_t i = 0; i < W->raw_data.len; i++)
+		assert_int_equal(W->raw_data.data[i], 0);
+	assert_int_equal(B->n_int32_data, 64); /* stays typed, now packed zeros */
+	for (size_t i = 0; i < B->n_int32_data; i++)
+		assert_int_equal(B->int32_data[i], 0);
+	assert_int_equal(pb->n_metadata_props, 0);
+	onnx__model_proto__free_unpacked(pb, NULL);
+}
+
+static void output_is_input_refused(void **state)
+{
+	(void)state;
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	io.scheme = "keep";
+	assert_int_equal(oi_model_plan(m, &io), 0);
+	assert_int_equal(oi_model_save(m, path_in("m.onnx"), NULL), OI_ECONFLICT);
+	assert_non_null(strstr(oi_last_error(), "m.onnx"));
+	io.scheme = "no_such_scheme";
+	assert_int_equal(oi_model_plan(m, &io), OI_EUNSUPPORTED);
+	assert_non_null(strstr(oi_last_error(), "no_such_scheme"));
+	oi_model_free(m);
+}
+
+/* A model that would pass the protobuf limit is written with external data. */
+static void past_limit_goes_external(void **state)
+{
+	(void)state;
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	io.scheme = "zeros";
+	assert_int_equal(oi_model_plan(m, &io), 0);
+	oi__set_protobuf_limit(2000);
+	int rc = oi_model_save(m, path_in("big.onnx"), NULL);
+	oi__set_protobuf_limit(0);
+	assert_int_equal(rc, 0);
+	assert_string_equal(oi_model_saved_external(m), "big.onnx.data");
+	oi_model_free(m);
+
+	assert_int_equal(oi_model_open(&m, path_in("big.onnx"), NULL), 0);
+	const oi_tensor_info *w = find(m, "W"), *b = find(m, "b");
+	assert_int_equal(w->storage, OI_STORAGE_EXTERNAL);
+	assert_int_equal(w->nbytes, 4096);
+	assert_int_equal(b->storage, OI_STORAGE_TYPED); /* small and typed: stays */
+	oi_model_free(m);
+	struct stat st;
+	assert_int_equal(stat(path_in("big.onnx.data"), &st), 0);
+	assert_int_equal(st.st_size, 4096);
+	FILE *f = fopen(path_in("big.onnx.data"), "rb");
+	uint8_t buf[4096];
+	assert_int_equal(fread(buf, 1, sizeof buf, f), 4096);
+	fclose(f);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(buf[i], 0);
+
+	/* and a limit that even that cannot meet fails, leaving nothing */
+	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_plan(m, &io), 0);
+	oi__set_protobuf_limit(100);
+	rc = oi_model_save(m, path_in("huge.onnx"), NULL);
+	oi__set_protobuf_limit(0);
+	assert_int_equal(rc, OI_ETOOBIG);
+	assert_int_not_equal(stat(path_in("huge.onnx"), &st), 0);
+	assert_int_not_equal(stat(path_in("huge.onnx.data"), &st), 0);
+	oi_model_free(m);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *b = malloc(*len);
+	assert_int_equal(fread(b, 1, *len, f), *len);
+	fclose(f);
+	return b;
+}
+
+/* Large unchanged ranges go through the kernel copy: still byte-identical. */
+static void large_keep_is_identical(void **state)
+{
+	(void)state;
+	write_model_rows(path_in("large.onnx"), 8192); /* 2 MiB of weights */
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, path_in("large.onnx"), NULL), 0);
+	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	io.scheme = "keep";
+	assert_int_equal(oi_model_plan(m, &io), 0);
+	assert_int_equal(oi_model_save(m, path_in("large-keep.onnx"), NULL), 0);
+	oi_model_free(m);
+	size_t a_len, b_len;
+	uint8_t *a = slurp(path_in("large.onnx"), &a_len), *b = slurp(path_in("large-keep.onnx"), &b_len);
+	assert_int_equal(a_len, b_len);
+	assert_memory_equal(a, b, a_len);
+	free(a);
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(open_lists_tensors),
+		cmocka_unit_test(zeros_typed_and_raw),
+		cmocka_unit_test(output_is_input_refused),
+		cmocka_unit_test(past_limit_goes_external),
+		cmocka_unit_test(large_keep_is_identical),
+	};
+	return cmocka_run_group_tests_name("model", tests, setup, teardown);
+}
