@@ -277,11 +277,29 @@ static bool same_file(const char *path, uint64_t dev, uint64_t ino)
 
 /* ---- external data ------------------------------------------------------ */
 
-static int write_external(save_ctx *c, const char *out_dir, size_t fi, produce_ctx *pcs)
+/* The location a data file takes when its own name would overwrite the
+ * input's: named after the output model, like the input's after the input
+ * ("m.onnx.data" for "m.onnx" becomes "out.onnx.data"), in the same folder. */
+static char *relocated(const char *in_path, const char *out_path, const char *loc)
+{
+	const char *in_base = strrchr(in_path, '/') ? strrchr(in_path, '/') + 1 : in_path;
+	const char *out_base = strrchr(out_path, '/') ? strrchr(out_path, '/') + 1 : out_path;
+	const char *slash = strrchr(loc, '/');
+	const char *lb = slash ? slash + 1 : loc;
+	int dl = slash ? (int)(slash - loc + 1) : 0;
+	size_t il = strlen(in_base);
+	if (il && !strncmp(lb, in_base, il))
+		return oi__asprintf("%.*s%s%s", dl, loc, out_base, lb + il);
+	return oi__asprintf("%.*s%s.%s", dl, loc, out_base, lb);
+}
+
+static int write_external(save_ctx *c, const char *path, const char *out_dir, size_t fi,
+                          produce_ctx *pcs, char **new_loc)
 {
 	oi_model *m = c->m;
 	oi_ext_file *e = &m->ext[fi];
-	char *dest = oi__asprintf("%s/%s", out_dir, e->location);
+	const char *loc = e->location;
+	char *dest = oi__asprintf("%s/%s", out_dir, loc);
 	if (!dest)
 		return OI_ENOMEM;
 	int rc = 0;
@@ -289,12 +307,24 @@ static int write_external(save_ctx *c, const char *out_dir, size_t fi, produce_c
 	if (same && !e->changed)
 		goto out; /* the output reads the very same, unchanged file */
 	if (same && !(c->opts->flags & OI_SAVE_REPLACE_INPUT)) {
-		rc = oi__fail(OI_ECONFLICT, "the re-initialized weights would overwrite the input "
-		              "model's external data file '%s'; write the output to another folder",
-		              e->location);
-		goto out;
+		/* never write into a file being read: the output gets its own */
+		*new_loc = relocated(m->path, path, loc);
+		free(dest);
+		dest = *new_loc ? oi__asprintf("%s/%s", out_dir, *new_loc) : NULL;
+		if (!dest)
+			return OI_ENOMEM;
+		loc = *new_loc;
+		bool clash = same_file(dest, m->dev, m->ino);
+		for (size_t i = 0; i < m->n_ext; i++)
+			clash = clash || same_file(dest, m->ext[i].dev, m->ext[i].ino);
+		if (clash) {
+			rc = oi__fail(OI_ECONFLICT, "the re-initialized weights of '%s' would go to '%s', "
+			              "which the input reads; write the output to another folder",
+			              e->location, loc);
+			goto out;
+		}
 	}
-	rc = make_parents(out_dir, e->location);
+	rc = make_parents(out_dir, loc);
 	temp_file *t = NULL;
 	if (!rc)
 		rc = open_temp(c, dest, &t);
@@ -326,6 +356,53 @@ static int write_external(save_ctx *c, const char *out_dir, size_t fi, produce_c
 out:
 	free(dest);
 	return rc;
+}
+
+/* A StringStringEntryProto's content: key "location", value loc. */
+static int location_entry(const char *loc, oi_buf *out)
+{
+	uint8_t h[12];
+	size_t kl = strlen("location"), vl = strlen(loc);
+	size_t n = oi__varint_put(h, (1 << 3) | 2);
+	n += oi__varint_put(h + n, kl);
+	int rc = oi__buf_append(out, h, n);
+	if (!rc)
+		rc = oi__buf_append(out, "location", kl);
+	n = oi__varint_put(h, (2 << 3) | 2);
+	n += oi__varint_put(h + n, vl);
+	if (!rc)
+		rc = oi__buf_append(out, h, n);
+	if (!rc)
+		rc = oi__buf_append(out, loc, vl);
+	return rc;
+}
+
+/* Point every tensor of ext file fi at its new location. */
+static void relocate_edits(const oi_model *m, size_t fi, const oi_buf *entry, oi_edit *edits,
+                           size_t *n_edits)
+{
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const oi_tensor *t = &m->tensors[i];
+		if (t->ext != (int32_t)fi)
+			continue;
+		int32_t tspan = m->scan.tensors[t->rec].span;
+		size_t k = 0;
+		/* the j-th external_data span is the j-th unpacked entry */
+		for (size_t s = (size_t)tspan + 1; s < m->scan.n_spans; s++) {
+			const oi_span *sp = &m->scan.spans[s];
+			if (sp->start >= m->scan.spans[tspan].end)
+				break;
+			if (sp->parent != tspan || sp->field != 13)
+				continue;
+			const Onnx__StringStringEntryProto *kv =
+				k < t->tp->n_external_data ? t->tp->external_data[k] : NULL;
+			k++;
+			if (kv && kv->key && !strcmp(kv->key, "location"))
+				edits[(*n_edits)++] = (oi_edit){ .start = sp->start, .end = sp->end,
+				                                 .new_len = entry->len, .span = (int32_t)s,
+				                                 .bytes = entry->data };
+		}
+	}
 }
 
 /* ---- past 2 GiB: weights move to external data ------------------------- */
@@ -547,6 +624,20 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 			                              .span = -1, .bytes = prov.data };
 	}
 
+	/* external data first: it decides the locations the model names */
+	char **new_locs = oi__calloc(m->n_ext, sizeof *new_locs);
+	oi_buf *loc_entries = oi__calloc(m->n_ext, sizeof *loc_entries);
+	if (!new_locs || !loc_entries)
+		rc = OI_ENOMEM;
+	for (size_t i = 0; i < m->n_ext && !rc; i++) {
+		rc = write_external(&c, path, out_dir, i, pcs, &new_locs[i]);
+		if (!rc && new_locs[i]) {
+			rc = location_entry(new_locs[i], &loc_entries[i]);
+			if (!rc)
+				relocate_edits(m, i, &loc_entries[i], edits, &n_edits);
+		}
+	}
+
 	uint64_t out_len = 0;
 	if (!rc)
 		rc = oi__splice(m->map, m->size, m->fd, &m->scan, edits, n_edits, NULL, &out_len);
@@ -561,9 +652,6 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 			              "in external data, past protobuf's 2 GiB limit",
 			              (unsigned long long)out_len);
 	}
-
-	for (size_t i = 0; i < m->n_ext && !rc; i++)
-		rc = write_external(&c, out_dir, i, pcs);
 
 	temp_file *t = NULL;
 	if (!rc)
@@ -587,6 +675,12 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 		oi__buf_free(&moved_fields[i]);
 	free(typed);
 	free(moved_fields);
+	for (size_t i = 0; new_locs && i < m->n_ext; i++)
+		free(new_locs[i]);
+	for (size_t i = 0; loc_entries && i < m->n_ext; i++)
+		oi__buf_free(&loc_entries[i]);
+	free(new_locs);
+	free(loc_entries);
 	oi__buf_free(&prov);
 	free(edits);
 	free(pcs);
