@@ -146,6 +146,10 @@ typedef struct oi_tensor_info {
 	/* plan, after oi_model_plan(); scheme is NULL before */
 	int action;            /* oi_action */
 	const char *scheme;
+	/* analysis, continued */
+	size_t consumers;      /* nodes that read it (through layout ops) */
+	const char *conflict;  /* NULL, or what its consumers disagree on */
+	double act_slope;      /* leaky_relu: the negative slope; else NaN */
 } oi_tensor_info;
 
 #define OI_OPEN_OPTIONS_VERSION 1
@@ -172,6 +176,20 @@ OI_EXTERN size_t oi_model_opset_count(const oi_model *model);
 /** The i-th opset import; domain "" is the default ONNX domain. */
 OI_EXTERN int oi_model_opset(const oi_model *model, size_t i,
                              const char **domain, int64_t *version);
+
+/** Fan conventions: torch (torch.nn.init._calculate_fan_in_and_fan_out on
+ *  the PyTorch parameter) or keras (Keras 3 compute_fans on the Keras kernel). */
+typedef enum oi_fan_convention {
+	OI_FANS_TORCH = 0,
+	OI_FANS_KERAS = 1
+} oi_fan_convention;
+/** Choose the convention of fan_in/fan_out in every oi_tensor_info. */
+OI_EXTERN int oi_model_set_fan_convention(oi_model *model, int convention);
+
+/** What the analysis noticed: tensors it could not place, consumers that
+ *  disagree, odd graphs. One line each, without the file name. */
+OI_EXTERN size_t oi_model_warning_count(const oi_model *model);
+OI_EXTERN const char *oi_model_warning(const oi_model *model, size_t i);
 
 OI_EXTERN size_t oi_model_tensor_count(const oi_model *model);
 /** The i-th tensor, in file order of the graphs; NULL if i is out of range. */

@@ -30,6 +30,8 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan);
 json_t *cli_model_json(const oi_model *m, bool with_plan);
 /* Print the tensors as an aligned table. */
 void cli_print_table(FILE *out, const oi_model *m, bool with_plan);
+/* The model's analysis warnings on stderr (a few; all with -v; none with -q). */
+void cli_print_warnings(const oi_model *m);
 /* Dump JSON to stdout followed by a newline. */
 int cli_print_json(json_t *j);
 

@@ -69,6 +69,7 @@ int cmd_init(int argc, char **argv)
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
 	const char *out = NULL;
 	bool in_place = false, dry = false, json = false;
+	int fans = OI_FANS_TORCH;
 	int c;
 	opterr = 0;
 	optind = 1;
@@ -97,6 +98,7 @@ int cmd_init(int argc, char **argv)
 			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
 				return cli_usage_error("init", "--fan-convention must be torch or keras, not "
 				                       "'%s'", optarg);
+			fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
 			break;
 		case O_RULE: case O_RULES:
 			return cli_usage_error("init", "%s is not available in this version",
@@ -128,6 +130,8 @@ int cmd_init(int argc, char **argv)
 	int rc = oi_model_open(&m, model, NULL);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	oi_model_set_fan_convention(m, fans);
+	cli_print_warnings(m);
 	rc = oi_model_plan(m, &io);
 	if (rc) {
 		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());

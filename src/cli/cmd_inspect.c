@@ -13,6 +13,8 @@ static const char help[] =
 	"\n"
 	"  --json                    one JSON object on stdout (see SPEC)\n"
 	"  --fan-convention C        torch (default) or keras\n"
+	"  -q, --quiet               no warnings on stderr\n"
+	"  -v, --verbose             every warning on stderr\n"
 	"  -h, --help                this text\n";
 
 int cmd_inspect(int argc, char **argv)
@@ -20,21 +22,27 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "fan-convention", required_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	bool json = false;
+	int fans = OI_FANS_TORCH;
 	int c;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'f':
 			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
 				return cli_usage_error("inspect", "--fan-convention must be torch or keras, "
 				                       "not '%s'", optarg);
+			fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
 			break;
+		case 'q': cli_verbosity = -1; break;
+		case 'v': cli_verbosity++; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		case ':': return cli_usage_error("inspect", "option '%s' needs a value", argv[optind - 1]);
 		default: return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
@@ -48,6 +56,8 @@ int cmd_inspect(int argc, char **argv)
 	int rc = oi_model_open(&m, argv[optind], NULL);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	oi_model_set_fan_convention(m, fans);
+	cli_print_warnings(m);
 	int ret;
 	if (json) {
 		ret = cli_print_json(cli_model_json(m, false));

@@ -148,6 +148,9 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 	json_object_set_new(o, "fan_out", int_or_null(t->fan_out));
 	json_object_set_new(o, "activation", str_or_null(t->activation));
 	json_object_set_new(o, "gain", isnan(t->gain) ? json_null() : json_real(t->gain));
+	json_object_set_new(o, "consumers", json_integer((json_int_t)t->consumers));
+	if (t->conflict)
+		json_object_set_new(o, "conflict", json_string(t->conflict));
 	if (with_plan) {
 		json_object_set_new(o, "scheme", str_or_null(t->scheme));
 		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
@@ -177,7 +180,24 @@ json_t *cli_model_json(const oi_model *m, bool with_plan)
 	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
 		json_array_append_new(arr, cli_tensor_json(oi_model_tensor(m, i), with_plan));
 	json_object_set_new(o, "tensors", arr);
+	json_t *warn = json_array();
+	for (size_t i = 0; i < oi_model_warning_count(m); i++)
+		json_array_append_new(warn, json_string(oi_model_warning(m, i)));
+	json_object_set_new(o, "warnings", warn);
 	return o;
+}
+
+void cli_print_warnings(const oi_model *m)
+{
+	size_t n = oi_model_warning_count(m);
+	if (cli_verbosity < 0 || !n)
+		return;
+	size_t shown = cli_verbosity > 0 ? n : (n < 5 ? n : 5);
+	for (size_t i = 0; i < shown; i++)
+		fprintf(stderr, "onnxinit: %s: warning: %s\n", oi_model_path(m), oi_model_warning(m, i));
+	if (shown < n)
+		fprintf(stderr, "onnxinit: %s: %zu more warnings (-v shows all)\n", oi_model_path(m),
+		        n - shown);
 }
 
 int cli_print_json(json_t *j)

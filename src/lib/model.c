@@ -433,6 +433,10 @@ static int add_tensor(oi_model *m, const char *name, const char *graph, int sour
 	if (ndim)
 		memcpy(t->dims_own, dims, ndim * sizeof *dims);
 	t->tp = tp;
+	t->ns = m->cur_ns;
+	t->addressable = source != OI_SOURCE_ATTRIBUTE;
+	for (int c = 0; c < 2; c++)
+		t->fans[c][0] = t->fans[c][1] = -1;
 	t->info = (oi_tensor_info){ .name = t->name_own, .graph = t->graph_own, .source = source,
 	                            .ndim = ndim, .dims = t->dims_own, .fan_in = -1,
 	                            .fan_out = -1, .gain = NAN };
@@ -725,10 +729,14 @@ static int load(oi_model *m, const char *path)
 
 	walk_ctx w = { m };
 	rc = visit_graph(&w, m->pb->graph, "main", NULL);
-	for (size_t i = 0; i < m->pb->n_functions && !rc; i++)
-		rc = visit_function(&w, m->pb->functions[i]);
 	if (!rc && m->pb->n_training_info)
 		rc = visit_training(&w, m->pb);
+	for (size_t i = 0; i < m->pb->n_functions && !rc; i++) {
+		m->cur_ns = (int32_t)i + 1;
+		rc = visit_function(&w, m->pb->functions[i]);
+	}
+	if (!rc)
+		rc = oi__analyse(m);
 	return rc;
 }
 
@@ -762,7 +770,13 @@ void oi_model_free(oi_model *m)
 		free(m->tensors[i].graph_own);
 		free(m->tensors[i].dims_own);
 		free(m->tensors[i].scheme_own);
+		free(m->tensors[i].op_own);
+		free(m->tensors[i].node_own);
+		free(m->tensors[i].conflict_own);
 	}
+	for (size_t i = 0; i < m->n_warnings; i++)
+		free(m->warnings[i]);
+	free(m->warnings);
 	free(m->tensors);
 	for (size_t i = 0; i < m->n_ext; i++) {
 		if (m->ext[i].map)
@@ -816,6 +830,138 @@ const oi_tensor_info *oi_model_tensor(const oi_model *m, size_t i)
 }
 
 const char *oi_model_saved_external(const oi_model *m) { return m->saved_external; }
+
+size_t oi_model_warning_count(const oi_model *m) { return m->n_warnings; }
+
+const char *oi_model_warning(const oi_model *m, size_t i)
+{
+	return i < m->n_warnings ? m->warnings[i] : NULL;
+}
+
+int oi__warn(oi_model *m, const char *fmt, ...)
+{
+	char **w = oi__reallocarray(m->warnings, m->n_warnings + 1, sizeof *w);
+	if (!w)
+		return OI_ENOMEM;
+	m->warnings = w;
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return oi__fail(OI_ENOMEM, "out of memory");
+	for (char *p = s; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	m->warnings[m->n_warnings++] = s;
+	return 0;
+}
+
+/* ---- reading values (small tensors: shapes, indices, slopes) ------------ */
+
+/* The payload bytes of raw or external storage. */
+static const uint8_t *payload_bytes(const oi_model *m, const oi_tensor *t)
+{
+	if (t->info.storage == OI_STORAGE_EXTERNAL)
+		return m->ext[t->ext].map ? m->ext[t->ext].map + t->ext_off : NULL;
+	const oi_field_ref *f = oi__tensor_raw_field(m, t);
+	return f ? m->map + f->start : NULL;
+}
+
+static int read_values(const oi_model *m, const oi_tensor *t, int64_t *iout, double *fout,
+                       size_t max, size_t *n)
+{
+	int dtype = t->info.dtype;
+	uint64_t count = t->info.numel < max ? t->info.numel : max;
+	*n = 0;
+	if (t->info.storage != OI_STORAGE_TYPED) {
+		const uint8_t *p = payload_bytes(m, t);
+		if (!p && count)
+			return oi__fail(OI_EINVALID, "tensor '%s' has no payload", t->info.name);
+		for (uint64_t i = 0; i < count; i++) {
+			int64_t iv = 0;
+			double fv = 0;
+			switch (dtype) {
+			case OI_DTYPE_INT64: memcpy(&iv, p + 8 * i, 8); fv = (double)iv; break;
+			case OI_DTYPE_INT32: { int32_t v; memcpy(&v, p + 4 * i, 4); iv = v; fv = v; break; }
+			case OI_DTYPE_UINT8: iv = p[i]; fv = (double)iv; break;
+			case OI_DTYPE_INT8: iv = (int8_t)p[i]; fv = (double)iv; break;
+			case OI_DTYPE_BOOL: iv = p[i] != 0; fv = (double)iv; break;
+			case OI_DTYPE_FLOAT: case OI_DTYPE_DOUBLE: case OI_DTYPE_FLOAT16:
+			case OI_DTYPE_BFLOAT16:
+				oi__decode_raw(dtype, p + i * oi__float_size(dtype), 1, &fv);
+				iv = (int64_t)fv;
+				break;
+			default:
+				return oi__fail(OI_EUNSUPPORTED, "tensor '%s': cannot read %s values",
+				                t->info.name, oi_dtype_name(dtype));
+			}
+			if (iout)
+				iout[i] = iv;
+			if (fout)
+				fout[i] = fv;
+		}
+		*n = (size_t)count;
+		return 0;
+	}
+	const oi_tensor_rec *r = &m->scan.tensors[t->rec];
+	size_t k = 0;
+	for (uint32_t fi = 0; fi < r->n_fields && k < count; fi++) {
+		const oi_field_ref *f = &m->scan.fields[r->first_field + fi];
+		uint64_t pos = f->start;
+		while (pos < f->end && k < count) {
+			int64_t iv = 0;
+			double fv = 0;
+			if (f->field == OI_TP_FLOAT_DATA) {
+				float x;
+				memcpy(&x, m->map + pos, 4);
+				pos += 4;
+				fv = x;
+				iv = (int64_t)x;
+			} else if (f->field == OI_TP_DOUBLE_DATA) {
+				memcpy(&fv, m->map + pos, 8);
+				pos += 8;
+				iv = (int64_t)fv;
+			} else if (f->field == OI_TP_INT32_DATA || f->field == OI_TP_INT64_DATA ||
+			           f->field == OI_TP_UINT64_DATA) {
+				uint64_t v;
+				if (!oi__wire_varint(m->map, f->end, &pos, &v))
+					return oi__fail(OI_EFORMAT, "tensor '%s': bad varint", t->info.name);
+				if (dtype == OI_DTYPE_FLOAT16 || dtype == OI_DTYPE_BFLOAT16) {
+					fv = dtype == OI_DTYPE_FLOAT16 ? oi__f16_to_f64((uint16_t)v)
+					                               : oi__bf16_to_f64((uint16_t)v);
+					iv = (int64_t)fv;
+				} else {
+					iv = f->field == OI_TP_INT32_DATA ? (int32_t)v : (int64_t)v;
+					fv = (double)iv;
+				}
+			} else {
+				return oi__fail(OI_EUNSUPPORTED, "tensor '%s': cannot read %s values",
+				                t->info.name, oi_dtype_name(dtype));
+			}
+			if (iout)
+				iout[k] = iv;
+			if (fout)
+				fout[k] = fv;
+			k++;
+		}
+	}
+	*n = k;
+	return 0;
+}
+
+int oi__tensor_read_i64(const oi_model *m, const oi_tensor *t, int64_t *out, size_t max,
+                        size_t *n)
+{
+	return read_values(m, t, out, NULL, max, n);
+}
+
+int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size_t max,
+                        size_t *n)
+{
+	return read_values(m, t, NULL, out, max, n);
+}
 
 const char *oi_source_name(int s)
 {

@@ -26,6 +26,12 @@ typedef struct oi_tensor {
 	uint32_t typed_field; /* storage TYPED: the field holding the values */
 	int fill;             /* plan: what fills the values */
 	double fill_value;
+	int32_t ns;           /* name space: 0 the model's graphs, k function k-1 */
+	bool addressable;     /* nodes read it by name (not an attribute tensor) */
+	/* analysis (roles.c) */
+	int64_t fans[2][2];   /* [torch|keras][in|out], -1 unknown */
+	char *op_own, *node_own, *conflict_own;
+	size_t consumers;
 } oi_tensor;
 
 struct oi_model {
@@ -41,8 +47,23 @@ struct oi_model {
 	oi_ext_file *ext;
 	size_t n_ext, cap_ext;
 	char *provenance;     /* JSON to record, NULL for none */
+	int32_t cur_ns;       /* while loading */
+	int fan_convention;
+	char **warnings;
+	size_t n_warnings;
 	char *saved_external;
 };
+
+/* Analysis (graph.c, roles.c): fills role, op, node, fans, activation. */
+int oi__analyse(oi_model *m);
+/* Record a warning (one line, no file name). */
+int oi__warn(oi_model *m, const char *fmt, ...) OI_PRINTF(2, 3);
+/* Read up to max elements of a tensor as int64 / double; *n gets the count.
+ * Fails for dtypes that are not integers / floats. */
+int oi__tensor_read_i64(const oi_model *m, const oi_tensor *t, int64_t *out, size_t max,
+                        size_t *n);
+int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size_t max,
+                        size_t *n);
 
 /* Fills (reinit.c). */
 enum { OI_FILL_NONE = 0, OI_FILL_CONSTANT = 1 };

@@ -36,8 +36,11 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 		oi_tensor *t = &m->tensors[i];
 		free(t->scheme_own);
 		t->scheme_own = NULL;
+		/* fixed tensors (shapes, scalars, quantization) are never touched
+		 * unless a rule names them */
 		bool reinit = fill != OI_FILL_NONE && is_weight_source(t->info.source) &&
-		              oi__dtype_is_float(t->info.dtype);
+		              oi__dtype_is_float(t->info.dtype) &&
+		              !(t->info.role && !strcmp(t->info.role, "fixed"));
 		t->fill = reinit ? fill : OI_FILL_NONE;
 		t->fill_value = 0.0;
 		t->info.action = reinit ? OI_ACTION_REINIT : OI_ACTION_KEEP;

@@ -1,0 +1,807 @@
+/* Role, fan and activation inference: each float constant is followed
+ * through layout-only ops to the node that consumes it, whose op type, input
+ * position and attributes say what the tensor is. One rule per op below. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+#include "tensor.h"
+
+enum { TORCH = 0, KERAS = 1 };
+enum { FIN = 0, FOUT = 1 };
+
+typedef struct result {
+	const char *role;
+	int32_t node;          /* the consumer that decided; -1 none */
+	int64_t fans[2][2];
+	const char *act;       /* NULL: not applicable */
+	double slope;          /* leaky_relu */
+	int32_t act_node;      /* the node whose output the activation follows */
+} result;
+
+typedef struct ctx {
+	oi_graph g;
+	oi_model *m;
+	result *found;
+	size_t n_found, cap_found;
+} ctx;
+
+static bool op_is(const oi_gnode *gn, const char *op)
+{
+	return gn->std_domain && !strcmp(gn->op, op);
+}
+
+static bool ms_op_is(const oi_gnode *gn, const char *op)
+{
+	return gn->ms_domain && !strcmp(gn->op, op);
+}
+
+static void set_fans(result *r, int64_t torch_in, int64_t torch_out, int64_t keras_in,
+                     int64_t keras_out)
+{
+	r->fans[TORCH][FIN] = torch_in;
+	r->fans[TORCH][FOUT] = torch_out;
+	r->fans[KERAS][FIN] = keras_in;
+	r->fans[KERAS][FOUT] = keras_out;
+}
+
+static void no_fans(result *r)
+{
+	set_fans(r, -1, -1, -1, -1);
+}
+
+static int64_t prod(const int64_t *d, size_t from, size_t to)
+{
+	int64_t p = 1;
+	for (size_t i = from; i < to; i++)
+		p *= d[i];
+	return p;
+}
+
+/* ---- activations -------------------------------------------------------- */
+
+/* Layout and bookkeeping ops an activation is looked for through. */
+static bool passes_to_activation(const oi_gnode *gn)
+{
+	static const char *const ops[] = { "Add", "Sub", "BatchNormalization", "Identity",
+		                           "Dropout", "Reshape", "Flatten", "Transpose",
+		                           "Squeeze", "Unsqueeze", "Cast" };
+	if (!gn->std_domain)
+		return false;
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (!strcmp(gn->op, ops[i]))
+			return true;
+	return false;
+}
+
+static bool const_value(ctx *c, int32_t v)
+{
+	if (v < 0)
+		return false;
+	const oi_value *val = &c->g.values[v];
+	if (val->tensor >= 0)
+		return true;
+	return val->producer >= 0 && op_is(&c->g.nodes[val->producer], "Constant");
+}
+
+static bool scalar_const(ctx *c, int32_t v, double *out)
+{
+	size_t n;
+	double buf[1];
+	if (!const_value(c, v) || !oi__value_floats(&c->g, v, buf, 1, &n) || n != 1)
+		return false;
+	if (c->g.values[v].tensor >= 0 && c->m->tensors[c->g.values[v].tensor].info.numel != 1)
+		return false;
+	*out = buf[0];
+	return true;
+}
+
+/* The single reader of v, or -1. */
+static int32_t only_reader(ctx *c, int32_t v)
+{
+	if (v < 0 || c->g.values[v].n_use != 1)
+		return -1;
+	return c->g.uses[c->g.values[v].first_use].node;
+}
+
+/* Activations spelled out in ops: x*sigmoid(x) (SiLU), x*0.5*(1+erf(x/√2))
+ * and the tanh approximation (GELU), x*hardsigmoid(x) (HardSwish). */
+static const char *pattern_activation(ctx *c, int32_t v)
+{
+	const oi_value *val = &c->g.values[v];
+	bool sigmoid = false, hardsig = false, erf = false, pow3 = false, mul_self = false;
+	for (uint32_t u = 0; u < val->n_use; u++) {
+		const oi_use *use = &c->g.uses[val->first_use + u];
+		const oi_gnode *gn = &c->g.nodes[use->node];
+		if (op_is(gn, "Sigmoid"))
+			sigmoid = true;
+		else if (op_is(gn, "HardSigmoid"))
+			hardsig = true;
+		else if (op_is(gn, "Mul"))
+			mul_self = true;
+		if (op_is(gn, "Div") || op_is(gn, "Mul")) {
+			int32_t r = only_reader(c, oi__node_output(&c->g, use->node, 0));
+			if (r >= 0 && op_is(&c->g.nodes[r], "Erf"))
+				erf = true;
+		}
+		if (op_is(gn, "Pow"))
+			pow3 = true;
+		if (op_is(gn, "Erf"))
+			erf = true;
+	}
+	if (erf && mul_self)
+		return "gelu";
+	if (pow3 && mul_self)
+		return "gelu";
+	if (sigmoid && mul_self)
+		return "silu";
+	if (hardsig && mul_self)
+		return "hard_swish";
+	return NULL;
+}
+
+static const char *activation_of_op(ctx *c, int32_t node, double *slope)
+{
+	const oi_gnode *gn = &c->g.nodes[node];
+	const Onnx__NodeProto *n = gn->n;
+	if (gn->ms_domain && (!strcmp(gn->op, "Gelu") || !strcmp(gn->op, "FastGelu") ||
+	                      !strcmp(gn->op, "BiasGelu") || !strcmp(gn->op, "QuickGelu")))
+		return "gelu";
+	if (!gn->std_domain)
+		return NULL;
+	const char *op = gn->op;
+	if (!strcmp(op, "Relu"))
+		return "relu";
+	if (!strcmp(op, "LeakyRelu")) {
+		const Onnx__AttributeProto *a = oi__node_attr(n, "alpha");
+		*slope = a && a->has_f ? a->f : 0.01;
+		return "leaky_relu";
+	}
+	if (!strcmp(op, "PRelu")) {
+		double s[1];
+		size_t k;
+		*slope = oi__value_floats(&c->g, oi__node_input(&c->g, node, 1), s, 1, &k) && k
+		             ? s[0] : 0.25;
+		return "leaky_relu";
+	}
+	if (!strcmp(op, "Tanh"))
+		return "tanh";
+	if (!strcmp(op, "Sigmoid"))
+		return "sigmoid";
+	if (!strcmp(op, "Selu"))
+		return "selu";
+	if (!strcmp(op, "Elu"))
+		return "elu";
+	if (!strcmp(op, "Gelu"))
+		return "gelu";
+	if (!strcmp(op, "HardSigmoid"))
+		return "hard_sigmoid";
+	if (!strcmp(op, "HardSwish"))
+		return "hard_swish";
+	if (!strcmp(op, "Clip")) {
+		double lo = NAN, hi = NAN;
+		const Onnx__AttributeProto *a;
+		if ((a = oi__node_attr(n, "min")) && a->has_f)
+			lo = a->f;
+		if ((a = oi__node_attr(n, "max")) && a->has_f)
+			hi = a->f;
+		double x;
+		if (scalar_const(c, oi__node_input(&c->g, node, 1), &x))
+			lo = x;
+		if (scalar_const(c, oi__node_input(&c->g, node, 2), &x))
+			hi = x;
+		if (lo == 0 && hi == 6)
+			return "relu6";
+		if (lo == 0 && isnan(hi))
+			return "relu";
+		return NULL;
+	}
+	return NULL;
+}
+
+/* The activation applied to the output of node, looking through bias and
+ * residual Add, BatchNorm, Identity, Dropout and layout ops. */
+static const char *activation_after(ctx *c, int32_t node, double *slope)
+{
+	*slope = NAN;
+	int32_t v = oi__node_output(&c->g, node, 0);
+	for (int step = 0; step < 16 && v >= 0; step++) {
+		const char *pat = pattern_activation(c, v);
+		if (pat)
+			return pat;
+		int32_t r = only_reader(c, v);
+		if (r < 0)
+			return "none";
+		const char *act = activation_of_op(c, r, slope);
+		if (act)
+			return act;
+		if (!passes_to_activation(&c->g.nodes[r]))
+			return "none";
+		v = oi__node_output(&c->g, r, 0);
+	}
+	return "none";
+}
+
+static const char *rnn_activation(const Onnx__NodeProto *n, size_t which)
+{
+	const Onnx__AttributeProto *a = oi__node_attr(n, "activations");
+	const char *name = a && a->n_strings > which ? (const char *)a->strings[which].data : NULL;
+	size_t len = a && a->n_strings > which ? a->strings[which].len : 0;
+	if (!name)
+		return "tanh";
+	if (len == 4 && !strncmp(name, "Tanh", 4))
+		return "tanh";
+	if (len == 4 && !strncmp(name, "Relu", 4))
+		return "relu";
+	if (len == 7 && !strncmp(name, "Sigmoid", 7))
+		return "sigmoid";
+	return "none";
+}
+
+/* ---- consumers ---------------------------------------------------------- */
+
+/* Weight operand shape of a layer node, for its bias's fans. */
+static bool layer_weight_fans(ctx *c, int32_t node, result *r);
+
+static bool operand_shape(ctx *c, int32_t v, size_t *nd, int64_t *d)
+{
+	return oi__value_shape(&c->g, v, nd, d);
+}
+
+static bool is_layer(const oi_gnode *gn)
+{
+	return op_is(gn, "Conv") || op_is(gn, "ConvTranspose") || op_is(gn, "Gemm") ||
+	       op_is(gn, "MatMul");
+}
+
+/* The layer node that produced v, looking back through layout ops. */
+static int32_t layer_before(ctx *c, int32_t v)
+{
+	for (int step = 0; step < 8 && v >= 0; step++) {
+		int32_t p = c->g.values[v].producer;
+		if (p < 0)
+			return -1;
+		const oi_gnode *gn = &c->g.nodes[p];
+		if (is_layer(gn))
+			return p;
+		if (!(op_is(gn, "Reshape") || op_is(gn, "Transpose") || op_is(gn, "Flatten") ||
+		      op_is(gn, "Identity") || op_is(gn, "Squeeze") || op_is(gn, "Unsqueeze")))
+			return -1;
+		v = oi__node_input(&c->g, p, 0);
+	}
+	return -1;
+}
+
+/* x / sqrt(...) or x * reciprocal(sqrt(...)): a normalization. */
+static bool is_normalized(ctx *c, int32_t v)
+{
+	int32_t p = v >= 0 ? c->g.values[v].producer : -1;
+	if (p < 0)
+		return false;
+	const oi_gnode *gn = &c->g.nodes[p];
+	if (op_is(gn, "Div")) {
+		int32_t q = oi__node_input(&c->g, p, 1);
+		int32_t qp = q >= 0 ? c->g.values[q].producer : -1;
+		return qp >= 0 && op_is(&c->g.nodes[qp], "Sqrt");
+	}
+	if (op_is(gn, "Mul")) {
+		for (size_t i = 0; i < 2; i++) {
+			int32_t q = oi__node_input(&c->g, p, i);
+			int32_t qp = q >= 0 ? c->g.values[q].producer : -1;
+			if (qp >= 0 && op_is(&c->g.nodes[qp], "Reciprocal"))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool is_norm_scale_mul(ctx *c, int32_t node)
+{
+	const oi_gnode *gn = &c->g.nodes[node];
+	if (!op_is(gn, "Mul"))
+		return false;
+	for (size_t i = 0; i < 2; i++)
+		if (is_normalized(c, oi__node_input(&c->g, node, i)) &&
+		    const_value(c, oi__node_input(&c->g, node, 1 - i)))
+			return true;
+	return false;
+}
+
+static void norm_result(ctx *c, result *r, const char *role, int32_t node)
+{
+	r->role = role;
+	no_fans(r);
+	r->act = activation_after(c, node, &r->slope);
+	r->act_node = node;
+}
+
+static void layer_act(ctx *c, result *r, int32_t node)
+{
+	r->act = activation_after(c, node, &r->slope);
+	r->act_node = node;
+}
+
+static bool fixed_input(const oi_gnode *gn, int32_t input)
+{
+	/* inputs that are shapes, indices, scales or bounds, not weights */
+	static const struct { const char *op; int32_t from; } t[] = {
+		{ "Reshape", 1 }, { "Resize", 1 }, { "Upsample", 1 }, { "Slice", 1 }, { "Pad", 1 },
+		{ "Clip", 1 }, { "Expand", 1 }, { "Tile", 1 }, { "TopK", 1 }, { "Squeeze", 1 },
+		{ "Unsqueeze", 1 }, { "Split", 1 }, { "ReduceSum", 1 }, { "ReduceMean", 1 },
+		{ "ReduceMax", 1 }, { "ReduceMin", 1 }, { "ReduceProd", 1 }, { "CumSum", 1 },
+		{ "OneHot", 1 }, { "Range", 0 }, { "ConstantOfShape", 0 }, { "Where", 0 },
+		{ "DequantizeLinear", 1 }, { "QuantizeLinear", 1 }, { "NonMaxSuppression", 2 },
+		{ "RoiAlign", 1 }, { "GatherElements", 1 }, { "ScatterND", 1 },
+		{ "ScatterElements", 1 }, { "GatherND", 1 }, { "Trilu", 1 },
+	};
+	if (!gn->std_domain)
+		return false;
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+		if (!strcmp(gn->op, t[i].op) && input >= t[i].from)
+			return true;
+	return false;
+}
+
+/* What the tensor reaching input `input` of node (as value v) is. */
+static bool unshaped(ctx *c, int32_t node, result *r)
+{
+	oi__warn(c->m, "node '%s' (%s): the shape of a weight reaching it cannot be followed "
+	         "(dynamic shapes, or a bad perm/axes on the way)", c->g.nodes[node].label,
+	         c->g.nodes[node].op);
+	r->role = NULL;
+	return true;
+}
+
+static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
+{
+	const oi_gnode *gn = &c->g.nodes[node];
+	const Onnx__NodeProto *n = gn->n;
+	size_t nd = 0;
+	int64_t d[OI_MAX_RANK];
+	bool shaped = operand_shape(c, v, &nd, d);
+	memset(r, 0, sizeof *r);
+	r->node = node;
+	r->act_node = -1;
+	r->slope = NAN;
+	no_fans(r);
+
+	if ((op_is(gn, "Conv") || op_is(gn, "ConvTranspose")) && input == 1) {
+		bool transposed = gn->op[4] == 'T';
+		r->role = transposed ? "conv_transpose_weight" : "conv_weight";
+		const Onnx__AttributeProto *ks = oi__node_attr(n, "kernel_shape");
+		if (!shaped || nd < 3 || (ks && ks->n_ints != nd - 2)) {
+			r->role = "learnable_other";
+			oi__warn(c->m, "node '%s' (%s): its weight's rank does not fit its attributes; "
+			         "treating the weight as learnable_other", c->g.nodes[node].label, gn->op);
+			return;
+		}
+		for (size_t i = 0; ks && i < ks->n_ints; i++)
+			if (ks->ints[i] != d[2 + i]) {
+				r->role = "learnable_other";
+				oi__warn(c->m, "node '%s' (%s): kernel_shape disagrees with its weight",
+				         c->g.nodes[node].label, gn->op);
+				return;
+			}
+		int64_t k = prod(d, 2, nd), group = oi__attr_int(n, "group", 1);
+		int64_t fin = d[1] * k, fout = d[0] * k;
+		if (!transposed && group > 1 && d[1] == 1 && group > 0)
+			/* depthwise: Keras's DepthwiseConv kernel (k..., in, multiplier) */
+			set_fans(r, fin, fout, group * k, (d[0] / group) * k);
+		else
+			set_fans(r, fin, fout, fin, fout);
+		layer_act(c, r, node);
+		return;
+	}
+	if ((op_is(gn, "Conv") || op_is(gn, "ConvTranspose") || op_is(gn, "Gemm")) && input == 2) {
+		r->role = "bias";
+		layer_weight_fans(c, node, r);
+		layer_act(c, r, node);
+		return;
+	}
+	if (op_is(gn, "Gemm") && input <= 1) {
+		if (!shaped && unshaped(c, node, r))
+			return;
+		r->role = "dense_weight";
+		if (shaped && nd == 2) {
+			bool trans = oi__attr_int(n, input == 1 ? "transB" : "transA", 0) != 0;
+			int64_t fin, fout;
+			if (input == 1) { /* B: (K, N), or (N, K) transposed */
+				fin = trans ? d[1] : d[0];
+				fout = trans ? d[0] : d[1];
+			} else { /* A: (M, K), or (K, M) transposed */
+				fin = trans ? d[0] : d[1];
+				fout = trans ? d[1] : d[0];
+			}
+			set_fans(r, fin, fout, fin, fout);
+		}
+		layer_act(c, r, node);
+		return;
+	}
+	if (op_is(gn, "MatMul") && input <= 1) {
+		if (shaped && nd >= 2) {
+			r->role = "dense_weight";
+			int64_t fin = input == 1 ? d[nd - 2] : d[nd - 1];
+			int64_t fout = input == 1 ? d[nd - 1] : d[nd - 2];
+			set_fans(r, fin, fout, fin, fout);
+			layer_act(c, r, node);
+			return;
+		}
+		if (!shaped && unshaped(c, node, r))
+			return;
+		r->role = NULL; /* a vector operand: the generic rule */
+		return;
+	}
+	if (op_is(gn, "LSTM") || op_is(gn, "GRU") || op_is(gn, "RNN")) {
+		size_t act_index = op_is(gn, "RNN") ? 0 : 1;
+		r->act = rnn_activation(n, act_index);
+		r->act_node = node;
+		int32_t wv = oi__node_input(&c->g, node, 1);
+		size_t wnd;
+		int64_t wd[OI_MAX_RANK];
+		if ((input == 1 || input == 2) && !shaped && unshaped(c, node, r))
+			return;
+		switch (input) {
+		case 1: case 2:
+			r->role = input == 1 ? "rnn_input_weight" : "rnn_recurrent_weight";
+			if (shaped && nd == 3)
+				set_fans(r, d[2], d[1], d[2], d[1]);
+			return;
+		case 3:
+			r->role = "rnn_bias";
+			if (operand_shape(c, wv, &wnd, wd) && wnd == 3)
+				set_fans(r, wd[2], wd[1], wd[2], wd[1]);
+			return;
+		case 7:
+			r->role = "rnn_peephole";
+			return;
+		default: /* sequence_lens, initial states */
+			r->role = "fixed";
+			r->act = NULL;
+			return;
+		}
+	}
+	if (op_is(gn, "Gather") && input == 0) {
+		if (!shaped && unshaped(c, node, r))
+			return;
+		r->role = "embedding";
+		if (shaped && nd == 2)
+			set_fans(r, d[1], d[0], d[0], d[1]);
+		layer_act(c, r, node);
+		return;
+	}
+	if (op_is(gn, "BatchNormalization") && input >= 1 && input <= 4) {
+		static const char *const roles[] = { NULL, "norm_scale", "norm_bias", "norm_mean",
+			                             "norm_var" };
+		norm_result(c, r, roles[input], node);
+		return;
+	}
+	if ((op_is(gn, "LayerNormalization") || op_is(gn, "InstanceNormalization") ||
+	     op_is(gn, "GroupNormalization") || ms_op_is(gn, "LayerNormalization") ||
+	     ms_op_is(gn, "SimplifiedLayerNormalization")) && (input == 1 || input == 2)) {
+		norm_result(c, r, input == 1 ? "norm_scale" : "norm_bias", node);
+		return;
+	}
+	if ((ms_op_is(gn, "SkipLayerNormalization") || ms_op_is(gn, "SkipSimplifiedLayerNormalization"))
+	    && input >= 2) {
+		norm_result(c, r, input == 2 ? "norm_scale" : input == 3 ? "norm_bias" : "bias", node);
+		return;
+	}
+	if (op_is(gn, "PRelu") && input == 1) {
+		r->role = "prelu_slope";
+		return;
+	}
+	if (ms_op_is(gn, "Attention") && (input == 1 || input == 2)) {
+		r->role = input == 1 ? "dense_weight" : "bias";
+		int32_t wv = oi__node_input(&c->g, node, 1);
+		size_t wnd;
+		int64_t wd[OI_MAX_RANK];
+		if (operand_shape(c, wv, &wnd, wd) && wnd == 2)
+			set_fans(r, wd[0], wd[1], wd[0], wd[1]);
+		r->act = "none";
+		r->act_node = node;
+		return;
+	}
+	if (ms_op_is(gn, "MultiHeadAttention") && input == 3) {
+		r->role = "bias";
+		r->act = "none";
+		return;
+	}
+	if (ms_op_is(gn, "EmbedLayerNormalization") && input >= 2 && input <= 6) {
+		if (input <= 4) {
+			r->role = "embedding";
+			if (shaped && nd == 2)
+				set_fans(r, d[1], d[0], d[0], d[1]);
+		} else {
+			r->role = input == 5 ? "norm_scale" : "norm_bias";
+		}
+		return;
+	}
+	if (fixed_input(gn, input)) {
+		r->role = "fixed";
+		return;
+	}
+	if ((op_is(gn, "Add") || op_is(gn, "Sub") || op_is(gn, "Mul")) && input <= 1) {
+		int32_t other = oi__node_input(&c->g, node, (size_t)(1 - input));
+		if (op_is(gn, "Mul") && is_normalized(c, other)) {
+			norm_result(c, r, "norm_scale", node);
+			return;
+		}
+		if (op_is(gn, "Add")) {
+			int32_t op_node = other >= 0 ? c->g.values[other].producer : -1;
+			if (op_node >= 0 && (is_norm_scale_mul(c, op_node) || is_normalized(c, other))) {
+				norm_result(c, r, "norm_bias", node);
+				return;
+			}
+			int32_t layer = layer_before(c, other);
+			if (layer >= 0) {
+				r->role = "bias";
+				layer_weight_fans(c, layer, r);
+				layer_act(c, r, layer);
+				return;
+			}
+		}
+	}
+	r->role = NULL; /* undecided: the caller applies the generic rule */
+}
+
+static bool layer_weight_fans(ctx *c, int32_t node, result *r)
+{
+	const oi_gnode *gn = &c->g.nodes[node];
+	for (int32_t w = 0; w <= 1; w++) {
+		int32_t wv = oi__node_input(&c->g, node, (size_t)(op_is(gn, "Gemm") || op_is(gn, "MatMul") ? w : 1));
+		if (!const_value(c, wv))
+			continue;
+		result tmp;
+		classify(c, node, op_is(gn, "Gemm") || op_is(gn, "MatMul") ? w : 1, wv, &tmp);
+		memcpy(r->fans, tmp.fans, sizeof r->fans);
+		return true;
+	}
+	/* the weight may arrive through layout ops: follow it back */
+	for (int32_t w = 0; w <= 1; w++) {
+		int32_t wi = op_is(gn, "Gemm") || op_is(gn, "MatMul") ? w : 1;
+		int32_t wv = oi__node_input(&c->g, node, (size_t)wi);
+		size_t nd;
+		int64_t d[OI_MAX_RANK];
+		if (wv >= 0 && oi__value_shape(&c->g, wv, &nd, d)) {
+			result tmp;
+			classify(c, node, wi, wv, &tmp);
+			memcpy(r->fans, tmp.fans, sizeof r->fans);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- following a tensor ------------------------------------------------- */
+
+static bool is_layout(ctx *c, int32_t node, int32_t input)
+{
+	const oi_gnode *gn = &c->g.nodes[node];
+	if (!gn->std_domain)
+		return false;
+	const char *op = gn->op;
+	if (!strcmp(op, "Concat"))
+		return true;
+	if (input != 0)
+		return false;
+	if (!strcmp(op, "Gather"))
+		return const_value(c, oi__node_input(&c->g, node, 1));
+	static const char *const ops[] = { "Transpose", "Reshape", "Flatten", "Squeeze",
+		                           "Unsqueeze", "Cast", "CastLike", "Identity", "Dropout",
+		                           "DequantizeLinear", "Slice", "Split" };
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (!strcmp(op, ops[i]))
+			return true;
+	return false;
+}
+
+static int push_found(ctx *c, const result *r)
+{
+	if (c->n_found == c->cap_found) {
+		size_t cap = c->cap_found ? c->cap_found * 2 : 16;
+		result *p = oi__reallocarray(c->found, cap, sizeof *p);
+		if (!p)
+			return OI_ENOMEM;
+		c->found = p;
+		c->cap_found = cap;
+	}
+	c->found[c->n_found++] = *r;
+	return 0;
+}
+
+static int follow(ctx *c, int32_t v, int depth, bool *too_deep)
+{
+	if (depth > 32) {
+		*too_deep = true;
+		return 0;
+	}
+	const oi_value *val = &c->g.values[v];
+	for (uint32_t u = 0; u < val->n_use; u++) {
+		oi_use use = c->g.uses[c->g.values[v].first_use + u];
+		if (is_layout(c, use.node, use.input)) {
+			const Onnx__NodeProto *n = c->g.nodes[use.node].n;
+			size_t outs = !strcmp(c->g.nodes[use.node].op, "Split") ? n->n_output : 1;
+			for (size_t o = 0; o < outs; o++) {
+				int32_t ov = oi__node_output(&c->g, use.node, o);
+				if (ov < 0)
+					continue;
+				int rc = follow(c, ov, depth + 1, too_deep);
+				if (rc)
+					return rc;
+			}
+			continue;
+		}
+		result r;
+		classify(c, use.node, use.input, v, &r);
+		int rc = push_found(c, &r);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void generic_fans(const oi_tensor_info *t, int64_t fans[2][2])
+{
+	size_t nd = t->ndim;
+	const int64_t *d = t->dims;
+	fans[TORCH][FIN] = fans[TORCH][FOUT] = -1;
+	if (nd >= 2) {
+		int64_t rf = prod(d, 2, nd);
+		fans[TORCH][FIN] = d[1] * rf;
+		fans[TORCH][FOUT] = d[0] * rf;
+	}
+	if (nd == 0) {
+		fans[KERAS][FIN] = fans[KERAS][FOUT] = 1;
+	} else if (nd == 1) {
+		fans[KERAS][FIN] = fans[KERAS][FOUT] = d[0];
+	} else {
+		int64_t rf = prod(d, 0, nd - 2);
+		fans[KERAS][FIN] = d[nd - 2] * rf;
+		fans[KERAS][FOUT] = d[nd - 1] * rf;
+	}
+}
+
+static double gain_of(const char *act, double slope)
+{
+	if (!act)
+		return NAN;
+	if (!strcmp(act, "none") || !strcmp(act, "sigmoid"))
+		return 1.0;
+	if (!strcmp(act, "relu"))
+		return sqrt(2.0);
+	if (!strcmp(act, "tanh"))
+		return 5.0 / 3.0;
+	if (!strcmp(act, "selu"))
+		return 3.0 / 4.0;
+	if (!strcmp(act, "leaky_relu"))
+		return sqrt(2.0 / (1.0 + slope * slope));
+	return NAN; /* torch.nn.init.calculate_gain has none for the rest */
+}
+
+static int set_text(char **own, const char **view, const char *s)
+{
+	free(*own);
+	*own = s ? oi__strdup(s) : NULL;
+	if (s && !*own)
+		return OI_ENOMEM;
+	*view = *own;
+	return 0;
+}
+
+static bool same_result(const result *a, const result *b)
+{
+	return !strcmp(a->role, b->role) && !memcmp(a->fans, b->fans, sizeof a->fans);
+}
+
+static int apply(ctx *c, oi_tensor *t)
+{
+	oi_tensor_info *info = &t->info;
+	info->role = "fixed";
+	info->activation = NULL;
+	info->gain = NAN;
+	info->act_slope = NAN;
+	info->consumers = 0;
+	for (int k = 0; k < 2; k++)
+		t->fans[k][0] = t->fans[k][1] = -1;
+	if (!t->addressable || !oi__dtype_is_float(info->dtype))
+		return 0;
+	int32_t v = oi__graph_find(&c->g, t->ns, info->name);
+	if (v < 0)
+		return 0;
+	c->n_found = 0;
+	bool too_deep = false;
+	int rc = follow(c, v, 0, &too_deep);
+	if (rc)
+		return rc;
+	if (too_deep)
+		oi__warn(c->m, "tensor '%s': its data flow loops or nests too deep to follow",
+		         info->name);
+	info->consumers = c->n_found;
+	result best = { 0 };
+	bool have = false;
+	for (size_t i = 0; i < c->n_found; i++) {
+		result *r = &c->found[i];
+		if (!r->role)
+			continue;
+		if (!have) {
+			best = *r;
+			have = true;
+		} else if (!same_result(&best, r) && !t->conflict_own) {
+			char *msg = oi__asprintf("%s by %s '%s' but %s by %s '%s'; the first is used",
+			                         best.role, c->g.nodes[best.node].op,
+			                         c->g.nodes[best.node].label, r->role,
+			                         c->g.nodes[r->node].op, c->g.nodes[r->node].label);
+			if (!msg)
+				return OI_ENOMEM;
+			t->conflict_own = msg;
+			info->conflict = msg;
+			oi__warn(c->m, "tensor '%s' is read as %s", info->name, msg);
+		}
+	}
+	if (!have) {
+		/* no consumer says what it is: scalars are constants of the computation,
+		 * anything else is learnable with the generic rule */
+		if (info->numel <= 1) {
+			info->role = "fixed";
+			if (c->n_found)
+				set_text(&t->op_own, &info->op, c->g.nodes[c->found[0].node].op);
+			return 0;
+		}
+		info->role = "learnable_other";
+		generic_fans(info, t->fans);
+		if (c->n_found) {
+			rc = set_text(&t->op_own, &info->op, c->g.nodes[c->found[0].node].op);
+			if (!rc)
+				rc = set_text(&t->node_own, &info->node, c->g.nodes[c->found[0].node].label);
+		}
+		if (!rc)
+			rc = oi__warn(c->m, "tensor '%s' %s: learnable_other, generic fans", info->name,
+			              c->n_found ? "is read by no layer onnxinit knows"
+			                         : "is read by no node");
+		return rc;
+	}
+	info->role = best.role;
+	for (int k = 0; k < 2; k++)
+		for (int j = 0; j < 2; j++)
+			t->fans[k][j] = best.fans[k][j];
+	rc = set_text(&t->op_own, &info->op, c->g.nodes[best.node].op);
+	if (!rc)
+		rc = set_text(&t->node_own, &info->node, c->g.nodes[best.node].label);
+	if (!strcmp(best.role, "fixed"))
+		return rc;
+	info->activation = best.act;
+	info->act_slope = best.slope;
+	info->gain = gain_of(best.act, best.slope);
+	return rc;
+}
+
+static void publish_fans(oi_model *m)
+{
+	int k = m->fan_convention == OI_FANS_KERAS ? KERAS : TORCH;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		m->tensors[i].info.fan_in = m->tensors[i].fans[k][FIN];
+		m->tensors[i].info.fan_out = m->tensors[i].fans[k][FOUT];
+	}
+}
+
+int oi_model_set_fan_convention(oi_model *m, int convention)
+{
+	if (convention != OI_FANS_TORCH && convention != OI_FANS_KERAS)
+		return oi__fail(OI_EARG, "unknown fan convention %d", convention);
+	m->fan_convention = convention;
+	publish_fans(m);
+	return 0;
+}
+
+int oi__analyse(oi_model *m)
+{
+	ctx c = { .m = m };
+	int rc = oi__graph_build(&c.g, m);
+	for (size_t i = 0; i < m->n_tensors && !rc; i++)
+		rc = apply(&c, &m->tensors[i]);
+	publish_fans(m);
+	oi__graph_free(&c.g);
+	free(c.found);
+	return rc;
+}
