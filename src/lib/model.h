@@ -32,6 +32,7 @@ typedef struct oi_tensor {
 	int64_t fans[2][2];   /* [torch|keras][in|out], -1 unknown */
 	char *op_own, *node_own, *conflict_own;
 	size_t consumers;
+	int32_t layer_node;   /* bias: the layer (graph index node) it belongs to */
 } oi_tensor;
 
 struct oi_model {

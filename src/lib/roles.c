@@ -18,6 +18,7 @@ typedef struct result {
 	const char *act;       /* NULL: not applicable */
 	double slope;          /* leaky_relu */
 	int32_t act_node;      /* the node whose output the activation follows */
+	int32_t layer;         /* bias: the layer whose weight's fans it carries */
 } result;
 
 typedef struct ctx {
@@ -25,7 +26,15 @@ typedef struct ctx {
 	oi_model *m;
 	result *found;
 	size_t n_found, cap_found;
+	/* the tensor being followed: its own shape, and for the value reaching the
+	 * consumer, which of its axes each axis came from (-1: none or merged) */
+	const int64_t *orig;
+	size_t orig_nd;
+	const int8_t *map;
 } ctx;
+
+/* What an axis of a weight operand is, for the fans. */
+enum { L_IN = 1, L_OUT = 2, L_K = 3, L_D = 0 /* direction/batch: not counted */ };
 
 static bool op_is(const oi_gnode *gn, const char *op)
 {
@@ -49,6 +58,35 @@ static void set_fans(result *r, int64_t torch_in, int64_t torch_out, int64_t ker
 static void no_fans(result *r)
 {
 	set_fans(r, -1, -1, -1, -1);
+}
+
+/* Fans from the axes' labels, counted on the tensor's own shape when every
+ * labeled axis maps back to one of its axes (a weight sliced, transposed or
+ * stacked on the way keeps the fans of the parameter it is), else on the
+ * operand's shape. keras_in/out >= 0 override the Keras fans. */
+static void labeled_fans(ctx *c, result *r, size_t nd, const int64_t *d, const uint8_t *lab,
+                         int64_t keras_in, int64_t keras_out)
+{
+	bool mapped = c->map != NULL;
+	bool used[OI_MAX_RANK] = { 0 };
+	for (size_t i = 0; i < nd && mapped; i++) {
+		if (lab[i] == L_D)
+			continue;
+		int m = c->map[i];
+		if (m < 0 || (size_t)m >= c->orig_nd || used[m])
+			mapped = false;
+		else
+			used[m] = true;
+	}
+	int64_t fin = 1, fout = 1;
+	for (size_t i = 0; i < nd; i++) {
+		int64_t size = mapped ? c->orig[c->map[i]] : d[i];
+		if (lab[i] == L_IN || lab[i] == L_K)
+			fin *= size;
+		if (lab[i] == L_OUT || lab[i] == L_K)
+			fout *= size;
+	}
+	set_fans(r, fin, fout, keras_in >= 0 ? keras_in : fin, keras_out >= 0 ? keras_out : fout);
 }
 
 static int64_t prod(const int64_t *d, size_t from, size_t to)
@@ -243,6 +281,7 @@ static const char *rnn_activation(const Onnx__NodeProto *n, size_t which)
 
 /* Weight operand shape of a layer node, for its bias's fans. */
 static bool layer_weight_fans(ctx *c, int32_t node, result *r);
+static bool layer_weight_fans_unmapped(ctx *c, int32_t node, result *r);
 
 static bool operand_shape(ctx *c, int32_t v, size_t *nd, int64_t *d)
 {
@@ -363,6 +402,7 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 	memset(r, 0, sizeof *r);
 	r->node = node;
 	r->act_node = -1;
+	r->layer = -1;
 	r->slope = NAN;
 	no_fans(r);
 
@@ -384,17 +424,18 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 				return;
 			}
 		int64_t k = prod(d, 2, nd), group = oi__attr_int(n, "group", 1);
-		int64_t fin = d[1] * k, fout = d[0] * k;
-		if (!transposed && group > 1 && d[1] == 1 && group > 0)
+		uint8_t lab[OI_MAX_RANK] = { L_OUT, L_IN, L_K, L_K, L_K, L_K, L_K, L_K };
+		if (!transposed && group > 1 && d[1] == 1)
 			/* depthwise: Keras's DepthwiseConv kernel (k..., in, multiplier) */
-			set_fans(r, fin, fout, group * k, (d[0] / group) * k);
+			labeled_fans(c, r, nd, d, lab, group * k, (d[0] / group) * k);
 		else
-			set_fans(r, fin, fout, fin, fout);
+			labeled_fans(c, r, nd, d, lab, -1, -1);
 		layer_act(c, r, node);
 		return;
 	}
 	if ((op_is(gn, "Conv") || op_is(gn, "ConvTranspose") || op_is(gn, "Gemm")) && input == 2) {
 		r->role = "bias";
+		r->layer = node;
 		layer_weight_fans(c, node, r);
 		layer_act(c, r, node);
 		return;
@@ -405,15 +446,10 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 		r->role = "dense_weight";
 		if (shaped && nd == 2) {
 			bool trans = oi__attr_int(n, input == 1 ? "transB" : "transA", 0) != 0;
-			int64_t fin, fout;
-			if (input == 1) { /* B: (K, N), or (N, K) transposed */
-				fin = trans ? d[1] : d[0];
-				fout = trans ? d[0] : d[1];
-			} else { /* A: (M, K), or (K, M) transposed */
-				fin = trans ? d[0] : d[1];
-				fout = trans ? d[1] : d[0];
-			}
-			set_fans(r, fin, fout, fin, fout);
+			/* B: (K, N), or (N, K) transposed; A: (M, K), or (K, M) transposed */
+			bool in_first = input == 1 ? !trans : trans;
+			uint8_t lab[2] = { in_first ? L_IN : L_OUT, in_first ? L_OUT : L_IN };
+			labeled_fans(c, r, nd, d, lab, -1, -1);
 		}
 		layer_act(c, r, node);
 		return;
@@ -421,9 +457,10 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 	if (op_is(gn, "MatMul") && input <= 1) {
 		if (shaped && nd >= 2) {
 			r->role = "dense_weight";
-			int64_t fin = input == 1 ? d[nd - 2] : d[nd - 1];
-			int64_t fout = input == 1 ? d[nd - 1] : d[nd - 2];
-			set_fans(r, fin, fout, fin, fout);
+			uint8_t lab[OI_MAX_RANK] = { 0 }; /* leading axes: batch */
+			lab[nd - 2] = input == 1 ? L_IN : L_OUT;
+			lab[nd - 1] = input == 1 ? L_OUT : L_IN;
+			labeled_fans(c, r, nd, d, lab, -1, -1);
 			layer_act(c, r, node);
 			return;
 		}
@@ -444,11 +481,14 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 		switch (input) {
 		case 1: case 2:
 			r->role = input == 1 ? "rnn_input_weight" : "rnn_recurrent_weight";
-			if (shaped && nd == 3)
-				set_fans(r, d[2], d[1], d[2], d[1]);
+			if (shaped && nd == 3) {
+				static const uint8_t lab[3] = { L_D, L_OUT, L_IN }; /* per direction */
+				labeled_fans(c, r, nd, d, lab, -1, -1);
+			}
 			return;
 		case 3:
 			r->role = "rnn_bias";
+			r->layer = node;
 			if (operand_shape(c, wv, &wnd, wd) && wnd == 3)
 				set_fans(r, wd[2], wd[1], wd[2], wd[1]);
 			return;
@@ -465,8 +505,12 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 		if (!shaped && unshaped(c, node, r))
 			return;
 		r->role = "embedding";
-		if (shaped && nd == 2)
-			set_fans(r, d[1], d[0], d[0], d[1]);
+		if (shaped && nd == 2) {
+			/* torch's (V, D) gives fan_in D; Keras's compute_fans gives fan_in V */
+			static const uint8_t lab[2] = { L_OUT, L_IN };
+			labeled_fans(c, r, nd, d, lab, c->map && c->map[0] >= 0 ? c->orig[c->map[0]] : d[0],
+			             c->map && c->map[1] >= 0 ? c->orig[c->map[1]] : d[1]);
+		}
 		layer_act(c, r, node);
 		return;
 	}
@@ -536,6 +580,7 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 			int32_t layer = layer_before(c, other);
 			if (layer >= 0) {
 				r->role = "bias";
+				r->layer = layer;
 				layer_weight_fans(c, layer, r);
 				layer_act(c, r, layer);
 				return;
@@ -546,6 +591,15 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 }
 
 static bool layer_weight_fans(ctx *c, int32_t node, result *r)
+{
+	const int8_t *saved = c->map;
+	c->map = NULL; /* the map is the bias's, not the weight's */
+	bool ok = layer_weight_fans_unmapped(c, node, r);
+	c->map = saved;
+	return ok;
+}
+
+static bool layer_weight_fans_unmapped(ctx *c, int32_t node, result *r)
 {
 	const oi_gnode *gn = &c->g.nodes[node];
 	for (int32_t w = 0; w <= 1; w++) {
@@ -610,7 +664,77 @@ static int push_found(ctx *c, const result *r)
 	return 0;
 }
 
-static int follow(ctx *c, int32_t v, int depth, bool *too_deep)
+/* How the axes of a layout op's output come from its input's: out_map[j] is
+ * the original axis of output axis j, or -1. False if it cannot be told. */
+static bool map_through(ctx *c, int32_t node, int32_t in_v, int32_t out_v, const int8_t *map,
+                        size_t in_nd, int8_t *out_map, size_t *out_nd)
+{
+	const oi_gnode *gn = &c->g.nodes[node];
+	const char *op = gn->op;
+	size_t ind, ond;
+	int64_t id[OI_MAX_RANK], od[OI_MAX_RANK];
+	if (!oi__value_shape(&c->g, in_v, &ind, id) || !oi__value_shape(&c->g, out_v, &ond, od) ||
+	    ind != in_nd)
+		return false;
+	*out_nd = ond;
+	if (!strcmp(op, "Transpose")) {
+		const Onnx__AttributeProto *a = oi__node_attr(gn->n, "perm");
+		for (size_t i = 0; i < ond; i++)
+			out_map[i] = map[a ? a->ints[i] : (int64_t)(ind - 1 - i)];
+		return true;
+	}
+	if (!strcmp(op, "Gather")) {
+		int64_t axis = oi__attr_int(gn->n, "axis", 0);
+		if (axis < 0)
+			axis += (int64_t)ind;
+		size_t extra = ond + 1 - ind; /* rank of the indices */
+		size_t k = 0;
+		for (size_t i = 0; i < ind; i++) {
+			if ((int64_t)i == axis) {
+				for (size_t e = 0; e < extra; e++)
+					out_map[k++] = -1;
+				continue;
+			}
+			out_map[k++] = map[i];
+		}
+		return k == ond;
+	}
+	if (ind == ond && strcmp(op, "Reshape") && strcmp(op, "Flatten")) {
+		/* Identity, Cast, Slice, Split, Concat, Dropout, Dequantize... */
+		memcpy(out_map, map, ind);
+		return true;
+	}
+	/* Reshape, Flatten, Squeeze, Unsqueeze: pair up the axes whose products
+	 * meet; axes of size 1 and merged or split axes map to nothing */
+	size_t i = 0, j = 0;
+	while (j < ond) {
+		if (od[j] == 1) {
+			out_map[j++] = -1;
+			continue;
+		}
+		while (i < ind && id[i] == 1)
+			i++;
+		if (i < ind && id[i] == od[j]) {
+			out_map[j++] = map[i++];
+			continue;
+		}
+		int64_t pi = i < ind ? id[i++] : 1, pj = od[j];
+		size_t j0 = j++;
+		while (pi != pj && (i < ind || j < ond)) {
+			if (pi < pj && i < ind)
+				pi *= id[i++];
+			else if (j < ond)
+				pj *= od[j++];
+			else
+				break;
+		}
+		for (size_t k = j0; k < j; k++)
+			out_map[k] = -1;
+	}
+	return true;
+}
+
+static int follow(ctx *c, int32_t v, const int8_t *map, size_t nd, int depth, bool *too_deep)
 {
 	if (depth > 32) {
 		*too_deep = true;
@@ -626,14 +750,19 @@ static int follow(ctx *c, int32_t v, int depth, bool *too_deep)
 				int32_t ov = oi__node_output(&c->g, use.node, o);
 				if (ov < 0)
 					continue;
-				int rc = follow(c, ov, depth + 1, too_deep);
+				int8_t omap[OI_MAX_RANK];
+				size_t ond = 0;
+				bool ok = map && map_through(c, use.node, v, ov, map, nd, omap, &ond);
+				int rc = follow(c, ov, ok ? omap : NULL, ond, depth + 1, too_deep);
 				if (rc)
 					return rc;
 			}
 			continue;
 		}
 		result r;
+		c->map = map;
 		classify(c, use.node, use.input, v, &r);
+		c->map = NULL;
 		int rc = push_found(c, &r);
 		if (rc)
 			return rc;
@@ -702,6 +831,7 @@ static int apply(ctx *c, oi_tensor *t)
 	info->gain = NAN;
 	info->act_slope = NAN;
 	info->consumers = 0;
+	t->layer_node = -1;
 	for (int k = 0; k < 2; k++)
 		t->fans[k][0] = t->fans[k][1] = -1;
 	if (!t->addressable || !oi__dtype_is_float(info->dtype))
@@ -711,7 +841,13 @@ static int apply(ctx *c, oi_tensor *t)
 		return 0;
 	c->n_found = 0;
 	bool too_deep = false;
-	int rc = follow(c, v, 0, &too_deep);
+	int8_t map[OI_MAX_RANK];
+	bool mappable = info->ndim <= OI_MAX_RANK;
+	for (size_t i = 0; mappable && i < info->ndim; i++)
+		map[i] = (int8_t)i;
+	c->orig = info->dims;
+	c->orig_nd = info->ndim;
+	int rc = follow(c, v, mappable ? map : NULL, info->ndim, 0, &too_deep);
 	if (rc)
 		return rc;
 	if (too_deep)
@@ -762,6 +898,7 @@ static int apply(ctx *c, oi_tensor *t)
 		return rc;
 	}
 	info->role = best.role;
+	t->layer_node = best.layer;
 	for (int k = 0; k < 2; k++)
 		for (int j = 0; j < 2; j++)
 			t->fans[k][j] = best.fans[k][j];
@@ -794,12 +931,51 @@ int oi_model_set_fan_convention(oi_model *m, int convention)
 	return 0;
 }
 
+/* The constant tensor a value comes from through layout ops, or -1. */
+static int32_t root_tensor(ctx *c, int32_t v)
+{
+	for (int step = 0; step < 32 && v >= 0; step++) {
+		const oi_value *val = &c->g.values[v];
+		if (val->tensor >= 0)
+			return val->tensor;
+		if (val->producer < 0 || !is_layout(c, val->producer, 0))
+			return -1;
+		v = oi__node_input(&c->g, val->producer, 0);
+	}
+	return -1;
+}
+
+/* A bias carries the fans its layer's weight was given (those of the
+ * parameter it is, however it reached the layer). */
+static void bias_fans_from_weights(ctx *c)
+{
+	oi_model *m = c->m;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		oi_tensor *t = &m->tensors[i];
+		if (t->layer_node < 0)
+			continue;
+		const oi_gnode *gn = &c->g.nodes[t->layer_node];
+		bool two = op_is(gn, "Gemm") || op_is(gn, "MatMul");
+		for (size_t k = 0; k < (two ? 2u : 1u); k++) {
+			int32_t w = root_tensor(c, oi__node_input(&c->g, t->layer_node, two ? 1 - k : 1));
+			if (w < 0 || (size_t)w == i || m->tensors[w].fans[TORCH][FIN] < 0)
+				continue;
+			for (int a = 0; a < 2; a++)
+				for (int b = 0; b < 2; b++)
+					t->fans[a][b] = m->tensors[w].fans[a][b];
+			break;
+		}
+	}
+}
+
 int oi__analyse(oi_model *m)
 {
 	ctx c = { .m = m };
 	int rc = oi__graph_build(&c.g, m);
 	for (size_t i = 0; i < m->n_tensors && !rc; i++)
 		rc = apply(&c, &m->tensors[i]);
+	if (!rc)
+		bias_fans_from_weights(&c);
 	publish_fans(m);
 	oi__graph_free(&c.g);
 	free(c.found);
