@@ -2,6 +2,7 @@
  * through layout-only ops to the node that consumes it, whose op type, input
  * position and attributes say what the tensor is. One rule per op below. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,6 +180,20 @@ static const char *pattern_activation(ctx *c, int32_t v)
 	return NULL;
 }
 
+/* The decimal a float32 attribute was written as: the shortest that reads
+ * back as the same float (alpha=0.2 is stored as 0.20000000298...; torch's
+ * calculate_gain is given 0.2). */
+static double float_as_written(float f)
+{
+	char buf[32];
+	for (int digits = 1; digits <= 9; digits++) {
+		snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+		if (strtof(buf, NULL) == f)
+			return strtod(buf, NULL);
+	}
+	return f;
+}
+
 static const char *activation_of_op(ctx *c, int32_t node, double *slope)
 {
 	const oi_gnode *gn = &c->g.nodes[node];
@@ -193,14 +208,14 @@ static const char *activation_of_op(ctx *c, int32_t node, double *slope)
 		return "relu";
 	if (!strcmp(op, "LeakyRelu")) {
 		const Onnx__AttributeProto *a = oi__node_attr(n, "alpha");
-		*slope = a && a->has_f ? a->f : 0.01;
+		*slope = a && a->has_f ? float_as_written(a->f) : 0.01;
 		return "leaky_relu";
 	}
 	if (!strcmp(op, "PRelu")) {
 		double s[1];
 		size_t k;
 		*slope = oi__value_floats(&c->g, oi__node_input(&c->g, node, 1), s, 1, &k) && k
-		             ? s[0] : 0.25;
+		             ? float_as_written((float)s[0]) : 0.25;
 		return "leaky_relu";
 	}
 	if (!strcmp(op, "Tanh"))
