@@ -153,9 +153,15 @@ typedef struct oi_tensor_info {
 } oi_tensor_info;
 
 #define OI_OPEN_OPTIONS_VERSION 1
+/** Open flags. */
+enum {
+	/* Let a node read a name nothing defines (a warning instead of an error):
+	 * for looking at a broken model; such a model is not fit to rewrite. */
+	OI_OPEN_LENIENT = 1u << 0
+};
 typedef struct oi_open_options {
 	unsigned version;   /* OI_OPEN_OPTIONS_VERSION */
-	unsigned flags;     /* reserved, 0 */
+	unsigned flags;     /* OI_OPEN_* */
 } oi_open_options;
 #define OI_OPEN_OPTIONS_INIT { OI_OPEN_OPTIONS_VERSION, 0 }
 

@@ -53,7 +53,10 @@ int cmd_inspect(int argc, char **argv)
 	if (argc - optind > 1)
 		return cli_usage_error("inspect", "one model at a time (got '%s' too)", argv[optind + 1]);
 	oi_model *m;
-	int rc = oi_model_open(&m, argv[optind], NULL);
+	/* inspect shows what it can of a broken model; init refuses one */
+	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
+	oo.flags = OI_OPEN_LENIENT;
+	int rc = oi_model_open(&m, argv[optind], &oo);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
 	oi_model_set_fan_convention(m, fans);

@@ -173,7 +173,8 @@ int oi__graph_build(oi_graph *g, oi_model *m)
 		g->values[v].n_use = 0;
 	}
 	g->uses = oi__calloc(total, sizeof *g->uses);
-	if (!g->uses)
+	g->seen = oi__calloc(g->n_values, sizeof *g->seen);
+	if (!g->uses || !g->seen)
 		return OI_ENOMEM;
 	g->n_uses = total;
 	for (size_t i = 0; i < g->n_nodes; i++) {
@@ -196,6 +197,7 @@ void oi__graph_free(oi_graph *g)
 	free(g->nodes);
 	free(g->values);
 	free(g->uses);
+	free(g->seen);
 	free(g->slots);
 	memset(g, 0, sizeof *g);
 }
@@ -332,10 +334,14 @@ bool oi__value_shape(oi_graph *g, int32_t v, size_t *ndim, int64_t *dims)
 		return false;
 	oi_value *val = &g->values[v];
 	if (val->shape_state == OI_SHAPE_UNKNOWN) {
+		if (g->shape_depth > 200)
+			return false; /* too long a chain to follow; asked again later */
 		val->shape_state = OI_SHAPE_BUSY; /* a cycle ends here */
 		size_t nd = 0;
 		int64_t d[OI_MAX_RANK];
+		g->shape_depth++;
 		bool ok = compute_shape(g, v, &nd, d);
+		g->shape_depth--;
 		val = &g->values[v];
 		val->shape_state = ok ? OI_SHAPE_KNOWN : OI_SHAPE_NONE;
 		if (ok) {

@@ -46,6 +46,9 @@ typedef struct oi_graph {
 	size_t n_uses;
 	int32_t *slots;      /* hash of (ns, name) -> value index */
 	size_t n_slots;
+	uint32_t *seen;      /* per value: the walk that last visited it */
+	uint32_t walk;
+	int shape_depth;     /* recursion guard of oi__value_shape */
 } oi_graph;
 
 int oi__graph_build(oi_graph *g, oi_model *m);

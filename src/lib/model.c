@@ -547,7 +547,7 @@ static int visit_node_attrs(walk_ctx *w, const Onnx__NodeProto *n, size_t index,
 	return rc;
 }
 
-static int check_inputs(const Onnx__NodeProto *n, size_t index, const char *path,
+static int check_inputs(oi_model *m, const Onnx__NodeProto *n, size_t index, const char *path,
                         const scope *sc)
 {
 	for (size_t i = 0; i < n->n_input; i++) {
@@ -555,11 +555,17 @@ static int check_inputs(const Onnx__NodeProto *n, size_t index, const char *path
 		if (!in || !*in || scope_has(sc, in))
 			continue;
 		char *label = node_label(n, index);
-		int rc = oi__fail(OI_EINVALID, "node '%s' (%s) in graph %s reads '%s', which no input, "
-		                  "initializer or node output defines", label ? label : "?",
-		                  n->op_type ? n->op_type : "?", path, in);
+		int rc;
+		if (m->open_flags & OI_OPEN_LENIENT)
+			rc = oi__warn(m, "node '%s' (%s) in graph %s reads '%s', which nothing defines",
+			              label ? label : "?", n->op_type ? n->op_type : "?", path, in);
+		else
+			rc = oi__fail(OI_EINVALID, "node '%s' (%s) in graph %s reads '%s', which no input, "
+			              "initializer or node output defines", label ? label : "?",
+			              n->op_type ? n->op_type : "?", path, in);
 		free(label);
-		return rc;
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -606,7 +612,7 @@ static int visit_graph(walk_ctx *w, const Onnx__GraphProto *g, const char *path,
 	for (size_t i = 0; i < g->n_node && !rc; i++) {
 		rc = visit_node_attrs(w, g->node[i], i, path, &sc);
 		if (!rc)
-			rc = check_inputs(g->node[i], i, path, &sc);
+			rc = check_inputs(w->m, g->node[i], i, path, &sc);
 	}
 	oi__strset_free(&sc.names);
 	oi__strset_free(&inits);
@@ -629,7 +635,7 @@ static int visit_function(walk_ctx *w, const Onnx__FunctionProto *f)
 	for (size_t i = 0; i < f->n_node && !rc; i++) {
 		rc = visit_node_attrs(w, f->node[i], i, path, &sc);
 		if (!rc)
-			rc = check_inputs(f->node[i], i, path, &sc);
+			rc = check_inputs(w->m, f->node[i], i, path, &sc);
 	}
 	oi__strset_free(&sc.names);
 	free(path);
@@ -751,6 +757,7 @@ int oi_model_open(oi_model **out, const char *path, const oi_open_options *opts)
 	oi_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return oi__fail(OI_ENOMEM, "%s: out of memory", path);
+	m->open_flags = opts ? opts->flags : 0;
 	int rc = load(m, path);
 	if (rc) {
 		oi__error_prefix(path);

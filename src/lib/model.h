@@ -49,6 +49,7 @@ struct oi_model {
 	size_t n_ext, cap_ext;
 	char *provenance;     /* JSON to record, NULL for none */
 	int32_t cur_ns;       /* while loading */
+	unsigned open_flags;
 	int fan_convention;
 	char **warnings;
 	size_t n_warnings;

@@ -751,7 +751,36 @@ static bool map_through(ctx *c, int32_t node, int32_t in_v, int32_t out_v, const
 
 static int follow(ctx *c, int32_t v, const int8_t *map, size_t nd, int depth, bool *too_deep)
 {
-	if (depth > 32) {
+	int8_t chain_map[OI_MAX_RANK];
+	/* a straight run of one-reader layout ops is walked, not recursed, so
+	 * that chains of any length cost no stack; shapes are settled on the way
+	 * so that their own recursion stays one level deep */
+	for (;;) {
+		if (c->g.seen[v] == c->g.walk)
+			return 0; /* met again: a diamond, or a cycle */
+		c->g.seen[v] = c->g.walk;
+		size_t snd;
+		int64_t sd[OI_MAX_RANK];
+		oi__value_shape(&c->g, v, &snd, sd);
+		const oi_value *val = &c->g.values[v];
+		if (val->n_use != 1)
+			break;
+		oi_use use = c->g.uses[val->first_use];
+		if (!is_layout(c, use.node, use.input) || !strcmp(c->g.nodes[use.node].op, "Split"))
+			break;
+		int32_t ov = oi__node_output(&c->g, use.node, 0);
+		if (ov < 0)
+			return 0;
+		int8_t omap[OI_MAX_RANK];
+		size_t ond = 0;
+		bool ok = map && map_through(c, use.node, v, ov, map, nd, omap, &ond);
+		if (ok)
+			memcpy(chain_map, omap, ond);
+		map = ok ? chain_map : NULL;
+		nd = ond;
+		v = ov;
+	}
+	if (depth > 64) {
 		*too_deep = true;
 		return 0;
 	}
@@ -767,6 +796,7 @@ static int follow(ctx *c, int32_t v, const int8_t *map, size_t nd, int depth, bo
 					continue;
 				int8_t omap[OI_MAX_RANK];
 				size_t ond = 0;
+				oi__value_shape(&c->g, ov, &ond, (int64_t[OI_MAX_RANK]){ 0 });
 				bool ok = map && map_through(c, use.node, v, ov, map, nd, omap, &ond);
 				int rc = follow(c, ov, ok ? omap : NULL, ond, depth + 1, too_deep);
 				if (rc)
@@ -855,6 +885,7 @@ static int apply(ctx *c, oi_tensor *t)
 	if (v < 0)
 		return 0;
 	c->n_found = 0;
+	c->g.walk++;
 	bool too_deep = false;
 	int8_t map[OI_MAX_RANK];
 	bool mappable = info->ndim <= OI_MAX_RANK;
