@@ -293,6 +293,15 @@ static char *relocated(const char *in_path, const char *out_path, const char *lo
 	return oi__asprintf("%.*s%s.%s", dl, loc, out_base, lb);
 }
 
+static int cmp_edit_start(const void *a, const void *b)
+{
+	const oi_edit *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	const produce_ctx *p = x->ud, *q = y->ud;
+	return p < q ? -1 : p > q; /* file order of the tensors */
+}
+
 static int write_external(save_ctx *c, const char *path, const char *out_dir, size_t fi,
                           produce_ctx *pcs, char **new_loc)
 {
@@ -324,12 +333,6 @@ static int write_external(save_ctx *c, const char *path, const char *out_dir, si
 			goto out;
 		}
 	}
-	rc = make_parents(out_dir, loc);
-	temp_file *t = NULL;
-	if (!rc)
-		rc = open_temp(c, dest, &t);
-	if (rc)
-		goto out;
 	size_t n_edits = 0;
 	oi_edit *edits = oi__calloc(m->n_tensors, sizeof *edits);
 	if (!edits) {
@@ -343,6 +346,32 @@ static int write_external(save_ctx *c, const char *path, const char *out_dir, si
 		edits[n_edits++] = (oi_edit){ .start = tt->ext_off, .end = tt->ext_off + tt->info.nbytes,
 		                              .new_len = tt->info.nbytes, .span = -1,
 		                              .produce = produce_raw, .ud = &pcs[i] };
+	}
+	/* Tensors may share bytes (tied weights): one range is written once, by
+	 * the first tensor in file order; ranges that overlap in part cannot be. */
+	qsort(edits, n_edits, sizeof *edits, cmp_edit_start);
+	size_t kept = 0;
+	for (size_t i = 0; i < n_edits && !rc; i++) {
+		if (kept && edits[i].start < edits[kept - 1].end) {
+			const produce_ctx *a = edits[kept - 1].ud, *b = edits[i].ud;
+			if (edits[i].start == edits[kept - 1].start && edits[i].end == edits[kept - 1].end)
+				continue;
+			rc = oi__fail(OI_EINVALID, "tensors '%s' and '%s' share part of their external "
+			              "data in '%s'; one cannot be rewritten without the other",
+			              a->t->info.name, b->t->info.name, e->location);
+			break;
+		}
+		edits[kept++] = edits[i];
+	}
+	n_edits = kept;
+	temp_file *t = NULL;
+	if (!rc)
+		rc = make_parents(out_dir, loc);
+	if (!rc)
+		rc = open_temp(c, dest, &t);
+	if (rc) {
+		free(edits);
+		goto out;
 	}
 	static const oi_scan no_spans;
 	oi_sink sink;
