@@ -213,11 +213,11 @@ int cli_print_json(json_t *j)
 }
 
 enum { COL_NAME, COL_GRAPH, COL_SOURCE, COL_DTYPE, COL_SHAPE, COL_STORAGE, COL_NUMEL,
-       COL_BYTES, COL_ROLE, COL_OP, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN, COL_SCHEME,
+       COL_BYTES, COL_ROLE, COL_OP, COL_NODE, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN, COL_SCHEME,
        COL_ACTION, NCOLS };
 static const char *const col_names[NCOLS] = {
 	"NAME", "GRAPH", "SOURCE", "DTYPE", "SHAPE", "STORAGE", "ELEMENTS", "BYTES", "ROLE", "OP",
-	"FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "SCHEME", "ACTION"
+	"NODE", "FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "SCHEME", "ACTION"
 };
 static const bool col_right[NCOLS] = { [COL_NUMEL] = true, [COL_BYTES] = true,
 	                               [COL_FANIN] = true, [COL_FANOUT] = true,
@@ -239,6 +239,7 @@ static void cells_of(const oi_tensor_info *t, char cells[NCOLS][128])
 	snprintf(cells[COL_BYTES], 128, "%llu", (unsigned long long)t->nbytes);
 	snprintf(cells[COL_ROLE], 128, "%s", t->role ? t->role : "-");
 	snprintf(cells[COL_OP], 128, "%s", t->op ? t->op : "-");
+	snprintf(cells[COL_NODE], 128, "%s", t->node ? t->node : "-");
 	if (t->fan_in >= 0)
 		snprintf(cells[COL_FANIN], 128, "%lld", (long long)t->fan_in);
 	else
