@@ -1,0 +1,199 @@
+/* See rng.h. */
+#include <math.h>
+
+#include "rng.h"
+
+void oi__philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
+{
+	uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
+	uint32_t k0 = key[0], k1 = key[1];
+	for (int round = 0; round < 10; round++) {
+		uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+		uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+		c1 = (uint32_t)p1;
+		c3 = (uint32_t)p0;
+		c0 = n0;
+		c2 = n2;
+		k0 += 0x9E3779B9u;
+		k1 += 0xBB67AE85u;
+	}
+	out[0] = c0;
+	out[1] = c1;
+	out[2] = c2;
+	out[3] = c3;
+}
+
+uint64_t oi__fnv1a64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+uint64_t oi__mix64(uint64_t x)
+{
+	uint64_t z = x + 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+oi_key oi__rng_key(uint64_t seed, const char *name)
+{
+	uint64_t k = oi__mix64(seed ^ oi__mix64(oi__fnv1a64(name)));
+	return (oi_key){ { (uint32_t)k, (uint32_t)(k >> 32) } };
+}
+
+/* ---- elementary functions from + - * / only ------------------------------ */
+
+static const double LN2_HI = 6.93147180369123816490e-01; /* fdlibm's split of ln 2 */
+static const double LN2_LO = 1.90821492927058770002e-10;
+
+double oi__exp(double x)
+{
+	if (x != x)
+		return x;
+	if (x > 709.78)
+		return INFINITY;
+	if (x < -745.2)
+		return 0.0;
+	double kd = floor(x * 1.44269504088896338700 + 0.5);
+	int k = (int)kd;
+	double r = (x - kd * LN2_HI) - kd * LN2_LO; /* |r| <= ln2/2 */
+	double sum = 1.0;
+	for (int n = 17; n >= 1; n--) /* Horner on the Taylor series */
+		sum = 1.0 + sum * r / n;
+	return ldexp(sum, k);
+}
+
+double oi__log(double x)
+{
+	if (!(x > 0))
+		return x == 0 ? -INFINITY : NAN;
+	if (isinf(x))
+		return x;
+	int e;
+	double m = frexp(x, &e); /* x = m·2^e, m in [0.5, 1) */
+	if (m < 0.70710678118654752440) {
+		m *= 2.0;
+		e--;
+	}
+	double s = (m - 1.0) / (m + 1.0), z = s * s; /* |s| <= 0.1716 */
+	double series = 0.0;
+	for (int n = 14; n >= 1; n--)
+		series = z * (1.0 / (2 * n + 1) + series);
+	double logm = 2.0 * s + 2.0 * s * series;
+	return e * LN2_HI + (logm + e * LN2_LO);
+}
+
+static void sincos_small(double t, double *s, double *c)
+{
+	/* t in [0, π/4]: Taylor to t^21 and t^20 */
+	double t2 = t * t, ss = 0.0, cc = 0.0;
+	for (int n = 10; n >= 1; n--) {
+		ss = t2 / ((2.0 * n) * (2.0 * n + 1.0)) * (1.0 - ss);
+		cc = t2 / ((2.0 * n - 1.0) * (2.0 * n)) * (1.0 - cc);
+	}
+	*s = t * (1.0 - ss);
+	*c = 1.0 - cc;
+}
+
+double oi__cos2pi(double u)
+{
+	static const double HALF_PI = 1.57079632679489661923;
+	double t = 4.0 * u; /* exact */
+	int q = (int)t;
+	double f = t - q; /* exact: fraction of the quadrant */
+	double C, S;
+	if (f <= 0.5) {
+		sincos_small(f * HALF_PI, &S, &C);
+	} else {
+		double s2, c2;
+		sincos_small((1.0 - f) * HALF_PI, &s2, &c2);
+		C = s2;
+		S = c2;
+	}
+	switch (q & 3) {
+	case 0: return C;
+	case 1: return -S;
+	case 2: return -C;
+	default: return S;
+	}
+}
+
+/* ---- distributions ------------------------------------------------------ */
+
+double oi__uniform(oi_key key, uint64_t i)
+{
+	uint32_t w[4];
+	oi__rng_block(key, i, 0, 0, w);
+	return oi__u01(w[0], w[1]);
+}
+
+double oi__normal(oi_key key, uint64_t i, uint32_t draw)
+{
+	uint32_t w[4];
+	oi__rng_block(key, i, draw, 0, w);
+	double u1 = 1.0 - oi__u01(w[0], w[1]); /* (0, 1] */
+	double u2 = oi__u01(w[2], w[3]);
+	return sqrt(-2.0 * oi__log(u1)) * oi__cos2pi(u2);
+}
+
+#define MAX_DRAWS 100000u
+
+/* Rejection samplers chosen so that each accepts at least about 30% of
+ * draws (Robert, "Simulation of truncated normal variables", 1995). */
+double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi)
+{
+	uint32_t w[4];
+	if (lo <= 0 && hi >= 0) {
+		if (hi - lo >= 1.0) {
+			double z = 0;
+			for (uint32_t j = 0; j < MAX_DRAWS; j++) {
+				z = oi__normal(key, i, j);
+				if (z >= lo && z <= hi)
+					return z;
+			}
+			return z < lo ? lo : hi;
+		}
+		double x = 0;
+		for (uint32_t j = 0; j < MAX_DRAWS; j++) {
+			oi__rng_block(key, i, j, 0, w);
+			x = lo + (hi - lo) * oi__u01(w[0], w[1]);
+			if (oi__u01(w[2], w[3]) < oi__exp(-0.5 * x * x))
+				return x;
+		}
+		return x;
+	}
+	double sign = 1.0;
+	if (hi < 0) { /* mirror into the right tail */
+		double t = lo;
+		lo = -hi;
+		hi = -t;
+		sign = -1.0;
+	}
+	double lambda = 0.5 * (lo + sqrt(lo * lo + 4.0));
+	double x = lo;
+	if ((hi - lo) * lambda < 1.0) {
+		for (uint32_t j = 0; j < MAX_DRAWS; j++) {
+			oi__rng_block(key, i, j, 0, w);
+			x = lo + (hi - lo) * oi__u01(w[0], w[1]);
+			if (oi__u01(w[2], w[3]) < oi__exp(0.5 * (lo * lo - x * x)))
+				return sign * x;
+		}
+		return sign * x;
+	}
+	for (uint32_t j = 0; j < MAX_DRAWS; j++) {
+		oi__rng_block(key, i, j, 0, w);
+		x = lo - oi__log(1.0 - oi__u01(w[0], w[1])) / lambda;
+		if (x > hi)
+			continue;
+		double d = x - lambda;
+		if (oi__u01(w[2], w[3]) < oi__exp(-0.5 * d * d))
+			return sign * x;
+	}
+	return sign * (x > hi ? hi : x);
+}

@@ -1,0 +1,59 @@
+/* The random numbers: Philox4x32-10 (Salmon et al., "Parallel random
+ * numbers: as easy as 1, 2, 3", SC 2011), counter-based, so that element i of
+ * a tensor depends only on the seed, the tensor's name and i: not on threads,
+ * chunking, the order of tensors, or the machine.
+ *
+ * The stream, precisely (README "Reproducible bytes" says the same):
+ *   h    = FNV-1a 64 of the tensor name's bytes
+ *   k    = mix64(seed XOR mix64(h)), mix64 = SplitMix64's finalizer
+ *   key  = (low 32 bits of k, high 32 bits of k)
+ *   block(i, j) = Philox4x32-10(key, counter = (low32(i), high32(i), j, stream))
+ * i is the element index in the tensor's row-major order; j numbers the
+ * draws of one element (rejection sampling); stream is 0 for values and 1 for
+ * auxiliary choices (sparse's zeroed rows). A uniform double in [0, 1) is
+ * (w1·2^32 + w0) >> 11 times 2^-53 from words w0, w1 of a block.
+ *
+ * The transcendental functions are our own, built from + - * / and sqrt
+ * only (each correctly rounded by IEEE 754, and the build forbids
+ * contraction into FMA), so that the values are the same on every machine
+ * whatever its libm. */
+#ifndef OI_RNG_H
+#define OI_RNG_H
+
+#include <stdint.h>
+
+typedef struct oi_key {
+	uint32_t k[2];
+} oi_key;
+
+void oi__philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+uint64_t oi__fnv1a64(const char *s);
+uint64_t oi__mix64(uint64_t x);
+oi_key oi__rng_key(uint64_t seed, const char *name);
+
+/* Element i, draw j, stream s: four random words. */
+static inline void oi__rng_block(oi_key key, uint64_t i, uint32_t j, uint32_t s,
+                                 uint32_t out[4])
+{
+	uint32_t ctr[4] = { (uint32_t)i, (uint32_t)(i >> 32), j, s };
+	oi__philox(ctr, key.k, out);
+}
+
+/* [0, 1) from two words. */
+static inline double oi__u01(uint32_t lo, uint32_t hi)
+{
+	return (double)((((uint64_t)hi << 32) | lo) >> 11) * 0x1p-53;
+}
+
+/* Deterministic elementary functions (see above). */
+double oi__exp(double x);
+double oi__log(double x);   /* x > 0 */
+double oi__cos2pi(double u); /* cos(2πu) for u in [0, 1) */
+
+/* Samples for element i. */
+double oi__uniform(oi_key key, uint64_t i);                 /* [0, 1) */
+double oi__normal(oi_key key, uint64_t i, uint32_t draw);   /* N(0, 1), Box–Muller */
+/* N(0, 1) conditioned on [lo, hi] (lo < hi; either may be infinite). */
+double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi);
+
+#endif
