@@ -1,0 +1,427 @@
+#!/bin/bash
+# The command-line contract of onnxinit (SPEC.md) and its answer to bad input.
+#
+#   ONNXINIT=build/onnxinit SRCDIR=. bash tests/cli/run.sh
+#
+# ONNXINIT: the program (required). SRCDIR: the source tree (default: two
+# folders up from this script). PYTHON: a python3 with python3-onnx (default
+# /usr/bin/python3). Scratch files go to a mktemp folder under $TMPDIR, removed
+# at the end unless KEEP_SCRATCH=1. Prints `ok - NAME` or `not ok - NAME: WHY`
+# per case, then `cli: N passed, M failed`; exits 1 if any failed.
+set -u
+
+if [ -z "${ONNXINIT:-}" ]; then
+	echo "run.sh: set ONNXINIT to the onnxinit program" >&2
+	exit 2
+fi
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRCDIR=${SRCDIR:-$(cd "$HERE/../.." && pwd)}
+PYTHON=${PYTHON:-/usr/bin/python3}
+MODELS=$SRCDIR/models
+CHECK=("$PYTHON" "$HERE/check.py")
+# a hung run is a failed case, not a hung suite
+RUN_TIMEOUT=${RUN_TIMEOUT:-60}
+
+S=$(mktemp -d "${TMPDIR:-/tmp}/onnxinit-cli.XXXXXX") || exit 2
+cleanup() { if [ "${KEEP_SCRATCH:-0}" = 1 ]; then echo "# scratch kept in $S"; else rm -rf "$S"; fi; }
+trap cleanup EXIT
+OUT=$S/stdout
+ERR=$S/stderr
+
+passed=0
+failed=0
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
+# verdict NAME WHY: ok if WHY is empty
+verdict() { if [ -z "$2" ]; then ok "$1"; else not_ok "$1" "$2"; fi; }
+
+# run ARGS...: the program with ARGS; sets rc, stdout in $OUT, stderr in $ERR
+run() {
+	timeout -k 5 "$RUN_TIMEOUT" "$ONNXINIT" "$@" >"$OUT" 2>"$ERR" </dev/null
+	rc=$?
+}
+
+first_err() { head -n 1 "$ERR" | cut -c1-200; }
+n_lines() { local n; n=$(wc -l <"$1"); [ -s "$1" ] && [ -n "$(tail -c 1 "$1")" ] && n=$((n + 1)); echo "$n"; }
+# temporaries a save leaves behind: .NAME.oi-XXXXXX
+temps_in() { find "$1" -maxdepth 1 -name '.*.oi-*' 2>/dev/null | head -n 3 | tr '\n' ' '; }
+crash_why() { [ "$rc" -ge 128 ] && [ "$rc" -ne 255 ] && echo "crashed (exit $rc, signal $((rc - 128)))"; [ "$rc" -eq 124 ] && echo "timed out"; }
+
+# expect_usage NAME ARGS...: exit 2, first stderr line `onnxinit: `, stdout empty
+expect_usage() {
+	local name=$1 why=""
+	shift
+	run "$@"
+	why=$(crash_why)
+	if [ -n "$why" ]; then :
+	elif [ "$rc" -ne 2 ]; then why="exit $rc, not 2 ($(first_err))"
+	elif [ ! -s "$ERR" ]; then why="nothing on stderr"
+	elif [[ "$(head -n 1 "$ERR")" != "onnxinit: "* ]]; then why="stderr starts '$(first_err)'"
+	elif [ -s "$OUT" ]; then why="wrote to stdout: $(head -c 100 "$OUT")"
+	fi
+	verdict "usage/$name" "$why"
+}
+
+# failure_why INPUT [OUTDIR]: checks of a run that must fail with exit 1 and
+# one line naming INPUT; OUTDIR (if given) must still be empty
+failure_why() {
+	local input=$1 outdir=${2:-} why
+	why=$(crash_why)
+	if [ -n "$why" ]; then echo "$why"; return; fi
+	if [ "$rc" -ne 1 ]; then echo "exit $rc, not 1 ($(first_err))"; return; fi
+	local n
+	n=$(n_lines "$ERR")
+	if [ "$n" -ne 1 ]; then echo "$n lines on stderr, not 1: $(head -c 300 "$ERR" | tr '\n' '|')"; return; fi
+	if [[ "$(cat "$ERR")" != "onnxinit: "* ]]; then echo "stderr starts '$(first_err)'"; return; fi
+	if ! grep -qF -- "$input" "$ERR"; then echo "stderr does not name $input: $(first_err)"; return; fi
+	if [ -s "$OUT" ]; then echo "wrote to stdout: $(head -c 100 "$OUT" | tr '\n' ' ')"; return; fi
+	if [ -n "$outdir" ] && [ -n "$(ls -A "$outdir")" ]; then
+		echo "left in the output folder: $(ls -A "$outdir" | head -n 3 | tr '\n' ' ')"; return
+	fi
+}
+
+# expect_bad NAME INPUT: `init INPUT -o DIR/out.onnx` and `inspect INPUT` both fail cleanly
+expect_bad() {
+	local name=$1 input=$2 od=$S/out/$1
+	mkdir -p "$od"
+	run init "$input" -o "$od/out.onnx" --scheme zeros
+	verdict "bad/init/$name" "$(failure_why "$input" "$od")"
+	cat "$ERR" >>"$S/bad-messages"
+	if [[ "$name" == dangling_* ]]; then
+		# inspect shows a model with a dangling input, with a warning
+		for flag in "" --json; do
+			run inspect $flag "$input"
+			why=$(crash_why)
+			[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+			[ -z "$why" ] && ! grep -q "warning" "$ERR" && why="no warning on stderr"
+			verdict "bad/inspect$flag/$name" "$why"
+		done
+		return
+	fi
+	run inspect "$input"
+	verdict "bad/inspect/$name" "$(failure_why "$input")"
+	run inspect --json "$input"
+	verdict "bad/inspect-json/$name" "$(failure_why "$input")"
+}
+
+check() { "${CHECK[@]}" "$@" 2>&1 | head -n 1; }
+
+# ---------------------------------------------------------------------------
+shopt -s nullglob
+MODEL_FILES=("$MODELS"/*.onnx)
+if [ ${#MODEL_FILES[@]} -eq 0 ]; then
+	not_ok "setup" "no models in $MODELS"
+fi
+sha_models() { (cd "$MODELS" && sha256sum -- * | sort); }
+sha_models >"$S/models.sha256.before"
+
+# ---- help and version ------------------------------------------------------
+for args in "--help" "--version" "init --help" "inspect --help"; do
+	# shellcheck disable=SC2086
+	run $args
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc"
+	[ -z "$why" ] && [ ! -s "$OUT" ] && why="nothing on stdout"
+	[ -z "$why" ] && [ -s "$ERR" ] && why="wrote to stderr: $(first_err)"
+	verdict "help/${args// /-}" "$why"
+done
+run --version
+VERSION=$(awk 'NR == 1 { print $NF }' "$OUT")
+verdict "help/version-format" "$( [[ "$(head -n 1 "$OUT")" =~ ^onnxinit\ [0-9]+\.[0-9]+\.[0-9]+ ]] || echo "'$(head -n 1 "$OUT")'")"
+
+# ---- usage errors ----------------------------------------------------------
+CNN=$MODELS/cnn.onnx
+U=$S/usage
+mkdir -p "$U"
+cp "$CNN" "$U/cnn.onnx"
+ln -s cnn.onnx "$U/alias.onnx"
+ln "$U/cnn.onnx" "$U/hardlink.onnx"
+sha_u=$(sha256sum <"$U/cnn.onnx")
+expect_usage no-command
+expect_usage unknown-command frobnicate "$CNN"
+expect_usage unknown-option-init init "$CNN" -o "$U/o.onnx" --frobnicate
+expect_usage unknown-option-inspect inspect --frobnicate "$CNN"
+expect_usage unknown-short-option init "$CNN" -o "$U/o.onnx" -Z
+expect_usage missing-model-init init -o "$U/o.onnx" --scheme zeros
+expect_usage missing-model-inspect inspect
+expect_usage missing-output init "$CNN" --scheme zeros
+expect_usage output-and-in-place init "$U/cnn.onnx" -o "$U/o.onnx" --in-place --scheme zeros
+expect_usage output-is-input init "$U/cnn.onnx" -o "$U/cnn.onnx" --scheme zeros
+expect_usage output-is-input-respelled init "$U/cnn.onnx" -o "$U/./../usage/cnn.onnx" --scheme zeros
+expect_usage output-is-input-symlink init "$U/cnn.onnx" -o "$U/alias.onnx" --scheme zeros
+expect_usage output-is-input-hardlink init "$U/cnn.onnx" -o "$U/hardlink.onnx" --scheme zeros
+expect_usage option-without-value init "$CNN" -o "$U/o.onnx" --scheme
+for seed in abc -1 18446744073709551616 "" 1.5 12x " -1"; do
+	expect_usage "bad-seed-'$seed'" init "$CNN" -o "$U/seed.onnx" --scheme zeros --seed "$seed"
+	rm -f "$U/seed.onnx"
+done
+expect_usage unknown-scheme init "$CNN" -o "$U/o.onnx" --scheme no_such_scheme
+expect_usage empty-scheme init "$CNN" -o "$U/o.onnx" --scheme ""
+expect_usage two-models init "$CNN" "$CNN" -o "$U/o.onnx"
+why=""
+[ -e "$U/o.onnx" ] && why="a usage error wrote $U/o.onnx"
+[ "$(sha256sum <"$U/cnn.onnx")" != "$sha_u" ] && why="a usage error changed the input"
+[ -n "$(temps_in "$U")" ] && why="temporaries left: $(temps_in "$U")"
+verdict "usage/wrote-nothing" "$why"
+
+# ---- inspect --json --------------------------------------------------------
+for m in "${MODEL_FILES[@]}"; do
+	b=$(basename "$m" .onnx)
+	run inspect --json "$m"
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && why=$(check inspect-json "$OUT" "$m")
+	[ -z "$why" ] && cp "$OUT" "$S/inspect-$b.json"
+	verdict "inspect/json/$b" "$why"
+	run inspect "$m"
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && [ ! -s "$OUT" ] && why="nothing on stdout"
+	verdict "inspect/table/$b" "$why"
+done
+# across the examples: every storage, the sources, and a subgraph
+why=$("$PYTHON" - "$S"/inspect-*.json <<'EOF' 2>&1 | head -n 1
+import json, sys
+st, so, dt, gr = set(), set(), set(), set()
+for p in sys.argv[1:]:
+    for t in json.load(open(p))["tensors"]:
+        st.add(t["storage"]); so.add(t["source"]); dt.add(t["dtype"]); gr.add(t["graph"])
+miss = ({"raw", "typed", "external"} - st) | ({"initializer", "constant_node"} - so) \
+    | ({"float32", "float16"} - dt)
+if miss:
+    print("never reported: %s" % sorted(miss))
+elif not any(g.startswith("main/") for g in gr):
+    print("no subgraph path among %s" % sorted(gr))
+EOF
+)
+verdict "inspect/json/kinds-across-models" "$why"
+
+# ---- init --dry-run --------------------------------------------------------
+D=$S/dry
+mkdir -p "$D"
+for m in "${MODEL_FILES[@]}"; do
+	b=$(basename "$m" .onnx)
+	run init "$m" -o "$D/$b.onnx" --scheme zeros --dry-run
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && [ ! -s "$OUT" ] && why="printed no plan"
+	[ -z "$why" ] && [ -n "$(ls -A "$D")" ] && why="wrote $(ls -A "$D" | tr '\n' ' ')"
+	verdict "dry-run/writes-nothing/$b" "$why"
+	run init "$m" -o "$D/$b.onnx" --scheme zeros --dry-run --json
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && why=$(check plan-json "$OUT" "$m")
+	[ -z "$why" ] && [ -n "$(ls -A "$D")" ] && why="wrote $(ls -A "$D" | tr '\n' ' ')"
+	verdict "dry-run/json/$b" "$why"
+done
+
+# ---- keep --no-provenance is the identity -----------------------------------
+for m in "${MODEL_FILES[@]}"; do
+	b=$(basename "$m" .onnx)
+	od=$S/keep/$b
+	mkdir -p "$od"
+	run init "$m" -o "$od/out.onnx" --scheme keep --no-provenance
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && ! cmp -s "$m" "$od/out.onnx" && why="output differs from the input ($(cmp "$m" "$od/out.onnx" 2>&1 | head -n 1))"
+	if [ -z "$why" ] && [ -e "$m.data" ]; then
+		d=$(basename "$m").data
+		if [ ! -e "$od/$d" ]; then why="no $d beside the output"
+		elif ! cmp -s "$m.data" "$od/$d"; then why="$d differs from the input's"; fi
+	fi
+	[ -z "$why" ] && [ -n "$(temps_in "$od")" ] && why="temporaries left: $(temps_in "$od")"
+	verdict "keep/identical/$b" "$why"
+done
+
+# ---- zeros and provenance ----------------------------------------------------
+for m in "${MODEL_FILES[@]}"; do
+	b=$(basename "$m" .onnx)
+	od=$S/zeros/$b
+	mkdir -p "$od/a" "$od/b" "$od/np"
+	run init "$m" -o "$od/a/out.onnx" --scheme zeros --seed 7
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && why=$(check zeroed "$od/a/out.onnx")
+	verdict "zeros/valid-and-zero/$b" "$why"
+	[ -z "$why" ] && why=$(check provenance "$od/a/out.onnx" "$VERSION" 7 zeros)
+	verdict "zeros/provenance/$b" "$why"
+	run init "$m" -o "$od/b/out.onnx" --scheme zeros --seed 7
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && ! cmp -s "$od/a/out.onnx" "$od/b/out.onnx" && why="two runs with seed 7 differ"
+	verdict "zeros/deterministic/$b" "$why"
+	run init "$m" -o "$od/np/out.onnx" --scheme zeros --seed 7 --no-provenance
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && why=$(check no-provenance "$od/np/out.onnx")
+	[ -z "$why" ] && why=$(check zeroed "$od/np/out.onnx")
+	verdict "zeros/no-provenance/$b" "$why"
+done
+od=$S/zeros/maxseed
+mkdir -p "$od"
+run init "$CNN" -o "$od/out.onnx" --scheme zeros --seed 18446744073709551615
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+[ -z "$why" ] && why=$(check provenance "$od/out.onnx" "$VERSION" 18446744073709551615 zeros)
+verdict "zeros/provenance/seed-2^64-1" "$why"
+# N is decimal: 010 is ten, not octal eight
+run init "$CNN" -o "$od/dec.onnx" --scheme zeros --seed 010
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+[ -z "$why" ] && why=$(check provenance "$od/dec.onnx" "$VERSION" 10 zeros)
+verdict "zeros/seed-is-decimal" "$why"
+# a second pass replaces the entry instead of adding one
+run init "$od/out.onnx" -o "$od/again.onnx" --scheme zeros --seed 9
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+[ -z "$why" ] && why=$(check provenance "$od/again.onnx" "$VERSION" 9 zeros)
+verdict "zeros/provenance/replaced-on-rerun" "$why"
+
+# ---- --in-place ------------------------------------------------------------
+IP=$S/inplace
+mkdir -p "$IP/cnn" "$IP/ext"
+cp "$CNN" "$IP/cnn/cnn.onnx"
+ino=$(stat -c %i "$IP/cnn/cnn.onnx")
+run init "$IP/cnn/cnn.onnx" --in-place --scheme zeros --seed 3
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+[ -z "$why" ] && [ "$(stat -c %i "$IP/cnn/cnn.onnx")" = "$ino" ] && why="same inode: not replaced by rename"
+[ -z "$why" ] && why=$(check zeroed "$IP/cnn/cnn.onnx")
+[ -z "$why" ] && why=$(check provenance "$IP/cnn/cnn.onnx" "$VERSION" 3 zeros)
+[ -z "$why" ] && [ -n "$(temps_in "$IP/cnn")" ] && why="temporaries left: $(temps_in "$IP/cnn")"
+[ -z "$why" ] && [ "$(ls -A "$IP/cnn")" != cnn.onnx ] && why="extra files: $(ls -A "$IP/cnn" | tr '\n' ' ')"
+verdict "in-place/cnn" "$why"
+if [ -e "$MODELS/external.onnx" ]; then
+	cp "$MODELS/external.onnx" "$MODELS/external.onnx.data" "$IP/ext/"
+	ino=$(stat -c %i "$IP/ext/external.onnx")
+	run init "$IP/ext/external.onnx" --in-place --scheme zeros
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && [ "$(stat -c %i "$IP/ext/external.onnx")" = "$ino" ] && why="same inode: not replaced by rename"
+	[ -z "$why" ] && cmp -s "$IP/ext/external.onnx.data" "$MODELS/external.onnx.data" && why="the data file was not rewritten"
+	[ -z "$why" ] && why=$(check zeroed "$IP/ext/external.onnx")
+	[ -z "$why" ] && [ -n "$(temps_in "$IP/ext")" ] && why="temporaries left: $(temps_in "$IP/ext")"
+	verdict "in-place/external" "$why"
+
+	# ---- external data goes beside the output
+	od=$S/extout/deeper
+	mkdir -p "$od"
+	run init "$MODELS/external.onnx" -o "$od/renamed.onnx" --scheme zeros
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && [ ! -f "$od/external.onnx.data" ] && why="no external.onnx.data beside the output: $(ls -A "$od" | tr '\n' ' ')"
+	[ -z "$why" ] && why=$(check zeroed "$od/renamed.onnx")
+	[ -z "$why" ] && [ -n "$(temps_in "$od")" ] && why="temporaries left: $(temps_in "$od")"
+	verdict "external/data-beside-output" "$why"
+
+	# writing beside the input: the output gets its own data file, named after
+	# it, and the input's data file is left as it was
+	C=$S/conflict
+	mkdir -p "$C"
+	cp "$MODELS/external.onnx" "$MODELS/external.onnx.data" "$C/"
+	before=$(cd "$C" && sha256sum -- external.onnx external.onnx.data)
+	run init "$C/external.onnx" -o "$C/other.onnx" --scheme zeros
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && [ "$(cd "$C" && sha256sum -- external.onnx external.onnx.data)" != "$before" ] && why="the input's files changed"
+	[ -z "$why" ] && [ ! -f "$C/other.onnx.data" ] && why="no other.onnx.data: $(ls -A "$C" | tr '\n' ' ')"
+	[ -z "$why" ] && why=$(check zeroed "$C/other.onnx")
+	[ -z "$why" ] && [ -n "$(temps_in "$C")" ] && why="temporaries left: $(temps_in "$C")"
+	verdict "external/beside-input-gets-own-data" "$why"
+
+	# -o naming the input's own data file, for every scheme
+	for scheme in keep zeros; do
+		C=$S/conflict-data-$scheme
+		mkdir -p "$C"
+		cp "$MODELS/external.onnx" "$MODELS/external.onnx.data" "$C/"
+		before=$(cd "$C" && sha256sum -- *)
+		run init "$C/external.onnx" -o "$C/external.onnx.data" --scheme "$scheme" --no-provenance
+		why=$(crash_why)
+		[ -z "$why" ] && [ "$(cd "$C" && sha256sum -- *)" != "$before" ] && why="exit $rc, and the input's external.onnx.data was overwritten"
+		[ -z "$why" ] && [ "$rc" -ne 1 ] && [ "$rc" -ne 2 ] && why="exit $rc, not 1 or 2"
+		[ -z "$why" ] && [[ "$(head -n 1 "$ERR")" != "onnxinit: "* ]] && why="stderr starts '$(first_err)'"
+		[ -z "$why" ] && [ -n "$(temps_in "$C")" ] && why="temporaries left: $(temps_in "$C")"
+		verdict "external/output-is-input-data/$scheme" "$why"
+	done
+else
+	not_ok "in-place/external" "no $MODELS/external.onnx"
+fi
+
+# ---- output that cannot be written -------------------------------------------
+run init "$CNN" -o "$S/no/such/dir/out.onnx" --scheme zeros
+why=$(failure_why "$S/no/such/dir/out.onnx")
+[ -z "$why" ] && [ -e "$S/no" ] && why="created $S/no"
+verdict "output/dir-missing" "$why"
+: >"$S/regular"
+run init "$CNN" -o "$S/regular/out.onnx" --scheme zeros
+verdict "output/parent-is-a-file" "$(failure_why "$S/regular/out.onnx")"
+mkdir -p "$S/outdir-exists"
+run init "$CNN" -o "$S/outdir-exists" --scheme zeros
+why=$(failure_why "$S/outdir-exists" "$S/outdir-exists")
+verdict "output/is-a-directory" "$why"
+
+# ---- bad input -----------------------------------------------------------------
+BAD=$S/bad
+if ! "$PYTHON" "$HERE/make_bad.py" "$BAD" >"$S/bad.list" 2>"$S/bad.err"; then
+	not_ok "bad/make_bad.py" "$(head -n 1 "$S/bad.err")"
+fi
+while read -r name; do
+	expect_bad "$name" "$BAD/$name/model.onnx"
+done <"$S/bad.list"
+# two initializers on the same external bytes (tied weights) are valid
+G=$BAD/good_tied_external
+mkdir -p "$S/out/tied"
+run init "$G/model.onnx" -o "$S/out/tied/out.onnx" --scheme zeros
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+[ -z "$why" ] && why=$(check zeroed "$S/out/tied/out.onnx")
+verdict "external/tied-weights" "$why"
+
+# every example model cut at every tenth of its length
+for m in "${MODEL_FILES[@]}"; do
+	b=$(basename "$m")
+	size=$(stat -c %s "$m")
+	for p in 1 2 3 4 5 6 7 8 9; do
+		d=$S/trunc/${b%.onnx}-${p}0pct
+		mkdir -p "$d"
+		head -c $((size * p / 10)) "$m" >"$d/$b"
+		[ -e "$m.data" ] && cp "$m.data" "$d/"
+		expect_bad "truncated/${b%.onnx}-${p}0pct" "$d/$b"
+	done
+done
+
+# bit flips in the protobuf structure are covered by the fuzzer; here the files
+X=$S/files
+mkdir -p "$X/dir.onnx"
+: >"$X/empty.onnx"
+expect_bad empty-file "$X/empty.onnx"
+truncate -s 2200M "$X/huge.onnx"
+expect_bad past-2GiB "$X/huge.onnx"
+rm -f "$X/huge.onnx"
+expect_bad directory "$X/dir.onnx"
+expect_bad nonexistent "$X/no-such-model.onnx"
+ln -s no-such-target.onnx "$X/dangling.onnx"
+expect_bad dangling-symlink "$X/dangling.onnx"
+if [ -e /dev/null ]; then expect_bad device /dev/null; fi
+
+# the messages say what went wrong once, legibly
+why=""
+if [ -s "$S/bad-messages" ]; then
+	n=$(grep -cE '(.{12,}: )\1' "$S/bad-messages")
+	[ "$n" -gt 0 ] && why="$n messages repeat themselves, e.g. '$(grep -m 1 -E '(.{12,}: )\1' "$S/bad-messages" | cut -c1-200)'"
+	n=$(LC_ALL=C grep -c '[^[:print:]]' "$S/bad-messages")
+	[ -z "$why" ] && [ "$n" -gt 0 ] && why="$n messages hold unprintable bytes"
+fi
+verdict "bad/messages-legible" "$why"
+
+# ---- the inputs were never touched ---------------------------------------------
+sha_models >"$S/models.sha256.after"
+why=""
+cmp -s "$S/models.sha256.before" "$S/models.sha256.after" ||
+	why="changed: $(diff "$S/models.sha256.before" "$S/models.sha256.after" | grep '^>' | head -n 3 | tr '\n' ' ')"
+verdict "inputs-unchanged" "$why"
+why=$(temps_in "$MODELS")
+verdict "no-temporaries-in-models" "${why:+left: $why}"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
