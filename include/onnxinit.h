@@ -150,6 +150,9 @@ typedef struct oi_tensor_info {
 	size_t consumers;      /* nodes that read it (through layout ops) */
 	const char *conflict;  /* NULL, or what its consumers disagree on */
 	double act_slope;      /* leaky_relu: the negative slope; else NaN */
+	/* plan, continued: the std and the bound |x| <= bound of the new values
+	 * (after truncation, for truncated schemes); NaN where unbounded/unknown */
+	double std, bound;
 } oi_tensor_info;
 
 #define OI_OPEN_OPTIONS_VERSION 1
@@ -206,17 +209,25 @@ OI_EXTERN const oi_tensor_info *oi_model_tensor(const oi_model *model, size_t i)
 #define OI_INIT_OPTIONS_VERSION 1
 typedef struct oi_init_options {
 	unsigned version;      /* OI_INIT_OPTIONS_VERSION */
-	const char *scheme;    /* default scheme SPEC; NULL means "auto" */
+	const char *scheme;    /* default scheme or profile SPEC; NULL: the rules
+	                          file's "scheme", else "auto" */
 	uint64_t seed;
 	int no_provenance;     /* do not record provenance in metadata_props */
 	unsigned threads;      /* 0 = as many as cores; never changes the bytes */
+	const char *const *rules; /* "SELECTOR=SPEC" each; later ones win */
+	size_t n_rules;
+	const char *rules_json;   /* a rules file's text, or NULL; its rules come first */
+	const char *rules_json_name; /* its name, for messages */
 } oi_init_options;
-#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0 }
+#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, 0, NULL, NULL }
 
 /**
  * Decide the action and scheme of every tensor. Nothing is generated yet:
  * the new values are produced while oi_model_save() streams the output.
- * Fails with OI_EARG (and a message quoting the text) on a bad SPEC.
+ * Fails with OI_EARG (and a message quoting the text) on a bad SPEC, rule
+ * or rules file, or a scheme a rule gives to a tensor it cannot fill.
+ * Rules that match nothing, and tensors the default scheme cannot fill (which
+ * then follow the auto profile), are reported as warnings.
  */
 OI_EXTERN int oi_model_plan(oi_model *model, const oi_init_options *opts);
 

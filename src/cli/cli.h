@@ -21,6 +21,9 @@ void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The exit code for a library error: 2 for bad arguments, 1 otherwise. */
 int cli_exit_for(int rc);
 
+/* Read a whole (small) file, NUL-terminated; an exit code on failure. */
+int cli_read_file(const char *path, char **out);
+
 /* Remove the temporaries of an interrupted save, then die by the signal. */
 void cli_install_signal_cleanup(void);
 void cli_temp_callback(const char *path, int created, void *userdata);

@@ -14,7 +14,11 @@ static const char help[] =
 	"\n"
 	"  -o, --output OUT          where to write (its external data goes beside it)\n"
 	"      --in-place            replace MODEL atomically instead\n"
-	"      --scheme SPEC         scheme for every learnable tensor (keep, zeros)\n"
+	"      --scheme SPEC         scheme or profile for every learnable tensor\n"
+	"                            (default auto; see README for the list)\n"
+	"      --rule SEL=SPEC       per-tensor rule, repeatable, later wins; SEL is\n"
+	"                            name:GLOB, role:ROLE, op:OPTYPE or a bare GLOB\n"
+	"      --rules FILE          rules from a JSON file (before --rule ones)\n"
 	"      --seed N              64-bit seed (default 0)\n"
 	"      --dry-run             print the plan, write nothing\n"
 	"      --json                machine-readable report on stdout\n"
@@ -25,18 +29,25 @@ static const char help[] =
 	"  -v, --verbose             more on stderr\n"
 	"  -h, --help                this text\n";
 
+/* Decimal digits only: no sign, no spaces, no octal or hex surprises. */
 static bool parse_u64_arg(const char *s, uint64_t *out)
 {
-	if (!s || !*s || *s == '-' || *s == '+')
+	if (!s || !*s)
 		return false;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
 	char *end;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || *end)
 		return false;
 	*out = v;
 	return true;
 }
+
+static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
+                    bool dry, bool json, bool in_place);
 
 static bool same_file(const char *a, const char *b)
 {
@@ -70,6 +81,9 @@ int cmd_init(int argc, char **argv)
 	const char *out = NULL;
 	bool in_place = false, dry = false, json = false;
 	int fans = OI_FANS_TORCH;
+	const char **rules = NULL;
+	size_t n_rules = 0;
+	const char *rules_file = NULL;
 	int c;
 	opterr = 0;
 	optind = 1;
@@ -100,9 +114,17 @@ int cmd_init(int argc, char **argv)
 				                       "'%s'", optarg);
 			fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
 			break;
-		case O_RULE: case O_RULES:
-			return cli_usage_error("init", "%s is not available in this version",
-			                       c == O_RULE ? "--rule" : "--rules");
+		case O_RULE: {
+			const char **r = realloc(rules, (n_rules + 1) * sizeof *rules);
+			if (!r)
+				return cli_error(EXIT_FAIL, "out of memory");
+			rules = r;
+			rules[n_rules++] = optarg;
+			break;
+		}
+		case O_RULES:
+			rules_file = optarg;
+			break;
 		case 'q': cli_verbosity = -1; break;
 		case 'v': cli_verbosity++; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
@@ -125,14 +147,35 @@ int cmd_init(int argc, char **argv)
 		                       "replace it", out);
 	if (in_place)
 		out = model;
+	char *rules_text = NULL;
+	if (rules_file) {
+		int rrc = cli_read_file(rules_file, &rules_text);
+		if (rrc) {
+			free(rules);
+			return rrc;
+		}
+	}
+	io.rules = rules;
+	io.n_rules = n_rules;
+	io.rules_json = rules_text;
+	io.rules_json_name = rules_file;
+	int ret = run_init(model, out, &io, fans, dry, json, in_place);
+	free(rules);
+	free(rules_text);
+	return ret;
+}
 
+static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
+                    bool dry, bool json, bool in_place)
+{
+	oi_init_options io = *iop;
 	oi_model *m;
 	int rc = oi_model_open(&m, model, NULL);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
 	oi_model_set_fan_convention(m, fans);
-	cli_print_warnings(m);
 	rc = oi_model_plan(m, &io);
+	cli_print_warnings(m);
 	if (rc) {
 		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
 		oi_model_free(m);

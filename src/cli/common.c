@@ -63,7 +63,40 @@ void cli_notice(const char *fmt, ...)
 
 int cli_exit_for(int rc)
 {
-	return rc == OI_EARG || rc == OI_EUNSUPPORTED ? EXIT_USAGE : EXIT_FAIL;
+	return rc == OI_EARG ? EXIT_USAGE : EXIT_FAIL;
+}
+
+int cli_read_file(const char *path, char **out)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return cli_usage_error(NULL, "%s: %s", path, strerror(errno));
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf) {
+			fclose(f);
+			return cli_error(EXIT_FAIL, "out of memory");
+		}
+		len += fread(buf + len, 1, cap - len - 1, f);
+		if (len < cap - 1)
+			break;
+		cap *= 2;
+		char *nb = realloc(buf, cap);
+		if (!nb)
+			free(buf);
+		buf = nb;
+	}
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		return cli_usage_error(NULL, "%s: cannot read it", path);
+	}
+	buf[len] = 0;
+	*out = buf;
+	return 0;
 }
 
 /* ---- temporaries removed on SIGINT/SIGTERM ------------------------------ */
@@ -154,10 +187,8 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 	if (with_plan) {
 		json_object_set_new(o, "scheme", str_or_null(t->scheme));
 		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
-		/* the zeros/constant fill of this version: std 0, bound |value| = 0 */
-		bool constant = t->action == OI_ACTION_REINIT;
-		json_object_set_new(o, "std", constant ? json_real(0.0) : json_null());
-		json_object_set_new(o, "bound", constant ? json_real(0.0) : json_null());
+		json_object_set_new(o, "std", isnan(t->std) ? json_null() : json_real(t->std));
+		json_object_set_new(o, "bound", isnan(t->bound) ? json_null() : json_real(t->bound));
 	}
 	return o;
 }
@@ -213,15 +244,15 @@ int cli_print_json(json_t *j)
 }
 
 enum { COL_NAME, COL_GRAPH, COL_SOURCE, COL_DTYPE, COL_SHAPE, COL_STORAGE, COL_NUMEL,
-       COL_BYTES, COL_ROLE, COL_OP, COL_NODE, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN, COL_SCHEME,
-       COL_ACTION, NCOLS };
+       COL_BYTES, COL_ROLE, COL_OP, COL_NODE, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN, COL_ACTION,
+       COL_STD, COL_BOUND, COL_SCHEME, NCOLS };
 static const char *const col_names[NCOLS] = {
 	"NAME", "GRAPH", "SOURCE", "DTYPE", "SHAPE", "STORAGE", "ELEMENTS", "BYTES", "ROLE", "OP",
-	"NODE", "FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "SCHEME", "ACTION"
+	"NODE", "FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "ACTION", "STD", "BOUND", "SCHEME"
 };
 static const bool col_right[NCOLS] = { [COL_NUMEL] = true, [COL_BYTES] = true,
 	                               [COL_FANIN] = true, [COL_FANOUT] = true,
-	                               [COL_GAIN] = true };
+	                               [COL_GAIN] = true, [COL_STD] = true, [COL_BOUND] = true };
 
 static void cells_of(const oi_tensor_info *t, char cells[NCOLS][128])
 {
@@ -255,12 +286,20 @@ static void cells_of(const oi_tensor_info *t, char cells[NCOLS][128])
 		snprintf(cells[COL_GAIN], 128, "%.4g", t->gain);
 	snprintf(cells[COL_SCHEME], 128, "%s", t->scheme ? t->scheme : "-");
 	snprintf(cells[COL_ACTION], 128, "%s", oi_action_name(t->action));
+	if (isnan(t->std))
+		snprintf(cells[COL_STD], 128, "-");
+	else
+		snprintf(cells[COL_STD], 128, "%.4g", t->std);
+	if (isnan(t->bound))
+		snprintf(cells[COL_BOUND], 128, "-");
+	else
+		snprintf(cells[COL_BOUND], 128, "%.4g", t->bound);
 }
 
 void cli_print_table(FILE *out, const oi_model *m, bool with_plan)
 {
 	size_t n = oi_model_tensor_count(m);
-	int ncols = with_plan ? NCOLS : COL_SCHEME;
+	int ncols = with_plan ? NCOLS : COL_ACTION;
 	size_t width[NCOLS];
 	for (int c = 0; c < NCOLS; c++)
 		width[c] = strlen(col_names[c]);

@@ -439,7 +439,8 @@ static int add_tensor(oi_model *m, const char *name, const char *graph, int sour
 		t->fans[c][0] = t->fans[c][1] = -1;
 	t->info = (oi_tensor_info){ .name = t->name_own, .graph = t->graph_own, .source = source,
 	                            .ndim = ndim, .dims = t->dims_own, .fan_in = -1,
-	                            .fan_out = -1, .gain = NAN };
+	                            .fan_out = -1, .gain = NAN, .act_slope = NAN, .std = NAN,
+	                            .bound = NAN };
 	int rc = marker_of(m, tp, &t->rec);
 	if (!rc)
 		rc = check_payload(m, t);
@@ -717,9 +718,14 @@ static int load(oi_model *m, const char *path)
 	m->map = p;
 
 	int rc = oi__scan(&m->scan, m->map, m->size, &onnx__model_proto__descriptor);
-	if (rc)
-		return rc == OI_EFORMAT ? oi__fail(rc, "not a valid ONNX model: %s", oi_last_error())
-		                        : rc;
+	if (rc) {
+		if (rc == OI_EFORMAT) {
+			char why[512]; /* the message is rewritten from itself */
+			snprintf(why, sizeof why, "%s", oi_last_error());
+			oi__fail(rc, "not a valid ONNX model: %s", why);
+		}
+		return rc;
+	}
 	oi_buf skel = { 0 };
 	rc = build_skeleton(m, &skel);
 	if (rc) {
@@ -777,6 +783,7 @@ void oi_model_free(oi_model *m)
 		free(m->tensors[i].graph_own);
 		free(m->tensors[i].dims_own);
 		free(m->tensors[i].scheme_own);
+		free(m->tensors[i].fill);
 		free(m->tensors[i].op_own);
 		free(m->tensors[i].node_own);
 		free(m->tensors[i].conflict_own);

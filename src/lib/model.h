@@ -24,8 +24,7 @@ typedef struct oi_tensor {
 	int32_t ext;          /* index into ext files, or -1 */
 	uint64_t ext_off;
 	uint32_t typed_field; /* storage TYPED: the field holding the values */
-	int fill;             /* plan: what fills the values */
-	double fill_value;
+	struct oi_fill *fill; /* plan: what fills the values (NULL: keep) */
 	int32_t ns;           /* name space: 0 the model's graphs, k function k-1 */
 	bool addressable;     /* nodes read it by name (not an attribute tensor) */
 	/* analysis (roles.c) */
@@ -48,6 +47,7 @@ struct oi_model {
 	oi_ext_file *ext;
 	size_t n_ext, cap_ext;
 	char *provenance;     /* JSON to record, NULL for none */
+	unsigned threads;
 	int32_t cur_ns;       /* while loading */
 	unsigned open_flags;
 	int fan_convention;
@@ -67,12 +67,9 @@ int oi__tensor_read_i64(const oi_model *m, const oi_tensor *t, int64_t *out, siz
 int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size_t max,
                         size_t *n);
 
-/* Fills (reinit.c). */
-enum { OI_FILL_NONE = 0, OI_FILL_CONSTANT = 1 };
-
 /* The byte range of a tensor's raw payload (storage RAW) in the model. */
 const oi_field_ref *oi__tensor_raw_field(const oi_model *m, const oi_tensor *t);
-/* Produce n values of tensor t starting at element first (reinit.c). */
-int oi__fill_values(const oi_tensor *t, uint64_t first, size_t n, double *out);
+/* Worker threads for generating values (reinit.c). */
+unsigned oi__threads(const oi_model *m);
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "schemes.h"
 #include "splice.h"
 #include "tensor.h"
 #include "wire.h"
@@ -23,58 +25,124 @@ void oi__set_protobuf_limit(uint64_t limit)
 	protobuf_limit = limit ? limit : (uint64_t)INT32_MAX;
 }
 
-#define FILL_CHUNK 65536
+#define FILL_CHUNK (1u << 20)
 
 /* ---- producers ---------------------------------------------------------- */
 
 typedef struct produce_ctx {
 	const oi_model *m;
 	const oi_tensor *t;
-	const uint8_t *copy_from; /* keep: the bytes to copy instead */
 } produce_ctx;
+
+/* One worker's share of a chunk: values, then raw bytes if wanted. */
+typedef struct gen_job {
+	const oi_tensor *t;
+	const double *mat;   /* a materialized tensor, or NULL */
+	uint64_t first;
+	size_t n;
+	double *vals;
+	uint8_t *bytes;      /* NULL: values only */
+} gen_job;
+
+static void run_job(const gen_job *j)
+{
+	if (j->mat)
+		memcpy(j->vals, j->mat + j->first, j->n * sizeof *j->vals);
+	else
+		oi__fill_chunk(j->t->fill, j->first, j->n, j->vals);
+	if (j->bytes)
+		oi__encode_raw(j->t->info.dtype, j->vals, j->n, j->bytes);
+}
+
+static void *job_thread(void *p)
+{
+	run_job(p);
+	return NULL;
+}
+
+/* Elements first .. first+n of t into vals (and bytes), on up to `threads`
+ * threads. Each element's value depends only on its index, so how the work
+ * is split never shows in the result. */
+static int generate(const oi_tensor *t, const double *mat, unsigned threads, uint64_t first,
+                    size_t n, double *vals, uint8_t *bytes)
+{
+	enum { MAX_THREADS = 64, MIN_SHARE = 16384 };
+	size_t esz = oi__float_size(t->info.dtype);
+	unsigned k = threads < MAX_THREADS ? threads : MAX_THREADS;
+	if (k > n / MIN_SHARE)
+		k = (unsigned)(n / MIN_SHARE);
+	if (k < 1)
+		k = 1;
+	gen_job jobs[MAX_THREADS];
+	pthread_t tid[MAX_THREADS];
+	bool started[MAX_THREADS] = { 0 };
+	size_t per = (n + k - 1) / k;
+	for (unsigned i = 0; i < k; i++) {
+		size_t lo = (size_t)i * per, hi = lo + per < n ? lo + per : n;
+		jobs[i] = (gen_job){ t, mat, first + lo, hi > lo ? hi - lo : 0, vals + lo,
+		                     bytes ? bytes + lo * esz : NULL };
+	}
+	for (unsigned i = 1; i < k; i++)
+		started[i] = pthread_create(&tid[i], NULL, job_thread, &jobs[i]) == 0;
+	run_job(&jobs[0]);
+	for (unsigned i = 1; i < k; i++) {
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		else
+			run_job(&jobs[i]); /* no thread to be had: do it here */
+	}
+	return 0;
+}
+
+static bool materialized(const oi_tensor *t)
+{
+	return t->fill->kind == OI_FILL_ORTHOGONAL || t->fill->kind == OI_FILL_SPARSE;
+}
 
 /* Writes a float tensor's new values as raw little-endian bytes. */
 static int produce_raw(const oi_edit *e, oi_sink *sink)
 {
 	const produce_ctx *c = e->ud;
-	if (c->copy_from)
-		return oi__sink_write(sink, c->copy_from, (size_t)e->new_len);
 	const oi_tensor *t = c->t;
+	uint64_t numel = t->info.numel;
 	size_t esz = oi__float_size(t->info.dtype);
-	double *vals = malloc(FILL_CHUNK * sizeof *vals);
-	uint8_t *bytes = malloc(FILL_CHUNK * 8);
-	int rc = 0;
-	if (!vals || !bytes)
+	size_t chunk = numel < FILL_CHUNK ? (size_t)numel : FILL_CHUNK;
+	double *mat = NULL;
+	int rc = materialized(t) ? oi__fill_materialize(t->fill, numel, &mat) : 0;
+	double *vals = rc ? NULL : malloc((chunk ? chunk : 1) * sizeof *vals);
+	uint8_t *bytes = rc ? NULL : malloc((chunk ? chunk : 1) * esz);
+	if (!rc && (!vals || !bytes))
 		rc = oi__fail(OI_ENOMEM, "out of memory");
-	for (uint64_t i = 0; i < t->info.numel && !rc; i += FILL_CHUNK) {
-		size_t n = (size_t)(t->info.numel - i < FILL_CHUNK ? t->info.numel - i : FILL_CHUNK);
-		rc = oi__fill_values(t, i, n, vals);
-		if (!rc) {
-			oi__encode_raw(t->info.dtype, vals, n, bytes);
+	unsigned threads = oi__threads(c->m);
+	for (uint64_t i = 0; i < numel && !rc; i += chunk) {
+		size_t n = (size_t)(numel - i < chunk ? numel - i : chunk);
+		rc = generate(t, mat, threads, i, n, vals, bytes);
+		if (!rc)
 			rc = oi__sink_write(sink, bytes, n * esz);
-		}
 	}
+	free(mat);
 	free(vals);
 	free(bytes);
 	return rc;
 }
 
 /* The whole replacement field of a typed tensor: one packed field. */
-static int encode_typed(const oi_tensor *t, oi_buf *out)
+static int encode_typed(const oi_model *m, const oi_tensor *t, oi_buf *out)
 {
 	uint64_t n = t->info.numel;
 	oi_buf body = { 0 };
-	double *vals = malloc(FILL_CHUNK * sizeof *vals);
-	int rc = vals ? 0 : oi__fail(OI_ENOMEM, "out of memory");
-	for (uint64_t i = 0; i < n && !rc; i += FILL_CHUNK) {
-		size_t k = (size_t)(n - i < FILL_CHUNK ? n - i : FILL_CHUNK);
-		rc = oi__fill_values(t, i, k, vals);
-		if (rc)
-			break;
-		rc = oi__buf_reserve(&body, k * 10);
-		if (rc)
-			break;
-		for (size_t j = 0; j < k; j++) {
+	double *mat = NULL;
+	int rc = materialized(t) ? oi__fill_materialize(t->fill, n, &mat) : 0;
+	size_t chunk = n < FILL_CHUNK ? (size_t)n : FILL_CHUNK;
+	double *vals = rc ? NULL : malloc((chunk ? chunk : 1) * sizeof *vals);
+	if (!rc && !vals)
+		rc = oi__fail(OI_ENOMEM, "out of memory");
+	for (uint64_t i = 0; i < n && !rc; i += chunk) {
+		size_t k = (size_t)(n - i < chunk ? n - i : chunk);
+		rc = generate(t, mat, oi__threads(m), i, k, vals, NULL);
+		if (!rc)
+			rc = oi__buf_reserve(&body, k * 10);
+		for (size_t j = 0; j < k && !rc; j++) {
 			uint8_t *p = body.data + body.len;
 			switch (t->info.dtype) {
 			case OI_DTYPE_FLOAT: {
@@ -97,6 +165,7 @@ static int encode_typed(const oi_tensor *t, oi_buf *out)
 		}
 	}
 	free(vals);
+	free(mat);
 	if (!rc) {
 		uint8_t head[20];
 		size_t h = oi__varint_put(head, ((uint64_t)t->typed_field << 3) | 2);
@@ -529,7 +598,7 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 		                                 .span = m->scan.tensors[tt->rec].span,
 		                                 .bytes = fields[i].data };
 		if (tt->info.action == OI_ACTION_KEEP) {
-			rc = oi__sink_write(&sink, m->map + f->start, (size_t)(f->end - f->start));
+			rc = oi__sink_copy(&sink, m->map, m->fd, f->start, f->end - f->start);
 		} else {
 			oi_edit e = { .new_len = tt->info.nbytes, .ud = &pcs[i] };
 			rc = produce_raw(&e, &sink);
@@ -592,6 +661,10 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 		                opts->version, OI_SAVE_OPTIONS_VERSION);
 	if (same_file(path, m->dev, m->ino) && !(opts->flags & OI_SAVE_REPLACE_INPUT))
 		return oi__fail(OI_ECONFLICT, "%s: the output is the input model itself (use in-place)", path);
+	for (size_t i = 0; i < m->n_ext; i++)
+		if (same_file(path, m->ext[i].dev, m->ext[i].ino))
+			return oi__fail(OI_ECONFLICT, "%s: the output is the input's external data file '%s'",
+			                path, m->ext[i].location);
 
 	save_ctx c = { m, opts, NULL, 0 };
 	char *out_dir = dirname_of(path);
@@ -606,7 +679,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 
 	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
 		oi_tensor *t = &m->tensors[i];
-		pcs[i] = (produce_ctx){ m, t, NULL };
+		pcs[i] = (produce_ctx){ m, t };
 		if (t->info.action == OI_ACTION_KEEP || t->info.storage == OI_STORAGE_EXTERNAL)
 			continue;
 		const oi_tensor_rec *r = &m->scan.tensors[t->rec];
@@ -620,7 +693,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 			continue;
 		}
 		/* typed: the first occurrence becomes one packed field, others go */
-		rc = encode_typed(t, &typed[i]);
+		rc = encode_typed(m, t, &typed[i]);
 		bool first = true;
 		for (uint32_t k = 0; k < r->n_fields && !rc; k++) {
 			const oi_field_ref *f = &m->scan.fields[r->first_field + k];
