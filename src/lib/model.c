@@ -678,6 +678,47 @@ static int visit_training(walk_ctx *w, const Onnx__ModelProto *pb)
 
 /* ---- open / free -------------------------------------------------------- */
 
+typedef struct ext_range {
+	int32_t file;
+	uint64_t off, len;
+	const char *name;
+} ext_range;
+
+static int cmp_range(const void *a, const void *b)
+{
+	const ext_range *x = a, *y = b;
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	if (x->off != y->off)
+		return x->off < y->off ? -1 : 1;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Tensors may share external bytes exactly (tied weights), but not in part:
+ * such a model could not be rewritten one tensor at a time. */
+static int check_external_overlaps(oi_model *m)
+{
+	size_t n = 0;
+	ext_range *r = oi__calloc(m->n_tensors, sizeof *r);
+	if (!r)
+		return OI_ENOMEM;
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].ext >= 0 && m->tensors[i].info.nbytes)
+			r[n++] = (ext_range){ m->tensors[i].ext, m->tensors[i].ext_off,
+			                      m->tensors[i].info.nbytes, m->tensors[i].info.name };
+	qsort(r, n, sizeof *r, cmp_range);
+	int rc = 0;
+	for (size_t i = 1; i < n && !rc; i++) {
+		const ext_range *a = &r[i - 1], *b = &r[i];
+		if (a->file == b->file && b->off < a->off + a->len &&
+		    !(a->off == b->off && a->len == b->len))
+			rc = oi__fail(OI_EINVALID, "tensors '%s' and '%s' overlap in part in external data "
+			              "file '%s'", a->name, b->name, m->ext[a->file].location);
+	}
+	free(r);
+	return rc;
+}
+
 static char *dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -747,6 +788,8 @@ static int load(oi_model *m, const char *path)
 		m->cur_ns = (int32_t)i + 1;
 		rc = visit_function(&w, m->pb->functions[i]);
 	}
+	if (!rc)
+		rc = check_external_overlaps(m);
 	if (!rc)
 		rc = oi__analyse(m);
 	return rc;
