@@ -24,6 +24,8 @@ static const char help[] =
 	"      --json                machine-readable report on stdout\n"
 	"      --no-provenance       do not record provenance in metadata_props\n"
 	"      --threads N           worker threads; never changes the bytes written\n"
+	"      --in-memory           read the model into memory, build each tensor whole\n"
+	"                            (same bytes; for files that cannot be mapped)\n"
 	"      --fan-convention C    torch (default) or keras\n"
 	"  -q, --quiet               only errors on stderr\n"
 	"  -v, --verbose             more on stderr\n"
@@ -47,7 +49,7 @@ static bool parse_u64_arg(const char *s, uint64_t *out)
 }
 
 static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    bool dry, bool json, bool in_place);
+                    unsigned open_flags, bool dry, bool json, bool in_place);
 
 static bool same_file(const char *a, const char *b)
 {
@@ -59,7 +61,7 @@ static bool same_file(const char *a, const char *b)
 int cmd_init(int argc, char **argv)
 {
 	enum { O_INPLACE = 256, O_SCHEME, O_SEED, O_DRY, O_JSON, O_NOPROV, O_THREADS, O_FAN,
-	       O_RULE, O_RULES };
+	       O_RULE, O_RULES, O_INMEM };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "in-place", no_argument, NULL, O_INPLACE },
@@ -72,6 +74,7 @@ int cmd_init(int argc, char **argv)
 		{ "fan-convention", required_argument, NULL, O_FAN },
 		{ "rule", required_argument, NULL, O_RULE },
 		{ "rules", required_argument, NULL, O_RULES },
+		{ "in-memory", no_argument, NULL, O_INMEM },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -84,6 +87,7 @@ int cmd_init(int argc, char **argv)
 	const char **rules = NULL;
 	size_t n_rules = 0;
 	const char *rules_file = NULL;
+	unsigned open_flags = 0;
 	int c;
 	opterr = 0;
 	optind = 1;
@@ -125,6 +129,9 @@ int cmd_init(int argc, char **argv)
 		case O_RULES:
 			rules_file = optarg;
 			break;
+		case O_INMEM:
+			open_flags |= OI_OPEN_IN_MEMORY;
+			break;
 		case 'q': cli_verbosity = -1; break;
 		case 'v': cli_verbosity++; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
@@ -159,18 +166,20 @@ int cmd_init(int argc, char **argv)
 	io.n_rules = n_rules;
 	io.rules_json = rules_text;
 	io.rules_json_name = rules_file;
-	int ret = run_init(model, out, &io, fans, dry, json, in_place);
+	int ret = run_init(model, out, &io, fans, open_flags, dry, json, in_place);
 	free(rules);
 	free(rules_text);
 	return ret;
 }
 
 static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    bool dry, bool json, bool in_place)
+                    unsigned open_flags, bool dry, bool json, bool in_place)
 {
 	oi_init_options io = *iop;
 	oi_model *m;
-	int rc = oi_model_open(&m, model, NULL);
+	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
+	oo.flags = open_flags;
+	int rc = oi_model_open(&m, model, &oo);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
 	oi_model_set_fan_convention(m, fans);

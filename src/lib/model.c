@@ -753,10 +753,26 @@ static int load(oi_model *m, const char *path)
 		return oi__fail(OI_ETOOBIG, "%llu bytes, past protobuf's 2 GiB limit for one model "
 		                "(weights that large belong in external data)",
 		                (unsigned long long)m->size);
-	void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
-	if (p == MAP_FAILED)
-		return oi__fail(OI_EIO, "cannot map: %s", strerror(errno));
-	m->map = p;
+	if (m->in_memory) {
+		uint8_t *buf = malloc(m->size);
+		if (!buf)
+			return oi__fail(OI_ENOMEM, "out of memory for %llu bytes",
+			                (unsigned long long)m->size);
+		m->map = buf;
+		for (uint64_t got = 0; got < m->size;) {
+			ssize_t n = pread(m->fd, buf + got, (size_t)(m->size - got), (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return oi__fail(OI_EIO, "read failed: %s", n ? strerror(errno) : "file shrank");
+			got += (uint64_t)n;
+		}
+	} else {
+		void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
+		if (p == MAP_FAILED)
+			return oi__fail(OI_EIO, "cannot map: %s", strerror(errno));
+		m->map = p;
+	}
 
 	int rc = oi__scan(&m->scan, m->map, m->size, &onnx__model_proto__descriptor);
 	if (rc) {
@@ -807,6 +823,7 @@ int oi_model_open(oi_model **out, const char *path, const oi_open_options *opts)
 	if (!m)
 		return oi__fail(OI_ENOMEM, "%s: out of memory", path);
 	m->open_flags = opts ? opts->flags : 0;
+	m->in_memory = (m->open_flags & OI_OPEN_IN_MEMORY) != 0;
 	int rc = load(m, path);
 	if (rc) {
 		oi__error_prefix(path);
@@ -847,7 +864,9 @@ void oi_model_free(oi_model *m)
 	if (m->pb)
 		onnx__model_proto__free_unpacked(m->pb, NULL);
 	oi__scan_free(&m->scan);
-	if (m->map)
+	if (m->map && m->in_memory)
+		free((void *)m->map);
+	else if (m->map)
 		munmap((void *)m->map, m->size);
 	if (m->fd >= 0)
 		close(m->fd);

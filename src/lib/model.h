@@ -48,6 +48,7 @@ struct oi_model {
 	size_t n_ext, cap_ext;
 	char *provenance;     /* JSON to record, NULL for none */
 	unsigned threads;
+	bool in_memory;       /* OI_OPEN_IN_MEMORY: map is a malloc'd copy */
 	int32_t cur_ns;       /* while loading */
 	unsigned open_flags;
 	int fan_convention;

@@ -106,7 +106,9 @@ static int produce_raw(const oi_edit *e, oi_sink *sink)
 	const oi_tensor *t = c->t;
 	uint64_t numel = t->info.numel;
 	size_t esz = oi__float_size(t->info.dtype);
-	size_t chunk = numel < FILL_CHUNK ? (size_t)numel : FILL_CHUNK;
+	/* in memory: the whole tensor at once (the path the streaming one is
+	 * checked against) */
+	size_t chunk = numel < FILL_CHUNK || c->m->in_memory ? (size_t)numel : FILL_CHUNK;
 	double *mat = NULL;
 	int rc = materialized(t) ? oi__fill_materialize(t->fill, numel, &mat) : 0;
 	double *vals = rc ? NULL : malloc((chunk ? chunk : 1) * sizeof *vals);
@@ -598,7 +600,7 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 		                                 .span = m->scan.tensors[tt->rec].span,
 		                                 .bytes = fields[i].data };
 		if (tt->info.action == OI_ACTION_KEEP) {
-			rc = oi__sink_copy(&sink, m->map, m->fd, f->start, f->end - f->start);
+			rc = oi__sink_copy(&sink, m->map, m->in_memory ? -1 : m->fd, f->start, f->end - f->start);
 		} else {
 			oi_edit e = { .new_len = tt->info.nbytes, .ud = &pcs[i] };
 			rc = produce_raw(&e, &sink);
@@ -742,13 +744,13 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 
 	uint64_t out_len = 0;
 	if (!rc)
-		rc = oi__splice(m->map, m->size, m->fd, &m->scan, edits, n_edits, NULL, &out_len);
+		rc = oi__splice(m->map, m->size, m->in_memory ? -1 : m->fd, &m->scan, edits, n_edits, NULL, &out_len);
 	free(m->saved_external);
 	m->saved_external = NULL;
 	if (!rc && out_len > protobuf_limit) {
 		rc = move_to_external(&c, path, out_dir, edits, &n_edits, pcs, moved_fields);
 		if (!rc)
-			rc = oi__splice(m->map, m->size, m->fd, &m->scan, edits, n_edits, NULL, &out_len);
+			rc = oi__splice(m->map, m->size, m->in_memory ? -1 : m->fd, &m->scan, edits, n_edits, NULL, &out_len);
 		if (!rc && out_len > protobuf_limit)
 			rc = oi__fail(OI_ETOOBIG, "the output would be %llu bytes even with its weights "
 			              "in external data, past protobuf's 2 GiB limit",
@@ -762,7 +764,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 		oi_sink sink;
 		rc = oi__sink_init_fd(&sink, t->fd, path);
 		if (!rc)
-			rc = oi__splice(m->map, m->size, m->fd, &m->scan, edits, n_edits, &sink, NULL);
+			rc = oi__splice(m->map, m->size, m->in_memory ? -1 : m->fd, &m->scan, edits, n_edits, &sink, NULL);
 		oi__sink_free(&sink);
 	}
 	if (!rc)
