@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build
 mkdir -p demo-out
-scheme=${SCHEME:-zeros}
+scheme=${SCHEME:-auto}
 for m in models/*.onnx; do
 	out=demo-out/$(basename "$m")
 	build/onnxinit init "$m" -o "$out" --scheme "$scheme" --seed 0
