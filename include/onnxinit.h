@@ -220,10 +220,17 @@ typedef struct oi_init_options {
 	unsigned threads;      /* 0 = as many as cores; never changes the bytes */
 	const char *const *rules; /* "SELECTOR=SPEC" each; later ones win */
 	size_t n_rules;
-	const char *rules_json;   /* a rules file's text, or NULL; its rules come first */
+	const char *rules_json;   /* a rules file's text, or NULL; its rules come
+	                             before `rules` */
 	const char *rules_json_name; /* its name, for messages */
+	/* more rules files, applied first, in order (batch: the onnxinit.json
+	 * files from the root down); a later file's "scheme" beats an earlier's */
+	const char *const *rule_files;
+	const char *const *rule_file_names;
+	size_t n_rule_files;
 } oi_init_options;
-#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, 0, NULL, NULL }
+#define OI_INIT_OPTIONS_INIT \
+	{ OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, 0 }
 
 /**
  * Decide the action and scheme of every tensor. Nothing is generated yet:

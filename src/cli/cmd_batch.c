@@ -1,16 +1,842 @@
-/* onnxinit batch: not in this version yet (it is the batch issue's). */
+/* onnxinit batch PATH... (-o OUTDIR | --in-place) [options]
+ *
+ * Finds every *.onnx below the paths, mirrors the input tree into OUTDIR,
+ * and re-initializes the models on -j worker threads. Each model's seed is
+ * derived from --seed and its path relative to the root it was found under,
+ * so a tree gives the same bytes whatever -j or sharding. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "sha256.h"
+
+static const char help[] =
+	"Usage: onnxinit batch PATH... (-o OUTDIR | --in-place) [options]\n"
+	"\n"
+	"Re-initialize every *.onnx file given or found below the directories given.\n"
+	"OUTDIR mirrors the input tree; external data files are written beside their\n"
+	"models. A file onnxinit.json in an input directory holds rules for the models\n"
+	"below it (outer files first, then --rules, then --rule).\n"
+	"\n"
+	"  -o, --output OUTDIR       where the outputs go\n"
+	"      --in-place            replace each model atomically instead\n"
+	"  -j, --jobs N              models in parallel (default: the cores)\n"
+	"      --manifest FILE       JSON Lines, one object per model\n"
+	"      --shard K/N           only the K-th of N slices of the sorted model list\n"
+	"      --fail-fast           start no new model after a failure\n"
+	"      --force               replace outputs that exist (else they are skipped)\n"
+	"      --output-inside-input allow OUTDIR below an input directory\n"
+	"      --progress WHEN       auto (stderr is a terminal), always, never\n"
+	"      --scheme SPEC, --rule SEL=SPEC, --rules FILE, --seed N, --threads N,\n"
+	"      --fan-convention C, --no-provenance, --in-memory, --dry-run, --json:\n"
+	"                            as for 'onnxinit init'; --threads is per model\n"
+	"  -q, --quiet               only errors on stderr\n"
+	"  -v, --verbose             more on stderr\n"
+	"  -h, --help                this text\n";
+
+typedef struct job {
+	char *input;      /* path as found */
+	char *rel;        /* path below its root, '/'-separated */
+	char *output;
+	uint64_t seed;
+	uint64_t bytes;
+	dev_t dev;
+	ino_t ino;
+	int root;
+	char *dir;        /* the directory it was found in (for onnxinit.json) */
+	/* result */
+	const char *status;
+	char *error;
+	size_t tensors;
+	char sha[65];
+	double seconds;
+} job;
+
+typedef struct batch {
+	/* options */
+	const char *outdir;
+	bool in_place, dry, json, force, fail_fast, allow_inside, in_memory;
+	int progress;     /* 0 never, 1 always, -1 auto */
+	unsigned jobs;
+	int fans;
+	oi_init_options io;
+	const char **rules;
+	size_t n_rules;
+	char *rules_text;
+	const char *rules_file;
+	FILE *manifest;
+	/* work */
+	job *jobs_list;
+	size_t n_jobs, cap_jobs;
+	char **roots_real;
+	size_t n_roots;
+	bool discovery_failed;
+	/* rules files found in directories: path -> text (NULL: none) */
+	char **rf_dir, **rf_text;
+	size_t n_rf;
+	pthread_mutex_t lock;
+	atomic_size_t next;
+	atomic_bool stop;
+	size_t done, failed, skipped, ok;
+	uint64_t bytes_done, bytes_total;
+	struct timespec start;
+} batch;
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ---- discovery ---------------------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static int add_job(batch *b, const char *path, const char *rel, const char *dir, int root,
+                   const struct stat *st)
+{
+	if (b->n_jobs == b->cap_jobs) {
+		size_t cap = b->cap_jobs ? b->cap_jobs * 2 : 64;
+		job *p = realloc(b->jobs_list, cap * sizeof *p);
+		if (!p)
+			return -1;
+		b->jobs_list = p;
+		b->cap_jobs = cap;
+	}
+	job *j = &b->jobs_list[b->n_jobs++];
+	memset(j, 0, sizeof *j);
+	j->input = strdup(path);
+	j->rel = strdup(rel);
+	j->dir = strdup(dir);
+	j->root = root;
+	j->dev = st->st_dev;
+	j->ino = st->st_ino;
+	j->bytes = (uint64_t)st->st_size;
+	return j->input && j->rel && j->dir ? 0 : -1;
+}
+
+typedef struct visited {
+	dev_t dev;
+	ino_t ino;
+} visited;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void walk(batch *b, const char *dir, const char *rel, int root, visited *stack,
+                 size_t depth)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		cli_error(EXIT_FAIL, "%s: %s", dir, strerror(errno));
+		b->discovery_failed = true;
+		return;
+	}
+	for (size_t i = 0; i < depth; i++)
+		if (stack[i].dev == st.st_dev && stack[i].ino == st.st_ino) {
+			cli_warn("%s: a symbolic link loop; not followed", dir);
+			return;
+		}
+	if (depth >= 256) {
+		cli_warn("%s: nested too deep; not followed", dir);
+		return;
+	}
+	stack[depth] = (visited){ st.st_dev, st.st_ino };
+	/* the output directory, when it is allowed inside an input, is not input */
+	if (b->outdir && b->allow_inside) {
+		struct stat os;
+		if (stat(b->outdir, &os) == 0 && os.st_dev == st.st_dev && os.st_ino == st.st_ino)
+			return;
+	}
+	DIR *d = opendir(dir);
+	if (!d) {
+		cli_error(EXIT_FAIL, "%s: cannot read the directory: %s", dir, strerror(errno));
+		b->discovery_failed = true;
+		return;
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **p = realloc(names, cap * sizeof *names);
+			if (!p)
+				break;
+			names = p;
+		}
+		names[n] = strdup(e->d_name);
+		if (names[n])
+			n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_str); /* the same order on every machine */
+	for (size_t i = 0; i < n; i++) {
+		char *path = NULL, *sub = NULL;
+		if (asprintf(&path, "%s/%s", dir, names[i]) < 0 ||
+		    asprintf(&sub, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
+			free(path);
+			continue;
+		}
+		struct stat es;
+		if (stat(path, &es) == 0) {
+			if (S_ISDIR(es.st_mode))
+				walk(b, path, sub, root, stack, depth + 1);
+			else if (S_ISREG(es.st_mode) && ends_with(names[i], ".onnx") && names[i][0] != '.')
+				add_job(b, path, sub, dir, root, &es);
+		} else if (lstat(path, &es) == 0 && S_ISLNK(es.st_mode) && ends_with(names[i], ".onnx")) {
+			cli_warn("%s: a dangling symbolic link; skipped", path);
+		}
+		free(path);
+		free(sub);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int cmp_job(const void *a, const void *b)
+{
+	const job *x = a, *y = b;
+	int c = strcmp(x->rel, y->rel);
+	return c ? c : (x->root > y->root) - (x->root < y->root);
+}
+
+/* ---- rules files in directories ----------------------------------------- */
+
+static const char *dir_rules(batch *b, const char *dir)
+{
+	for (size_t i = 0; i < b->n_rf; i++)
+		if (!strcmp(b->rf_dir[i], dir))
+			return b->rf_text[i];
+	char *path = NULL, *text = NULL;
+	if (asprintf(&path, "%s/onnxinit.json", dir) < 0)
+		return NULL;
+	if (access(path, F_OK) == 0 && cli_read_file(path, &text) != 0)
+		text = NULL;
+	free(path);
+	char **d = realloc(b->rf_dir, (b->n_rf + 1) * sizeof *d);
+	if (d)
+		b->rf_dir = d;
+	char **t = realloc(b->rf_text, (b->n_rf + 1) * sizeof *t);
+	if (t)
+		b->rf_text = t;
+	if (!d || !t)
+		return text;
+	b->rf_dir[b->n_rf] = strdup(dir);
+	b->rf_text[b->n_rf++] = text;
+	return text;
+}
+
+/* The onnxinit.json files from the job's root down to its directory. */
+static size_t rules_chain(batch *b, const job *j, const char **texts, const char **names,
+                          char **name_own, size_t cap)
+{
+	const char *root = b->roots_real[j->root];
+	if (!root)
+		return 0;
+	size_t rl = strlen(root);
+	if (strncmp(j->dir, root, rl) || (j->dir[rl] && j->dir[rl] != '/'))
+		return 0;
+	char *buf = strdup(j->dir);
+	if (!buf)
+		return 0;
+	size_t cuts[256], nc = 0, n = 0, len = strlen(buf);
+	cuts[nc++] = rl;
+	for (size_t i = rl + 1; i < len && nc < 255; i++)
+		if (buf[i] == '/')
+			cuts[nc++] = i;
+	if (len > rl)
+		cuts[nc++] = len;
+	for (size_t k = 0; k < nc && n < cap; k++) {
+		char saved = buf[cuts[k]];
+		buf[cuts[k]] = 0;
+		const char *text = dir_rules(b, buf);
+		if (text) {
+			texts[n] = text;
+			if (asprintf(&name_own[n], "%s/onnxinit.json", buf) < 0)
+				name_own[n] = NULL;
+			names[n] = name_own[n] ? name_own[n] : "onnxinit.json";
+			n++;
+		}
+		buf[cuts[k]] = saved;
+	}
+	free(buf);
+	return n;
+}
+
+/* ---- one model ---------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+	uint64_t z = x + 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t fnv1a64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static int make_dirs_for(const char *file)
+{
+	char *p = strdup(file);
+	if (!p)
+		return -1;
+	for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	free(p);
+	return 0;
+}
+
+static void set_error(job *j, const char *status, const char *msg)
+{
+	j->status = status;
+	free(j->error);
+	j->error = msg ? strdup(msg) : NULL;
+}
+
+static void run_job(batch *b, job *j)
+{
+	double t0 = now_s();
+	oi_init_options io = b->io;
+	io.seed = mix64(b->io.seed ^ fnv1a64(j->rel));
+	j->seed = io.seed;
+	const char *texts[64], *names[64];
+	char *name_own[64] = { 0 };
+	pthread_mutex_lock(&b->lock);
+	size_t nf = rules_chain(b, j, texts, names, name_own, 64);
+	pthread_mutex_unlock(&b->lock);
+	io.rule_files = texts;
+	io.rule_file_names = names;
+	io.n_rule_files = nf;
+
+	struct stat st;
+	if (!b->in_place && !b->force && !b->dry && stat(j->output, &st) == 0) {
+		set_error(j, "skipped", "the output exists (--force replaces it)");
+		goto out;
+	}
+	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
+	oo.flags = b->in_memory ? OI_OPEN_IN_MEMORY : 0;
+	oi_model *m = NULL;
+	int rc = oi_model_open(&m, j->input, &oo);
+	if (!rc) {
+		oi_model_set_fan_convention(m, b->fans);
+		rc = oi_model_plan(m, &io);
+		cli_print_warnings(m);
+		if (rc) {
+			char msg[1200];
+			snprintf(msg, sizeof msg, "%s: %s", j->input, oi_last_error());
+			set_error(j, "failed", msg);
+			oi_model_free(m);
+			goto out;
+		}
+	}
+	if (rc) {
+		set_error(j, "failed", oi_last_error());
+		goto out;
+	}
+	j->tensors = oi_model_changed_count(m);
+	if (b->dry) {
+		json_t *o = cli_model_json(m, true);
+		json_object_set_new(o, "seed", json_integer((json_int_t)(j->seed & INT64_MAX)));
+		pthread_mutex_lock(&b->lock);
+		if (b->json)
+			cli_print_json(o);
+		else {
+			json_decref(o);
+			cli_print_table(stdout, m, true);
+		}
+		pthread_mutex_unlock(&b->lock);
+		set_error(j, "ok", NULL);
+		oi_model_free(m);
+		goto out;
+	}
+	if (!b->in_place && make_dirs_for(j->output) != 0) {
+		char msg[1200];
+		snprintf(msg, sizeof msg, "%s: cannot create its folder: %s", j->output, strerror(errno));
+		set_error(j, "failed", msg);
+		oi_model_free(m);
+		goto out;
+	}
+	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	so.flags = b->in_place ? OI_SAVE_REPLACE_INPUT : 0;
+	so.on_temp = cli_temp_callback;
+	rc = oi_model_save(m, j->output, &so);
+	if (rc) {
+		set_error(j, "failed", oi_last_error());
+	} else {
+		set_error(j, "ok", NULL);
+		if (oi_model_saved_external(m))
+			cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to '%s'",
+			           j->output, oi_model_saved_external(m));
+		if (sha256_file(j->output, j->sha) != 0)
+			j->sha[0] = 0;
+	}
+	oi_model_free(m);
+out:
+	for (size_t i = 0; i < nf; i++)
+		free(name_own[i]);
+	j->seconds = now_s() - t0;
+}
+
+/* ---- reporting ---------------------------------------------------------- */
+
+static json_t *job_json(const job *j)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "input", json_string(j->input));
+	json_object_set_new(o, "output", json_string(j->output));
+	json_object_set_new(o, "status", json_string(j->status));
+	json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
+	json_object_set_new(o, "tensors", json_integer((json_int_t)j->tensors));
+	char seed[24];
+	snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
+	/* a 64-bit seed does not fit JSON's safe integers: a decimal string */
+	json_object_set_new(o, "seed", json_string(seed));
+	json_object_set_new(o, "sha256", j->sha[0] ? json_string(j->sha) : json_null());
+	json_object_set_new(o, "seconds", json_real(j->seconds));
+	return o;
+}
+
+static void show_progress(batch *b, bool final)
+{
+	if (!b->progress || cli_verbosity < 0)
+		return;
+	double el = now_s() - ((double)b->start.tv_sec + (double)b->start.tv_nsec * 1e-9);
+	double mbs = el > 0 ? (double)b->bytes_done / 1048576.0 / el : 0;
+	double eta = b->bytes_done && b->bytes_total > b->bytes_done
+		             ? el * (double)(b->bytes_total - b->bytes_done) / (double)b->bytes_done
+		             : 0;
+	fprintf(stderr, "\ronnxinit: batch: %zu/%zu models, %.1f MB/s, ETA %.0f s   %s", b->done,
+	        b->n_jobs, mbs, eta, final ? "\n" : "");
+	fflush(stderr);
+}
+
+static void finish_job(batch *b, job *j)
+{
+	pthread_mutex_lock(&b->lock);
+	b->done++;
+	b->bytes_done += j->bytes;
+	if (!strcmp(j->status, "failed")) {
+		b->failed++;
+		if (b->fail_fast)
+			atomic_store(&b->stop, true);
+		if (b->progress)
+			fputc('\n', stderr);
+		cli_error(EXIT_FAIL, "%s", j->error ? j->error : j->input);
+	} else if (!strcmp(j->status, "skipped")) {
+		b->skipped++;
+		if (cli_verbosity > 0)
+			cli_notice("%s: skipped: %s", j->input, j->error ? j->error : "");
+	} else {
+		b->ok++;
+	}
+	if (b->manifest) {
+		json_t *o = job_json(j);
+		json_dumpf(o, b->manifest, JSON_COMPACT | JSON_REAL_PRECISION(6));
+		fputc('\n', b->manifest);
+		fflush(b->manifest); /* what finished is on disk, whatever stops us */
+		json_decref(o);
+	}
+	if (b->json && !b->dry) {
+		json_t *o = job_json(j);
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+		fputc('\n', stdout);
+		fflush(stdout);
+		json_decref(o);
+	}
+	show_progress(b, false);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void *worker(void *p)
+{
+	batch *b = p;
+	for (;;) {
+		if (atomic_load(&b->stop))
+			break;
+		size_t i = atomic_fetch_add(&b->next, 1);
+		if (i >= b->n_jobs)
+			break;
+		job *j = &b->jobs_list[i];
+		if (j->status) { /* decided before the run (a duplicate) */
+			finish_job(b, j);
+			continue;
+		}
+		run_job(b, j);
+		finish_job(b, j);
+	}
+	return NULL;
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static bool parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+	if (!s || !*s)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	unsigned long v = strtoul(s, NULL, 10);
+	if (errno || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool inside(const char *dir, const char *parent)
+{
+	size_t n = strlen(parent);
+	return !strncmp(dir, parent, n) && (dir[n] == '/' || dir[n] == 0 || !strcmp(parent, "/"));
+}
 
 int cmd_batch(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs("Usage: onnxinit batch PATH... -o OUTDIR [options]\n\n"
-			      "Not available in this version.\n", stdout);
-			return EXIT_OK;
+	enum { O_INPLACE = 256, O_SCHEME, O_SEED, O_DRY, O_JSON, O_NOPROV, O_THREADS, O_FAN,
+	       O_RULE, O_RULES, O_INMEM, O_MANIFEST, O_SHARD, O_FAILFAST, O_PROGRESS, O_FORCE,
+	       O_INSIDE };
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "in-place", no_argument, NULL, O_INPLACE },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "manifest", required_argument, NULL, O_MANIFEST },
+		{ "shard", required_argument, NULL, O_SHARD },
+		{ "fail-fast", no_argument, NULL, O_FAILFAST },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "output-inside-input", no_argument, NULL, O_INSIDE },
+		{ "progress", required_argument, NULL, O_PROGRESS },
+		{ "scheme", required_argument, NULL, O_SCHEME },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "no-provenance", no_argument, NULL, O_NOPROV },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "fan-convention", required_argument, NULL, O_FAN },
+		{ "rule", required_argument, NULL, O_RULE },
+		{ "rules", required_argument, NULL, O_RULES },
+		{ "in-memory", no_argument, NULL, O_INMEM },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	static batch b; /* one per process */
+	memset(&b, 0, sizeof b);
+	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	b.progress = -1;
+	b.fans = OI_FANS_TORCH;
+	const char *manifest = NULL;
+	unsigned long shard_k = 1, shard_n = 1, jobs = 0;
+	int ret = EXIT_OK, c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":o:j:qvh", opts, NULL)) != -1) {
+		unsigned long v;
+		switch (c) {
+		case 'o': b.outdir = optarg; break;
+		case O_INPLACE: b.in_place = true; break;
+		case 'j':
+			if (!parse_count(optarg, 4096, &jobs) || !jobs)
+				return cli_usage_error("batch", "-j takes a count from 1 to 4096, not '%s'", optarg);
+			break;
+		case O_MANIFEST: manifest = optarg; break;
+		case O_SHARD: {
+			char *slash = strchr(optarg, '/');
+			char k[32];
+			if (!slash || (size_t)(slash - optarg) >= sizeof k)
+				return cli_usage_error("batch", "--shard takes K/N, not '%s'", optarg);
+			memcpy(k, optarg, (size_t)(slash - optarg));
+			k[slash - optarg] = 0;
+			if (!parse_count(k, 1000000, &shard_k) || !parse_count(slash + 1, 1000000, &shard_n) ||
+			    !shard_n || shard_k < 1 || shard_k > shard_n)
+				return cli_usage_error("batch", "--shard takes K/N with 1 <= K <= N, not '%s'",
+				                       optarg);
+			break;
 		}
-	return cli_usage_error(NULL, "'batch' is not available in this version; run 'onnxinit "
-	                       "init' per model");
+		case O_FAILFAST: b.fail_fast = true; break;
+		case O_FORCE: b.force = true; break;
+		case O_INSIDE: b.allow_inside = true; break;
+		case O_PROGRESS:
+			if (!strcmp(optarg, "auto"))
+				b.progress = -1;
+			else if (!strcmp(optarg, "always"))
+				b.progress = 1;
+			else if (!strcmp(optarg, "never"))
+				b.progress = 0;
+			else
+				return cli_usage_error("batch", "--progress is auto, always or never, not '%s'",
+				                       optarg);
+			break;
+		case O_SCHEME: io.scheme = optarg; break;
+		case O_SEED: {
+			bool digits = *optarg != 0;
+			for (const char *p = optarg; *p; p++)
+				digits = digits && *p >= '0' && *p <= '9';
+			errno = 0;
+			unsigned long long s = digits ? strtoull(optarg, NULL, 10) : 0;
+			if (!digits || errno)
+				return cli_usage_error("batch", "--seed takes an integer from 0 to "
+				                       "18446744073709551615, not '%s'", optarg);
+			io.seed = s;
+			break;
+		}
+		case O_DRY: b.dry = true; break;
+		case O_JSON: b.json = true; break;
+		case O_NOPROV: io.no_provenance = 1; break;
+		case O_THREADS:
+			if (!parse_count(optarg, 1024, &v))
+				return cli_usage_error("batch", "--threads takes a count from 0 to 1024, not '%s'",
+				                       optarg);
+			io.threads = (unsigned)v;
+			break;
+		case O_FAN:
+			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
+				return cli_usage_error("batch", "--fan-convention must be torch or keras, not "
+				                       "'%s'", optarg);
+			b.fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
+			break;
+		case O_RULE: {
+			const char **r = realloc(b.rules, (b.n_rules + 1) * sizeof *r);
+			if (!r)
+				return cli_error(EXIT_FAIL, "out of memory");
+			b.rules = r;
+			b.rules[b.n_rules++] = optarg;
+			break;
+		}
+		case O_RULES: b.rules_file = optarg; break;
+		case O_INMEM: b.in_memory = true; break;
+		case 'q': cli_verbosity = -1; break;
+		case 'v': cli_verbosity++; break;
+		case 'h': fputs(help, stdout); return EXIT_OK;
+		case ':': return cli_usage_error("batch", "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error("batch", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("batch", "no input paths given");
+	if (!b.dry && !b.outdir && !b.in_place)
+		return cli_usage_error("batch", "say where to write: -o OUTDIR or --in-place");
+	if (b.outdir && b.in_place)
+		return cli_usage_error("batch", "-o and --in-place exclude each other");
+	if (b.progress < 0)
+		b.progress = isatty(STDERR_FILENO);
+	if (b.rules_file && cli_read_file(b.rules_file, &b.rules_text) != 0)
+		return EXIT_USAGE;
+	io.rules = b.rules;
+	io.n_rules = b.n_rules;
+	io.rules_json = b.rules_text;
+	io.rules_json_name = b.rules_file;
+
+	/* the output directory: made now, so that it can be compared with inputs */
+	char *out_real = NULL;
+	if (b.outdir && !b.dry) {
+		if (mkdir(b.outdir, 0777) != 0 && errno != EEXIST)
+			return cli_error(EXIT_FAIL, "%s: cannot create the output directory: %s", b.outdir,
+			                 strerror(errno));
+		out_real = realpath(b.outdir, NULL);
+		if (!out_real)
+			return cli_error(EXIT_FAIL, "%s: %s", b.outdir, strerror(errno));
+	}
+
+	b.n_roots = (size_t)(argc - optind);
+	b.roots_real = calloc(b.n_roots, sizeof *b.roots_real);
+	visited *stack = calloc(257, sizeof *stack);
+	if (!b.roots_real || !stack)
+		return cli_error(EXIT_FAIL, "out of memory");
+	for (int a = optind; a < argc; a++) {
+		const char *p = argv[a];
+		int root = a - optind;
+		struct stat st;
+		if (stat(p, &st) != 0) {
+			cli_error(EXIT_FAIL, "%s: %s", p, strerror(errno));
+			b.discovery_failed = true;
+			continue;
+		}
+		char *real = realpath(p, NULL);
+		b.roots_real[root] = real;
+		if (S_ISDIR(st.st_mode)) {
+			if (out_real && real && inside(out_real, real) && !b.allow_inside) {
+				ret = cli_usage_error("batch", "the output directory %s is inside the input "
+				                      "directory %s (--output-inside-input allows it)", b.outdir, p);
+				goto done;
+			}
+			size_t len = strlen(p);
+			while (len > 1 && p[len - 1] == '/')
+				len--;
+			char *dir = strndup(p, len);
+			if (dir)
+				walk(&b, dir, "", root, stack, 0);
+			free(dir);
+		} else if (S_ISREG(st.st_mode)) {
+			const char *base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+			char *dir = strrchr(p, '/') ? strndup(p, (size_t)(strrchr(p, '/') - p)) : strdup(".");
+			if (real) {
+				free(b.roots_real[root]);
+				b.roots_real[root] = dir ? realpath(dir, NULL) : NULL;
+			}
+			if (dir)
+				add_job(&b, p, base, dir, root, &st);
+			free(dir);
+		} else {
+			cli_error(EXIT_FAIL, "%s: not a file or directory", p);
+			b.discovery_failed = true;
+		}
+	}
+	/* a job's rules chain walks from the root's real path down to its dir */
+	for (size_t i = 0; i < b.n_jobs; i++) {
+		char *rd = realpath(b.jobs_list[i].dir, NULL);
+		if (rd) {
+			free(b.jobs_list[i].dir);
+			b.jobs_list[i].dir = rd;
+		}
+	}
+	qsort(b.jobs_list, b.n_jobs, sizeof *b.jobs_list, cmp_job);
+
+	/* the shard: every N-th model of the sorted list, from the K-th */
+	if (shard_n > 1) {
+		size_t kept = 0;
+		for (size_t i = 0; i < b.n_jobs; i++) {
+			if (i % shard_n == shard_k - 1)
+				b.jobs_list[kept++] = b.jobs_list[i];
+			else {
+				free(b.jobs_list[i].input);
+				free(b.jobs_list[i].rel);
+				free(b.jobs_list[i].dir);
+			}
+		}
+		b.n_jobs = kept;
+	}
+
+	/* outputs, duplicates and collisions, all before any work */
+	for (size_t i = 0; i < b.n_jobs; i++) {
+		job *j = &b.jobs_list[i];
+		if (b.in_place || !b.outdir)
+			j->output = strdup(j->input);
+		else if (asprintf(&j->output, "%s/%s", b.outdir, j->rel) < 0)
+			j->output = NULL;
+		if (!j->output) {
+			ret = cli_error(EXIT_FAIL, "out of memory");
+			goto done;
+		}
+		b.bytes_total += j->bytes;
+		for (size_t k = 0; k < i; k++) {
+			job *o = &b.jobs_list[k];
+			if (o->dev == j->dev && o->ino == j->ino && !o->status) {
+				char msg[1200];
+				snprintf(msg, sizeof msg, "the same model as %s", o->input);
+				set_error(j, "skipped", msg);
+				cli_warn("%s: given twice (the same model as %s); done once", j->input, o->input);
+				break;
+			}
+			if (!b.in_place && !strcmp(o->output, j->output) && !j->status) {
+				ret = cli_usage_error("batch", "%s and %s would both be written to %s", o->input,
+				                      j->input, j->output);
+				goto done;
+			}
+		}
+		struct stat st;
+		if (!b.in_place && !b.dry && stat(j->output, &st) == 0 && st.st_dev == j->dev &&
+		    st.st_ino == j->ino) {
+			ret = cli_usage_error("batch", "%s: the output would replace the input; use "
+			                      "--in-place", j->input);
+			goto done;
+		}
+	}
+
+	if (manifest && !b.dry) {
+		b.manifest = fopen(manifest, "w");
+		if (!b.manifest) {
+			ret = cli_error(EXIT_FAIL, "%s: %s", manifest, strerror(errno));
+			goto done;
+		}
+	}
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	b.jobs = jobs ? (unsigned)jobs : (unsigned)(cores > 0 ? cores : 1);
+	if (b.jobs > b.n_jobs && b.n_jobs)
+		b.jobs = (unsigned)b.n_jobs;
+	if (!io.threads) /* the cores shared among the models in flight */
+		io.threads = b.jobs && cores > 0 && (unsigned)cores > b.jobs ? (unsigned)cores / b.jobs : 1;
+	b.io = io;
+	pthread_mutex_init(&b.lock, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &b.start);
+	if (!b.dry)
+		cli_install_signal_cleanup();
+	pthread_t *tid = calloc(b.jobs ? b.jobs : 1, sizeof *tid);
+	bool *up = calloc(b.jobs ? b.jobs : 1, sizeof *up);
+	for (unsigned i = 1; tid && up && i < b.jobs; i++)
+		up[i] = pthread_create(&tid[i], NULL, worker, &b) == 0;
+	worker(&b);
+	for (unsigned i = 1; tid && up && i < b.jobs; i++)
+		if (up[i])
+			pthread_join(tid[i], NULL);
+	free(tid);
+	free(up);
+	show_progress(&b, true);
+	size_t not_run = b.n_jobs - b.done;
+	if (cli_verbosity >= 0)
+		fprintf(stderr, "onnxinit: batch: %zu ok, %zu failed, %zu skipped%s in %.2f s\n", b.ok,
+		        b.failed, b.skipped, not_run ? " (stopped early)" : "",
+		        now_s() - ((double)b.start.tv_sec + (double)b.start.tv_nsec * 1e-9));
+	if (b.failed || b.discovery_failed || not_run)
+		ret = EXIT_FAIL;
+	if (b.manifest && fclose(b.manifest) != 0)
+		ret = cli_error(EXIT_FAIL, "%s: cannot write the manifest", manifest);
+	b.manifest = NULL;
+done:
+	for (size_t i = 0; i < b.n_jobs; i++) {
+		free(b.jobs_list[i].input);
+		free(b.jobs_list[i].rel);
+		free(b.jobs_list[i].dir);
+		free(b.jobs_list[i].output);
+		free(b.jobs_list[i].error);
+	}
+	free(b.jobs_list);
+	for (size_t i = 0; i < b.n_roots; i++)
+		free(b.roots_real[i]);
+	free(b.roots_real);
+	for (size_t i = 0; i < b.n_rf; i++) {
+		free(b.rf_dir[i]);
+		free(b.rf_text[i]);
+	}
+	free(b.rf_dir);
+	free(b.rf_text);
+	free(b.rules);
+	free(b.rules_text);
+	free(stack);
+	free(out_real);
+	return ret;
 }

@@ -289,10 +289,32 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	size_t n = 0;
 	char *json_scheme = NULL;
 	int rc = 0;
-	if (opts->rules_json)
-		rc = parse_rules_json(opts->rules_json, opts->rules_json_name ? opts->rules_json_name
-		                                                              : "rules file",
-		                      &rules, &n, &json_scheme);
+	size_t n_files = opts->n_rule_files + (opts->rules_json != NULL);
+	for (size_t f = 0; f < n_files && !rc; f++) {
+		bool last = f == opts->n_rule_files;
+		const char *text = last ? opts->rules_json : opts->rule_files[f];
+		const char *name = last ? opts->rules_json_name
+		                        : opts->rule_file_names ? opts->rule_file_names[f] : NULL;
+		rule *more = NULL;
+		size_t n_more = 0;
+		char *sch = NULL;
+		rc = parse_rules_json(text, name ? name : "rules file", &more, &n_more, &sch);
+		if (sch) {
+			free(json_scheme);
+			json_scheme = sch;
+		}
+		rule *all = rc ? NULL : oi__reallocarray(rules, n + n_more, sizeof *rules);
+		if (!rc && !all)
+			rc = OI_ENOMEM;
+		if (all) {
+			rules = all;
+			memcpy(rules + n, more, n_more * sizeof *more);
+			n += n_more;
+			free(more);
+		} else {
+			free_rules(more, n_more);
+		}
+	}
 	if (!rc && opts->n_rules) {
 		rule *more = oi__reallocarray(rules, n + opts->n_rules, sizeof *rules);
 		if (!more) {

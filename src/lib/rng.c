@@ -3,26 +3,6 @@
 
 #include "rng.h"
 
-void oi__philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
-{
-	uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
-	uint32_t k0 = key[0], k1 = key[1];
-	for (int round = 0; round < 10; round++) {
-		uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
-		uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-		c1 = (uint32_t)p1;
-		c3 = (uint32_t)p0;
-		c0 = n0;
-		c2 = n2;
-		k0 += 0x9E3779B9u;
-		k1 += 0xBB67AE85u;
-	}
-	out[0] = c0;
-	out[1] = c1;
-	out[2] = c2;
-	out[3] = c3;
-}
-
 uint64_t oi__fnv1a64(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -125,13 +105,6 @@ double oi__cos2pi(double u)
 }
 
 /* ---- distributions ------------------------------------------------------ */
-
-double oi__uniform(oi_key key, uint64_t i)
-{
-	uint32_t w[4];
-	oi__rng_block(key, i, 0, 0, w);
-	return oi__u01(w[0], w[1]);
-}
 
 double oi__normal(oi_key key, uint64_t i, uint32_t draw)
 {
