@@ -43,9 +43,14 @@ double oi__exp(double x)
 	double kd = floor(x * 1.44269504088896338700 + 0.5);
 	int k = (int)kd;
 	double r = (x - kd * LN2_HI) - kd * LN2_LO; /* |r| <= ln2/2 */
+	/* Horner on the Taylor series; the reciprocals are folded by the
+	 * compiler into correctly rounded constants */
+	static const double inv[18] = { 0, 1.0, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6,
+		1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14,
+		1.0 / 15, 1.0 / 16, 1.0 / 17 };
 	double sum = 1.0;
-	for (int n = 17; n >= 1; n--) /* Horner on the Taylor series */
-		sum = 1.0 + sum * r / n;
+	for (int n = 17; n >= 1; n--)
+		sum = 1.0 + sum * r * inv[n];
 	return ldexp(sum, k);
 }
 
@@ -61,10 +66,16 @@ double oi__log(double x)
 		m *= 2.0;
 		e--;
 	}
-	double s = (m - 1.0) / (m + 1.0), z = s * s; /* |s| <= 0.1716 */
-	double series = 0.0;
-	for (int n = 14; n >= 1; n--)
-		series = z * (1.0 / (2 * n + 1) + series);
+	double s = (m - 1.0) / (m + 1.0), z = s * s; /* |s| <= 0.1716, z <= 0.0295 */
+	/* series = Σ_{k=1..12} z^k/(2k+1), by Estrin's scheme: a fixed order of
+	 * operations (so the same bits everywhere) with a short dependency chain */
+	static const double a[13] = { 1.0, 1.0 / 3, 1.0 / 5, 1.0 / 7, 1.0 / 9, 1.0 / 11,
+		1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23, 1.0 / 25 };
+	double z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
+	double q0 = a[1] + a[2] * z, q1 = a[3] + a[4] * z, q2 = a[5] + a[6] * z;
+	double q3 = a[7] + a[8] * z, q4 = a[9] + a[10] * z, q5 = a[11] + a[12] * z;
+	double r0 = q0 + q1 * z2, r1 = q2 + q3 * z2, r2 = q4 + q5 * z2;
+	double series = z * ((r0 + r1 * z4) + r2 * z8);
 	double logm = 2.0 * s + 2.0 * s * series;
 	return e * LN2_HI + (logm + e * LN2_LO);
 }
@@ -72,10 +83,19 @@ double oi__log(double x)
 static void sincos_small(double t, double *s, double *c)
 {
 	/* t in [0, π/4]: Taylor to t^21 and t^20 */
+	/* 1/((2n)(2n+1)) and 1/((2n-1)(2n)), folded at compile time */
+#define S_(n) (1.0 / ((2.0 * (n)) * (2.0 * (n) + 1.0)))
+#define C_(n) (1.0 / ((2.0 * (n) - 1.0) * (2.0 * (n))))
+	static const double sk[11] = { 0, S_(1), S_(2), S_(3), S_(4), S_(5), S_(6), S_(7), S_(8),
+		                       S_(9), S_(10) };
+	static const double ck[11] = { 0, C_(1), C_(2), C_(3), C_(4), C_(5), C_(6), C_(7), C_(8),
+		                       C_(9), C_(10) };
+#undef S_
+#undef C_
 	double t2 = t * t, ss = 0.0, cc = 0.0;
 	for (int n = 10; n >= 1; n--) {
-		ss = t2 / ((2.0 * n) * (2.0 * n + 1.0)) * (1.0 - ss);
-		cc = t2 / ((2.0 * n - 1.0) * (2.0 * n)) * (1.0 - cc);
+		ss = t2 * sk[n] * (1.0 - ss);
+		cc = t2 * ck[n] * (1.0 - cc);
 	}
 	*s = t * (1.0 - ss);
 	*c = 1.0 - cc;
@@ -106,13 +126,21 @@ double oi__cos2pi(double u)
 
 /* ---- distributions ------------------------------------------------------ */
 
+/* Marsaglia's polar method: exact in distribution, no trigonometry. Draw
+ * `draw` of the caller is attempt block (i, 64·draw + k) for k = 0, 1, ...:
+ * a point (u, v) uniform in the square [-1, 1)², kept if inside the unit
+ * circle (and not the centre). */
 double oi__normal(oi_key key, uint64_t i, uint32_t draw)
 {
 	uint32_t w[4];
-	oi__rng_block(key, i, draw, 0, w);
-	double u1 = 1.0 - oi__u01(w[0], w[1]); /* (0, 1] */
-	double u2 = oi__u01(w[2], w[3]);
-	return sqrt(-2.0 * oi__log(u1)) * oi__cos2pi(u2);
+	for (uint32_t k = 0; k < 64; k++) {
+		oi__rng_block(key, i, draw * 64u + k, 0, w);
+		double u = 2.0 * oi__u01(w[0], w[1]) - 1.0, v = 2.0 * oi__u01(w[2], w[3]) - 1.0;
+		double s = u * u + v * v;
+		if (s < 1.0 && s > 0.0)
+			return u * sqrt(-2.0 * oi__log(s) / s);
+	}
+	return 0.0; /* 64 misses in a row: probability (1 - π/4)^64 < 10^-42 */
 }
 
 #define MAX_DRAWS 100000u

@@ -77,7 +77,7 @@ static inline double oi__uniform(oi_key key, uint64_t i)
 	oi__rng_block(key, i, 0, 0, w);
 	return oi__u01(w[0], w[1]);
 }
-double oi__normal(oi_key key, uint64_t i, uint32_t draw);   /* N(0, 1), Box–Muller */
+double oi__normal(oi_key key, uint64_t i, uint32_t draw);   /* N(0, 1), polar method */
 /* N(0, 1) conditioned on [lo, hi] (lo < hi; either may be infinite). */
 double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi);
 
