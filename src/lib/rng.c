@@ -80,50 +80,6 @@ double oi__log(double x)
 	return e * LN2_HI + (logm + e * LN2_LO);
 }
 
-static void sincos_small(double t, double *s, double *c)
-{
-	/* t in [0, π/4]: Taylor to t^21 and t^20 */
-	/* 1/((2n)(2n+1)) and 1/((2n-1)(2n)), folded at compile time */
-#define S_(n) (1.0 / ((2.0 * (n)) * (2.0 * (n) + 1.0)))
-#define C_(n) (1.0 / ((2.0 * (n) - 1.0) * (2.0 * (n))))
-	static const double sk[11] = { 0, S_(1), S_(2), S_(3), S_(4), S_(5), S_(6), S_(7), S_(8),
-		                       S_(9), S_(10) };
-	static const double ck[11] = { 0, C_(1), C_(2), C_(3), C_(4), C_(5), C_(6), C_(7), C_(8),
-		                       C_(9), C_(10) };
-#undef S_
-#undef C_
-	double t2 = t * t, ss = 0.0, cc = 0.0;
-	for (int n = 10; n >= 1; n--) {
-		ss = t2 * sk[n] * (1.0 - ss);
-		cc = t2 * ck[n] * (1.0 - cc);
-	}
-	*s = t * (1.0 - ss);
-	*c = 1.0 - cc;
-}
-
-double oi__cos2pi(double u)
-{
-	static const double HALF_PI = 1.57079632679489661923;
-	double t = 4.0 * u; /* exact */
-	int q = (int)t;
-	double f = t - q; /* exact: fraction of the quadrant */
-	double C, S;
-	if (f <= 0.5) {
-		sincos_small(f * HALF_PI, &S, &C);
-	} else {
-		double s2, c2;
-		sincos_small((1.0 - f) * HALF_PI, &s2, &c2);
-		C = s2;
-		S = c2;
-	}
-	switch (q & 3) {
-	case 0: return C;
-	case 1: return -S;
-	case 2: return -C;
-	default: return S;
-	}
-}
-
 /* ---- distributions ------------------------------------------------------ */
 
 /* Marsaglia's polar method: exact in distribution, no trigonometry. Draw

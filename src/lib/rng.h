@@ -13,8 +13,7 @@
  * auxiliary choices (sparse's zeroed rows). A uniform double in [0, 1) is
  * (w1·2^32 + w0) >> 11 times 2^-53 from words w0, w1 of a block.
  *
- * The transcendental functions are our own, built from + - * / and sqrt
- * only (each correctly rounded by IEEE 754, and the build forbids
+* The elementary functions (ln, exp) are our own, built from + - * / only (each correctly rounded by IEEE 754, and the build forbids
  * contraction into FMA), so that the values are the same on every machine
  * whatever its libm. */
 #ifndef OI_RNG_H
@@ -67,7 +66,6 @@ static inline double oi__u01(uint32_t lo, uint32_t hi)
 /* Deterministic elementary functions (see above). */
 double oi__exp(double x);
 double oi__log(double x);   /* x > 0 */
-double oi__cos2pi(double u); /* cos(2πu) for u in [0, 1) */
 
 /* Samples for element i. */
 /* [0, 1) */
