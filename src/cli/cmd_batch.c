@@ -655,7 +655,7 @@ int cmd_batch(int argc, char **argv)
 	if (b.progress < 0)
 		b.progress = isatty(STDERR_FILENO);
 	if (b.rules_file && cli_read_file(b.rules_file, &b.rules_text) != 0)
-		return EXIT_USAGE;
+		return EXIT_FAIL;
 	io.rules = b.rules;
 	io.n_rules = b.n_rules;
 	io.rules_json = b.rules_text;

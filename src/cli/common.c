@@ -71,7 +71,7 @@ int cli_read_file(const char *path, char **out)
 	*out = NULL;
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return cli_usage_error(NULL, "%s: %s", path, strerror(errno));
+		return cli_error(EXIT_FAIL, "%s: %s", path, strerror(errno));
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
 	for (;;) {
@@ -92,7 +92,7 @@ int cli_read_file(const char *path, char **out)
 	fclose(f);
 	if (bad) {
 		free(buf);
-		return cli_usage_error(NULL, "%s: cannot read it", path);
+		return cli_error(EXIT_FAIL, "%s: cannot read it", path);
 	}
 	buf[len] = 0;
 	*out = buf;

@@ -68,6 +68,7 @@ static int parse_rule(const char *selector, const char *spec_text, const char *t
 
 static int parse_rule_text(const char *text, rule *r)
 {
+	memset(r, 0, sizeof *r); /* freed on every path, parsed or not */
 	const char *eq = strchr(text, '=');
 	if (!eq)
 		return oi__fail(OI_EARG, "rule '%s': expected SELECTOR=SPEC", text);
@@ -209,9 +210,15 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 	free(t->scheme_own);
 	t->scheme_own = NULL;
 	bool keep = !strcmp(spec->name, "keep") || (prot && !by);
-	if (!keep && !oi__dtype_is_float(t->info.dtype))
-		return oi__fail(OI_EARG, "rule '%s': tensor '%s' is %s; schemes write float tensors",
-		                by->text, t->info.name, oi_dtype_name(t->info.dtype));
+	if (!keep && !oi__dtype_is_float(t->info.dtype)) {
+		/* a glob that happens to cover an integer tensor leaves it alone; a
+		 * rule naming it outright asks for the impossible */
+		if (strpbrk(by->glob, "*?["))
+			keep = true;
+		else
+			return oi__fail(OI_EARG, "rule '%s': tensor '%s' is %s; schemes write float "
+			                "tensors", by->text, t->info.name, oi_dtype_name(t->info.dtype));
+	}
 	if (!keep && t->info.source == OI_SOURCE_SPARSE_INITIALIZER &&
 	    (!strcmp(spec->name, "orthogonal") || !strcmp(spec->name, "sparse") ||
 	     !strcmp(spec->name, "eye") || !strcmp(spec->name, "dirac")))
@@ -243,6 +250,14 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 		if (rc)
 			return rc;
 		keep = f.kind == OI_FILL_KEEP;
+		double max = t->info.dtype == OI_DTYPE_FLOAT16 ? 65504.0
+		             : t->info.dtype == OI_DTYPE_DOUBLE ? 1.79769313486231570815e308
+		                                                 : 3.40282346638528859812e38;
+		if (!keep && !isnan(f.bound) && f.bound > max)
+			return oi__fail(OI_EARG, "%s '%s': tensor '%s' would get values up to %g, which "
+			                "%s cannot hold (largest %g)", by ? "rule" : "scheme",
+			                by ? by->text : spec->name, t->info.name, f.bound,
+			                oi_dtype_name(t->info.dtype), max);
 	}
 	if (keep) {
 		t->scheme_own = oi__strdup("keep");
