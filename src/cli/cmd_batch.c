@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,23 @@ typedef struct batch {
 	uint64_t bytes_done, bytes_total;
 	struct timespec start;
 } batch;
+
+/* First SIGINT/SIGTERM/SIGHUP: every save in flight stops cleanly (the
+ * library removes its temporaries), no new model starts, the manifest is
+ * closed; then the process dies by that signal. A second one kills at once. */
+static volatile int cancel_flag;
+static volatile sig_atomic_t cancel_signal;
+
+static void on_cancel(int sig)
+{
+	if (cancel_flag) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	cancel_signal = sig;
+	cancel_flag = 1;
+}
 
 static double now_s(void)
 {
@@ -320,6 +338,94 @@ static int make_dirs_for(const char *file)
 	return 0;
 }
 
+/* mkdir -p */
+static int make_dirs_for_dir(const char *dir)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/", dir) < 0)
+		return -1;
+	int rc = make_dirs_for(p);
+	free(p);
+	return rc;
+}
+
+/* realpath of a path that may not exist yet: its deepest existing ancestor
+ * resolved, the rest appended. */
+static char *future_realpath(const char *path)
+{
+	char *p = strdup(path), *rest = NULL, *out = NULL;
+	if (!p)
+		return NULL;
+	for (;;) {
+		char *real = realpath(p, NULL);
+		if (real) {
+			if (rest ? asprintf(&out, "%s/%s", real, rest) < 0 : !(out = strdup(real)))
+				out = NULL;
+			free(real);
+			break;
+		}
+		char *slash = strrchr(p, '/');
+		if (!slash) { /* relative, nothing exists: below the current directory */
+			char *cwd = realpath(".", NULL);
+			if (cwd && asprintf(&out, "%s/%s", cwd, path) < 0)
+				out = NULL;
+			free(cwd);
+			break;
+		}
+		char *tail = NULL;
+		if (asprintf(&tail, "%s%s%s", slash + 1, rest ? "/" : "", rest ? rest : "") < 0)
+			break;
+		free(rest);
+		rest = tail;
+		if (slash == p) {
+			if (asprintf(&out, "/%s", rest) < 0)
+				out = NULL;
+			break;
+		}
+		*slash = 0;
+	}
+	free(p);
+	free(rest);
+	return out;
+}
+
+static int cmp_inode(const void *a, const void *b)
+{
+	const job *const *x = a, *const *y = b;
+	if ((*x)->dev != (*y)->dev)
+		return (*x)->dev < (*y)->dev ? -1 : 1;
+	if ((*x)->ino != (*y)->ino)
+		return (*x)->ino < (*y)->ino ? -1 : 1;
+	return *x < *y ? -1 : *x > *y; /* list order: the first one is done */
+}
+
+static void set_error(job *j, const char *status, const char *msg);
+
+/* The same model reached twice (two arguments, a link): done once, by the
+ * first in the sorted list. */
+static void mark_duplicates(batch *b)
+{
+	job **by = malloc((b->n_jobs ? b->n_jobs : 1) * sizeof *by);
+	if (!by)
+		return;
+	for (size_t i = 0; i < b->n_jobs; i++)
+		by[i] = &b->jobs_list[i];
+	qsort(by, b->n_jobs, sizeof *by, cmp_inode);
+	job *orig = NULL;
+	for (size_t i = 0; i < b->n_jobs; i++) {
+		job *j = by[i];
+		if (!orig || orig->dev != j->dev || orig->ino != j->ino) {
+			orig = j; /* the first of a run of one inode */
+			continue;
+		}
+		char msg[1200];
+		snprintf(msg, sizeof msg, "the same model as %s", orig->input);
+		set_error(j, "skipped", msg);
+		cli_warn("%s: given twice (the same model as %s); done once", j->input, orig->input);
+	}
+	free(by);
+}
+
 static void set_error(job *j, const char *status, const char *msg)
 {
 	j->status = status;
@@ -331,8 +437,7 @@ static void run_job(batch *b, job *j)
 {
 	double t0 = now_s();
 	oi_init_options io = b->io;
-	io.seed = mix64(b->io.seed ^ fnv1a64(j->rel));
-	j->seed = io.seed;
+	io.seed = j->seed;
 	const char *texts[64], *names[64];
 	char *name_own[64] = { 0 };
 	pthread_mutex_lock(&b->lock);
@@ -370,7 +475,9 @@ static void run_job(batch *b, job *j)
 	j->tensors = oi_model_changed_count(m);
 	if (b->dry) {
 		json_t *o = cli_model_json(m, true);
-		json_object_set_new(o, "seed", json_integer((json_int_t)(j->seed & INT64_MAX)));
+		char seed[24];
+		snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
+		json_object_set_new(o, "seed", json_string(seed));
 		pthread_mutex_lock(&b->lock);
 		if (b->json)
 			cli_print_json(o);
@@ -393,6 +500,7 @@ static void run_job(batch *b, job *j)
 	oi_save_options so = OI_SAVE_OPTIONS_INIT;
 	so.flags = b->in_place ? OI_SAVE_REPLACE_INPUT : 0;
 	so.on_temp = cli_temp_callback;
+	so.cancel = &cancel_flag;
 	rc = oi_model_save(m, j->output, &so);
 	if (rc) {
 		set_error(j, "failed", oi_last_error());
@@ -485,7 +593,7 @@ static void *worker(void *p)
 {
 	batch *b = p;
 	for (;;) {
-		if (atomic_load(&b->stop))
+		if (atomic_load(&b->stop) || cancel_flag)
 			break;
 		size_t i = atomic_fetch_add(&b->next, 1);
 		if (i >= b->n_jobs)
@@ -661,16 +769,10 @@ int cmd_batch(int argc, char **argv)
 	io.rules_json = b.rules_text;
 	io.rules_json_name = b.rules_file;
 
-	/* the output directory: made now, so that it can be compared with inputs */
-	char *out_real = NULL;
-	if (b.outdir && !b.dry) {
-		if (mkdir(b.outdir, 0777) != 0 && errno != EEXIST)
-			return cli_error(EXIT_FAIL, "%s: cannot create the output directory: %s", b.outdir,
-			                 strerror(errno));
-		out_real = realpath(b.outdir, NULL);
-		if (!out_real)
-			return cli_error(EXIT_FAIL, "%s: %s", b.outdir, strerror(errno));
-	}
+	/* where the output directory is or will be, links resolved */
+	char *out_real = b.outdir && !b.dry ? future_realpath(b.outdir) : NULL;
+	if (b.outdir && !b.dry && !out_real)
+		return cli_error(EXIT_FAIL, "%s: %s", b.outdir, strerror(errno));
 
 	b.n_roots = (size_t)(argc - optind);
 	b.roots_real = calloc(b.n_roots, sizeof *b.roots_real);
@@ -686,28 +788,31 @@ int cmd_batch(int argc, char **argv)
 			b.discovery_failed = true;
 			continue;
 		}
-		char *real = realpath(p, NULL);
-		b.roots_real[root] = real;
+		size_t len = strlen(p);
+		while (len > 1 && p[len - 1] == '/')
+			len--;
 		if (S_ISDIR(st.st_mode)) {
-			if (out_real && real && inside(out_real, real) && !b.allow_inside) {
+			char *real = realpath(p, NULL);
+			bool nested = out_real && real && inside(out_real, real);
+			free(real);
+			if (nested && !b.allow_inside) {
 				ret = cli_usage_error("batch", "the output directory %s is inside the input "
 				                      "directory %s (--output-inside-input allows it)", b.outdir, p);
 				goto done;
 			}
-			size_t len = strlen(p);
-			while (len > 1 && p[len - 1] == '/')
-				len--;
-			char *dir = strndup(p, len);
-			if (dir)
-				walk(&b, dir, "", root, stack, 0);
-			free(dir);
+			/* paths stay as found (not resolved), so that the rules files
+			 * are looked up along the tree as the user sees it */
+			b.roots_real[root] = strndup(p, len);
+			if (b.roots_real[root])
+				walk(&b, b.roots_real[root], "", root, stack, 0);
 		} else if (S_ISREG(st.st_mode)) {
 			const char *base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
 			char *dir = strrchr(p, '/') ? strndup(p, (size_t)(strrchr(p, '/') - p)) : strdup(".");
-			if (real) {
-				free(b.roots_real[root]);
-				b.roots_real[root] = dir ? realpath(dir, NULL) : NULL;
+			if (dir && !*dir) {
+				free(dir);
+				dir = strdup("/");
 			}
+			b.roots_real[root] = dir ? strdup(dir) : NULL;
 			if (dir)
 				add_job(&b, p, base, dir, root, &st);
 			free(dir);
@@ -716,32 +821,10 @@ int cmd_batch(int argc, char **argv)
 			b.discovery_failed = true;
 		}
 	}
-	/* a job's rules chain walks from the root's real path down to its dir */
-	for (size_t i = 0; i < b.n_jobs; i++) {
-		char *rd = realpath(b.jobs_list[i].dir, NULL);
-		if (rd) {
-			free(b.jobs_list[i].dir);
-			b.jobs_list[i].dir = rd;
-		}
-	}
 	qsort(b.jobs_list, b.n_jobs, sizeof *b.jobs_list, cmp_job);
 
-	/* the shard: every N-th model of the sorted list, from the K-th */
-	if (shard_n > 1) {
-		size_t kept = 0;
-		for (size_t i = 0; i < b.n_jobs; i++) {
-			if (i % shard_n == shard_k - 1)
-				b.jobs_list[kept++] = b.jobs_list[i];
-			else {
-				free(b.jobs_list[i].input);
-				free(b.jobs_list[i].rel);
-				free(b.jobs_list[i].dir);
-			}
-		}
-		b.n_jobs = kept;
-	}
-
-	/* outputs, duplicates and collisions, all before any work */
+	/* outputs, seeds, duplicates and collisions: on the whole list, before
+	 * sharding (so that every shard decides alike) and before any work */
 	for (size_t i = 0; i < b.n_jobs; i++) {
 		job *j = &b.jobs_list[i];
 		if (b.in_place || !b.outdir)
@@ -752,21 +835,13 @@ int cmd_batch(int argc, char **argv)
 			ret = cli_error(EXIT_FAIL, "out of memory");
 			goto done;
 		}
-		b.bytes_total += j->bytes;
-		for (size_t k = 0; k < i; k++) {
-			job *o = &b.jobs_list[k];
-			if (o->dev == j->dev && o->ino == j->ino && !o->status) {
-				char msg[1200];
-				snprintf(msg, sizeof msg, "the same model as %s", o->input);
-				set_error(j, "skipped", msg);
-				cli_warn("%s: given twice (the same model as %s); done once", j->input, o->input);
-				break;
-			}
-			if (!b.in_place && !strcmp(o->output, j->output) && !j->status) {
-				ret = cli_usage_error("batch", "%s and %s would both be written to %s", o->input,
-				                      j->input, j->output);
-				goto done;
-			}
+		j->seed = mix64(io.seed ^ fnv1a64(j->rel));
+		/* sorted by relative path: clashing outputs are neighbours */
+		if (i && !b.in_place && !strcmp(b.jobs_list[i - 1].output, j->output) &&
+		    !(b.jobs_list[i - 1].dev == j->dev && b.jobs_list[i - 1].ino == j->ino)) {
+			ret = cli_usage_error("batch", "%s and %s would both be written to %s",
+			                      b.jobs_list[i - 1].input, j->input, j->output);
+			goto done;
 		}
 		struct stat st;
 		if (!b.in_place && !b.dry && stat(j->output, &st) == 0 && st.st_dev == j->dev &&
@@ -775,6 +850,33 @@ int cmd_batch(int argc, char **argv)
 			                      "--in-place", j->input);
 			goto done;
 		}
+	}
+	mark_duplicates(&b);
+
+	/* the shard: every N-th model of the sorted list, from the K-th */
+	if (shard_n > 1) {
+		size_t kept = 0;
+		for (size_t i = 0; i < b.n_jobs; i++) {
+			if (i % shard_n == shard_k - 1) {
+				b.jobs_list[kept++] = b.jobs_list[i];
+			} else {
+				free(b.jobs_list[i].input);
+				free(b.jobs_list[i].rel);
+				free(b.jobs_list[i].dir);
+				free(b.jobs_list[i].output);
+				free(b.jobs_list[i].error);
+			}
+		}
+		b.n_jobs = kept;
+	}
+	for (size_t i = 0; i < b.n_jobs; i++)
+		b.bytes_total += b.jobs_list[i].bytes;
+
+	/* every check passed: now the output directory may be made */
+	if (b.outdir && !b.dry && make_dirs_for_dir(b.outdir) != 0) {
+		ret = cli_error(EXIT_FAIL, "%s: cannot create the output directory: %s", b.outdir,
+		                strerror(errno));
+		goto done;
 	}
 
 	if (manifest && !b.dry) {
@@ -793,8 +895,15 @@ int cmd_batch(int argc, char **argv)
 	b.io = io;
 	pthread_mutex_init(&b.lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b.start);
-	if (!b.dry)
-		cli_install_signal_cleanup();
+	if (!b.dry) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_cancel;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
 	pthread_t *tid = calloc(b.jobs ? b.jobs : 1, sizeof *tid);
 	bool *up = calloc(b.jobs ? b.jobs : 1, sizeof *up);
 	for (unsigned i = 1; tid && up && i < b.jobs; i++)
@@ -816,6 +925,11 @@ int cmd_batch(int argc, char **argv)
 	if (b.manifest && fclose(b.manifest) != 0)
 		ret = cli_error(EXIT_FAIL, "%s: cannot write the manifest", manifest);
 	b.manifest = NULL;
+	if (cancel_flag) {
+		int sig = cancel_signal;
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
 done:
 	for (size_t i = 0; i < b.n_jobs; i++) {
 		free(b.jobs_list[i].input);

@@ -447,6 +447,7 @@ static int write_external(save_ctx *c, const char *path, const char *out_dir, si
 	static const oi_scan no_spans;
 	oi_sink sink;
 	rc = oi__sink_init_fd(&sink, t->fd, dest);
+	sink.cancel = c->opts->cancel;
 	if (!rc)
 		rc = oi__splice(e->map, e->size, e->fd, &no_spans, edits, n_edits, &sink, NULL);
 	oi__sink_free(&sink);
@@ -567,10 +568,10 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 	temp_file *t = NULL;
 	rc = open_temp(c, dest, &t);
 	oi_sink sink;
-	if (!rc)
-		rc = oi__sink_init_fd(&sink, t->fd, dest);
-	else
+	if (rc)
 		goto out;
+	rc = oi__sink_init_fd(&sink, t->fd, dest);
+	sink.cancel = c->opts->cancel;
 	static const uint8_t zeros[EXT_ALIGN];
 	uint64_t off = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
@@ -763,12 +764,15 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	if (!rc) {
 		oi_sink sink;
 		rc = oi__sink_init_fd(&sink, t->fd, path);
+		sink.cancel = opts->cancel;
 		if (!rc)
 			rc = oi__splice(m->map, m->size, m->in_memory ? -1 : m->fd, &m->scan, edits, n_edits, &sink, NULL);
 		oi__sink_free(&sink);
 	}
 	if (!rc)
 		rc = finish_temp(t);
+	if (!rc && opts->cancel && *opts->cancel)
+		rc = oi__fail(OI_EIO, "%s: interrupted", path);
 	if (!rc)
 		rc = commit_temps(&c);
 	drop_temps(&c, rc != 0);
