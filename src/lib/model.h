@@ -32,6 +32,7 @@ typedef struct oi_tensor {
 	char *op_own, *node_own, *conflict_own;
 	size_t consumers;
 	int32_t layer_node;   /* bias: the layer (graph index node) it belongs to */
+	int64_t rnn_hidden;   /* RNN roles: the node's hidden size, else -1 */
 } oi_tensor;
 
 struct oi_model {

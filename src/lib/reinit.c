@@ -209,6 +209,15 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 	set_keep(t);
 	free(t->scheme_own);
 	t->scheme_own = NULL;
+	/* running statistics are state, not learnable: a default scheme leaves
+	 * them to the auto profile (mean 0, var 1); a rule may still name them */
+	oi_spec auto_spec;
+	const char *r = t->info.role ? t->info.role : "";
+	if (!by && !oi__is_profile(spec->name) && strcmp(spec->name, "keep") &&
+	    (!strcmp(r, "norm_mean") || !strcmp(r, "norm_var"))) {
+		oi__spec_parse("auto", &auto_spec);
+		spec = &auto_spec;
+	}
 	bool keep = !strcmp(spec->name, "keep") || (prot && !by);
 	if (!keep && !oi__dtype_is_float(t->info.dtype)) {
 		/* a glob that happens to cover an integer tensor leaves it alone; a
@@ -228,7 +237,13 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 	int rc = 0;
 	if (!keep) {
 		rc = oi__resolve(m, t, spec, m->fan_convention, seed, &f);
-		if (rc == OI_EARG && !by && !oi__is_profile(spec->name)) {
+		if (rc == OI_EARG && !by && oi__is_profile(spec->name)) {
+			/* a profile never fails a run: what it cannot fill stays */
+			rc = oi__warn(m, "profile '%s' cannot fill '%s' (%s); it is kept", spec->name,
+			              t->info.name, oi_last_error());
+			keep = true;
+			f.kind = OI_FILL_KEEP;
+		} else if (rc == OI_EARG && !by && !oi__is_profile(spec->name)) {
 			/* the default scheme does not fit this tensor (a norm's missing
 			 * fans, a 1-D bias for orthogonal): the auto profile decides */
 			char why[512];

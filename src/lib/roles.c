@@ -20,6 +20,7 @@ typedef struct result {
 	double slope;          /* leaky_relu */
 	int32_t act_node;      /* the node whose output the activation follows */
 	int32_t layer;         /* bias: the layer whose weight's fans it carries */
+	int64_t hidden;        /* RNN roles: hidden_size */
 } result;
 
 typedef struct ctx {
@@ -418,6 +419,7 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 	r->node = node;
 	r->act_node = -1;
 	r->layer = -1;
+	r->hidden = -1;
 	r->slope = NAN;
 	no_fans(r);
 
@@ -486,6 +488,14 @@ static void classify(ctx *c, int32_t node, int32_t input, int32_t v, result *r)
 	}
 	if (op_is(gn, "LSTM") || op_is(gn, "GRU") || op_is(gn, "RNN")) {
 		size_t act_index = op_is(gn, "RNN") ? 0 : 1;
+		/* hidden_size, or the R operand's last axis */
+		r->hidden = oi__attr_int(n, "hidden_size", -1);
+		if (r->hidden <= 0) {
+			size_t rnd;
+			int64_t rd[OI_MAX_RANK];
+			if (operand_shape(c, oi__node_input(&c->g, node, 2), &rnd, rd) && rnd == 3)
+				r->hidden = rd[2];
+		}
 		r->act = rnn_activation(n, act_index);
 		r->act_node = node;
 		int32_t wv = oi__node_input(&c->g, node, 1);
@@ -658,7 +668,7 @@ static bool is_layout(ctx *c, int32_t node, int32_t input)
 		return const_value(c, oi__node_input(&c->g, node, 1));
 	static const char *const ops[] = { "Transpose", "Reshape", "Flatten", "Squeeze",
 		                           "Unsqueeze", "Cast", "CastLike", "Identity", "Dropout",
-		                           "DequantizeLinear", "Slice", "Split" };
+		                           "DequantizeLinear", "Slice", "Split", "Expand", "Tile" };
 	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
 		if (!strcmp(op, ops[i]))
 			return true;
@@ -877,6 +887,7 @@ static int apply(ctx *c, oi_tensor *t)
 	info->act_slope = NAN;
 	info->consumers = 0;
 	t->layer_node = -1;
+	t->rnn_hidden = -1;
 	for (int k = 0; k < 2; k++)
 		t->fans[k][0] = t->fans[k][1] = -1;
 	if (!t->addressable || !oi__dtype_is_float(info->dtype))
@@ -945,6 +956,7 @@ static int apply(ctx *c, oi_tensor *t)
 	}
 	info->role = best.role;
 	t->layer_node = best.layer;
+	t->rnn_hidden = best.hidden;
 	for (int k = 0; k < 2; k++)
 		for (int j = 0; j < 2; j++)
 			t->fans[k][j] = best.fans[k][j];

@@ -377,34 +377,6 @@ static double fan_for(const char *mode, int64_t fi, int64_t fo)
 	return (double)fi;
 }
 
-/* The gates per hidden unit of an RNN op. */
-static int64_t rnn_gates(const char *op)
-{
-	if (op && !strcmp(op, "LSTM"))
-		return 4;
-	if (op && !strcmp(op, "GRU"))
-		return 3;
-	return 1;
-}
-
-/* RNN hidden size H from a W/R/B/P tensor and its op. */
-static int64_t rnn_hidden(const oi_tensor_info *t)
-{
-	int64_t g = rnn_gates(t->op);
-	if (t->ndim < 2)
-		return -1;
-	const char *role = t->role;
-	if (!strcmp(role, "rnn_recurrent_weight") && t->ndim == 3)
-		return t->dims[2];
-	if (!strcmp(role, "rnn_input_weight"))
-		return t->dims[1] / g;
-	if (!strcmp(role, "rnn_bias"))
-		return t->dims[1] / (2 * g);
-	if (!strcmp(role, "rnn_peephole"))
-		return t->dims[1] / 3;
-	return -1;
-}
-
 static bool is_rnn_role(const char *role)
 {
 	return role && !strncmp(role, "rnn_", 4);
@@ -419,7 +391,9 @@ static void matrix_view(const oi_tensor_info *t, oi_fill *f)
 		f->rows = f->cols = 1;
 		return;
 	}
-	if (is_rnn_role(t->role) && t->ndim >= 2) {
+	/* ONNX's stacked (D, rows, cols); a PyTorch parameter routed in by a
+	 * training-mode export is one (rows, cols) matrix */
+	if (is_rnn_role(t->role) && t->ndim == 3) {
 		f->batch = (uint64_t)t->dims[0];
 		f->rows = (uint64_t)t->dims[1];
 		f->cols = f->batch && f->rows ? t->numel / f->batch / f->rows : 0;
@@ -473,7 +447,7 @@ static int profile_spec(const char *profile, const oi_tensor *t, int user_conv, 
 		} else if (!strcmp(r, "embedding")) {
 			snprintf(out, cap, "normal(mean=0,std=1)");
 		} else if (is_rnn_role(r)) {
-			int64_t h = rnn_hidden(i);
+			int64_t h = t->rnn_hidden;
 			double b = h > 0 ? 1.0 / sqrt((double)h) : 0.0;
 			snprintf(out, cap, "uniform(low=%.17g,high=%.17g)", -b, b);
 		} else if (!strcmp(r, "prelu_slope")) {
@@ -491,8 +465,10 @@ static int profile_spec(const char *profile, const oi_tensor *t, int user_conv, 
 		} else if (!strcmp(r, "rnn_recurrent_weight")) {
 			snprintf(out, cap, "orthogonal");
 		} else if (!strcmp(r, "rnn_bias")) {
-			snprintf(out, cap, keras && i->op && !strcmp(i->op, "LSTM") ? "unit_forget_bias"
-			                                                            : "zeros");
+			/* the forget gate is found in ONNX's B (D, 8H) only; a PyTorch bias
+			 * routed in by a training-mode export is in torch's gate order */
+			snprintf(out, cap, keras && i->op && !strcmp(i->op, "LSTM") && i->ndim == 2
+			                       ? "unit_forget_bias" : "zeros");
 		} else if (!strcmp(r, "embedding")) {
 			if (keras) {
 				snprintf(out, cap, "uniform(low=-0.05,high=0.05)");

@@ -114,6 +114,36 @@ def zero_tensor(t):
         t.double_data[:] = [0.0] * len(t.double_data)
 
 
+def tensor_is_one(t):
+    import numpy as np
+    from onnx import numpy_helper
+    try:
+        return bool(np.all(numpy_helper.to_array(t) == 1))
+    except Exception:  # noqa: BLE001 - external data not loaded
+        return False
+
+
+def one_tensor(t):
+    """Set the contents to ones in place, keeping dims, dtype and storage kind."""
+    import numpy as np
+    n = int(np.prod(t.dims)) if len(t.dims) else 1
+    np_type = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
+               TensorProto.FLOAT16: np.float16}
+    if t.HasField("raw_data"):
+        if t.data_type == TensorProto.BFLOAT16:
+            t.raw_data = np.full(n, 0x3F80, np.uint16).tobytes()
+        else:
+            t.raw_data = np.ones(n, np_type[t.data_type]).tobytes()
+    elif t.data_type == TensorProto.FLOAT16:
+        t.int32_data[:] = [0x3C00] * len(t.int32_data)
+    elif t.data_type == TensorProto.BFLOAT16:
+        t.int32_data[:] = [0x3F80] * len(t.int32_data)
+    elif t.data_type == TensorProto.FLOAT:
+        t.float_data[:] = [1.0] * len(t.float_data)
+    elif t.data_type == TensorProto.DOUBLE:
+        t.double_data[:] = [1.0] * len(t.double_data)
+
+
 def has_external(model):
     return any(is_external(x["t"]) for x in model_tensors(model))
 
@@ -205,7 +235,7 @@ def check_zeros(inp_bare, inp_full, out_bare, out_full, roles):
     if len(tin) != len(tout):
         return ["number of weight tensors changed: %d -> %d" % (len(tin), len(tout))]
     bare_in = list(model_tensors(inp_bare))
-    zeroed = []
+    zeroed, oned = [], []
     for i, (x, y) in enumerate(zip(tin, tout)):
         t, u = x["t"], y["t"]
         if t.data_type not in FLOAT_TYPES:
@@ -214,11 +244,18 @@ def check_zeros(inp_bare, inp_full, out_bare, out_full, roles):
         now_zero = u.data_type == t.data_type and tensor_is_zero(u)
         if now_zero and not was_zero:
             zeroed.append(i)
-        if was_zero or x["function"]:
-            continue  # nothing observable / not listed by inspect
         r = set()
         for n in x["names"]:
             r |= roles.get(n, set())
+        if r == {"norm_var"} and not x["function"]:
+            # running variances are state, not learnable: a default scheme
+            # leaves them to the auto profile, which resets them to 1
+            if not (u.data_type == t.data_type and tensor_is_one(u)):
+                problems.append("norm_var %s is not ones" % "/".join(sorted(x["names"])))
+            oned.append(i)
+            continue
+        if was_zero or x["function"]:
+            continue  # nothing observable / not listed by inspect
         label = "%s %s" % (x["where"], "/".join(sorted(x["names"])))
         if not r:
             problems.append("float tensor %s is not listed by inspect" % label)
@@ -234,6 +271,8 @@ def check_zeros(inp_bare, inp_full, out_bare, out_full, roles):
         et = list(model_tensors(exp_full))
         for i in zeroed:
             zero_tensor(et[i]["t"])
+        for i in oned:
+            one_tensor(et[i]["t"])
     exp_bare = onnx.ModelProto()
     exp_bare.CopyFrom(inp_bare)
     et = list(model_tensors(exp_bare))
@@ -243,6 +282,9 @@ def check_zeros(inp_bare, inp_full, out_bare, out_full, roles):
     for i in zeroed:
         if not is_external(et[i]["t"]):
             zero_tensor(et[i]["t"])
+    for i in oned:
+        if not is_external(et[i]["t"]):
+            one_tensor(et[i]["t"])
     if exp_bare != out_bare:
         problems.append("output differs from the zeroed input at " + first_difference(exp_bare, out_bare))
     if exp_full is not None and (out_full is None or exp_full != out_full):
