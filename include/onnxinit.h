@@ -263,8 +263,11 @@ typedef struct oi_save_options {
 	unsigned flags;            /* OI_SAVE_* */
 	oi_temp_callback on_temp;  /* may be NULL */
 	void *userdata;
+	/* if set, the save stops (OI_EIO, "interrupted", nothing left behind) as
+	 * soon as it sees *cancel nonzero; a signal handler may set it */
+	const volatile int *cancel;
 } oi_save_options;
-#define OI_SAVE_OPTIONS_INIT { OI_SAVE_OPTIONS_VERSION, 0, NULL, NULL }
+#define OI_SAVE_OPTIONS_INIT { OI_SAVE_OPTIONS_VERSION, 0, NULL, NULL, NULL }
 
 /**
  * Write the model, with the planned tensors re-initialized and every other
