@@ -245,6 +245,13 @@ OI_EXTERN int oi_model_plan(oi_model *model, const oi_init_options *opts);
 /** Number of tensors whose action is not OI_ACTION_KEEP. */
 OI_EXTERN size_t oi_model_changed_count(const oi_model *model);
 
+/**
+ * A seed derived from another and a text: SplitMix64's finalizer of (seed XOR
+ * FNV-1a-64(text)). batch gives each model the seed derived from --seed and
+ * its path below its root, so that a tree's bytes depend on nothing else.
+ */
+OI_EXTERN uint64_t oi_derive_seed(uint64_t seed, const char *text);
+
 /* ---- saving ------------------------------------------------------------- */
 
 /** Called with each temporary file the save creates (created = 1) and when it
@@ -256,7 +263,14 @@ typedef void (*oi_temp_callback)(const char *path, int created, void *userdata);
 /** Save flags. */
 enum {
 	/* The output may replace the files the model was read from (in-place). */
-	OI_SAVE_REPLACE_INPUT = 1u << 0
+	OI_SAVE_REPLACE_INPUT = 1u << 0,
+	/* Do not fsync the output's folder after the rename; the caller does it
+	 * once for many outputs (batch). The file itself is always fsynced. */
+	OI_SAVE_DEFER_DIR_SYNC = 1u << 1,
+	/* No fsync at all: an output is still complete or absent for every
+	 * reader and after any crash of the process, but not after a power
+	 * failure. For scratch outputs (CI) where speed matters more. */
+	OI_SAVE_NO_FSYNC = 1u << 2
 };
 typedef struct oi_save_options {
 	unsigned version;          /* OI_SAVE_OPTIONS_VERSION */

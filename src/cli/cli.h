@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "onnxinit.h"
@@ -37,6 +38,46 @@ void cli_print_table(FILE *out, const oi_model *m, bool with_plan);
 void cli_print_warnings(const oi_model *m);
 /* Dump JSON to stdout followed by a newline. */
 int cli_print_json(json_t *j);
+
+/* The options init and batch share. */
+enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_O_THREADS,
+       CLI_O_FAN, CLI_O_RULE, CLI_O_RULES, CLI_O_INMEM, CLI_O_NOFSYNC };
+#define CLI_INIT_LONG_OPTIONS                                                         \
+	{ "scheme", required_argument, NULL, CLI_O_SCHEME },                           \
+	{ "seed", required_argument, NULL, CLI_O_SEED },                               \
+	{ "dry-run", no_argument, NULL, CLI_O_DRY },                                   \
+	{ "json", no_argument, NULL, CLI_O_JSON },                                     \
+	{ "no-provenance", no_argument, NULL, CLI_O_NOPROV },                          \
+	{ "threads", required_argument, NULL, CLI_O_THREADS },                         \
+	{ "fan-convention", required_argument, NULL, CLI_O_FAN },                      \
+	{ "rule", required_argument, NULL, CLI_O_RULE },                               \
+	{ "rules", required_argument, NULL, CLI_O_RULES },                             \
+	{ "in-memory", no_argument, NULL, CLI_O_INMEM },                               \
+	{ "no-fsync", no_argument, NULL, CLI_O_NOFSYNC },                              \
+	{ "quiet", no_argument, NULL, 'q' },                                           \
+	{ "verbose", no_argument, NULL, 'v' }
+
+typedef struct cli_init_args {
+	oi_init_options io;
+	int fans;              /* OI_FANS_* */
+	const char **rules;    /* owned array of borrowed strings */
+	size_t n_rules;
+	const char *rules_file;
+	char *rules_text;      /* owned, after cli_init_args_finish */
+	unsigned open_flags;
+	unsigned save_flags;
+	bool dry, json;
+} cli_init_args;
+
+void cli_init_args_start(cli_init_args *a);
+/* Take option c if it is one of CLI_INIT_LONG_OPTIONS: 1 taken (with
+ * *exit_code -1), 0 not one of them, or 1 with *exit_code set on an error. */
+int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code);
+/* Read the rules file into io; 0 or an exit code. */
+int cli_init_args_finish(cli_init_args *a);
+void cli_init_args_free(cli_init_args *a);
+/* Decimal digits only: no sign, no spaces, no octal or hex surprises. */
+bool cli_parse_u64(const char *s, uint64_t *out);
 
 int cmd_inspect(int argc, char **argv);
 int cmd_init(int argc, char **argv);

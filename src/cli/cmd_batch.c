@@ -6,6 +6,7 @@
  * so a tree gives the same bytes whatever -j or sharding. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -38,7 +39,8 @@ static const char help[] =
 	"      --output-inside-input allow OUTDIR below an input directory\n"
 	"      --progress WHEN       auto (stderr is a terminal), always, never\n"
 	"      --scheme SPEC, --rule SEL=SPEC, --rules FILE, --seed N, --threads N,\n"
-	"      --fan-convention C, --no-provenance, --in-memory, --dry-run, --json:\n"
+	"      --fan-convention C, --no-provenance, --in-memory, --no-fsync, --dry-run,\n"
+	"      --json:\n"
 	"                            as for 'onnxinit init'; --threads is per model\n"
 	"  -q, --quiet               only errors on stderr\n"
 	"  -v, --verbose             more on stderr\n"
@@ -66,14 +68,11 @@ typedef struct batch {
 	/* options */
 	const char *outdir;
 	bool in_place, dry, json, force, fail_fast, allow_inside, in_memory;
+	unsigned save_flags;
 	int progress;     /* 0 never, 1 always, -1 auto */
 	unsigned jobs;
 	int fans;
 	oi_init_options io;
-	const char **rules;
-	size_t n_rules;
-	char *rules_text;
-	const char *rules_file;
 	FILE *manifest;
 	/* work */
 	job *jobs_list;
@@ -303,24 +302,7 @@ static size_t rules_chain(batch *b, const job *j, const char **texts, const char
 
 /* ---- one model ---------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-	uint64_t z = x + 0x9e3779b97f4a7c15ULL;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t fnv1a64(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
+/* The folders of a file's path. */
 static int make_dirs_for(const char *file)
 {
 	char *p = strdup(file);
@@ -498,7 +480,9 @@ static void run_job(batch *b, job *j)
 		goto out;
 	}
 	oi_save_options so = OI_SAVE_OPTIONS_INIT;
-	so.flags = b->in_place ? OI_SAVE_REPLACE_INPUT : 0;
+	/* the folders are synced once each at the end of the run */
+	so.flags = (b->in_place ? OI_SAVE_REPLACE_INPUT : 0) | OI_SAVE_DEFER_DIR_SYNC |
+	           b->save_flags;
 	so.on_temp = cli_temp_callback;
 	so.cancel = &cancel_flag;
 	rc = oi_model_save(m, j->output, &so);
@@ -509,7 +493,7 @@ static void run_job(batch *b, job *j)
 		if (oi_model_saved_external(m))
 			cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to '%s'",
 			           j->output, oi_model_saved_external(m));
-		if (sha256_file(j->output, j->sha) != 0)
+		if ((b->manifest || b->json) && sha256_file(j->output, j->sha) != 0)
 			j->sha[0] = 0;
 	}
 	oi_model_free(m);
@@ -517,6 +501,37 @@ out:
 	for (size_t i = 0; i < nf; i++)
 		free(name_own[i]);
 	j->seconds = now_s() - t0;
+}
+
+/* fsync each folder that received an output, once (the renames durable). */
+static void sync_output_dirs(batch *bt)
+{
+	if (bt->save_flags & OI_SAVE_NO_FSYNC)
+		return;
+	char **dirs = calloc(bt->n_jobs ? bt->n_jobs : 1, sizeof *dirs);
+	size_t n = 0;
+	for (size_t i = 0; dirs && i < bt->n_jobs; i++) {
+		const job *j = &bt->jobs_list[i];
+		if (!j->status || strcmp(j->status, "ok") || bt->dry)
+			continue;
+		const char *slash = strrchr(j->output, '/');
+		dirs[n] = slash ? strndup(j->output, (size_t)(slash - j->output)) : strdup(".");
+		if (dirs[n])
+			n++;
+	}
+	qsort(dirs, n, sizeof *dirs, cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (i && !strcmp(dirs[i], dirs[i - 1]))
+			continue;
+		int fd = open(*dirs[i] ? dirs[i] : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	free(dirs);
 }
 
 /* ---- reporting ---------------------------------------------------------- */
@@ -632,11 +647,14 @@ static bool inside(const char *dir, const char *parent)
 	return !strncmp(dir, parent, n) && (dir[n] == '/' || dir[n] == 0 || !strcmp(parent, "/"));
 }
 
+static batch b; /* one run per process */
+
+static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manifest,
+                     unsigned long shard_k, unsigned long shard_n, unsigned long jobs);
+
 int cmd_batch(int argc, char **argv)
 {
-	enum { O_INPLACE = 256, O_SCHEME, O_SEED, O_DRY, O_JSON, O_NOPROV, O_THREADS, O_FAN,
-	       O_RULE, O_RULES, O_INMEM, O_MANIFEST, O_SHARD, O_FAILFAST, O_PROGRESS, O_FORCE,
-	       O_INSIDE };
+	enum { O_INPLACE = 256, O_MANIFEST, O_SHARD, O_FAILFAST, O_PROGRESS, O_FORCE, O_INSIDE };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "in-place", no_argument, NULL, O_INPLACE },
@@ -647,52 +665,48 @@ int cmd_batch(int argc, char **argv)
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "output-inside-input", no_argument, NULL, O_INSIDE },
 		{ "progress", required_argument, NULL, O_PROGRESS },
-		{ "scheme", required_argument, NULL, O_SCHEME },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "dry-run", no_argument, NULL, O_DRY },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "no-provenance", no_argument, NULL, O_NOPROV },
-		{ "threads", required_argument, NULL, O_THREADS },
-		{ "fan-convention", required_argument, NULL, O_FAN },
-		{ "rule", required_argument, NULL, O_RULE },
-		{ "rules", required_argument, NULL, O_RULES },
-		{ "in-memory", no_argument, NULL, O_INMEM },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
+		CLI_INIT_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	static batch b; /* one per process */
 	memset(&b, 0, sizeof b);
-	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	cli_init_args ia;
+	cli_init_args_start(&ia);
 	b.progress = -1;
-	b.fans = OI_FANS_TORCH;
 	const char *manifest = NULL;
 	unsigned long shard_k = 1, shard_n = 1, jobs = 0;
-	int ret = EXIT_OK, c;
+	int ret = EXIT_OK, c, ec;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":o:j:qvh", opts, NULL)) != -1) {
-		unsigned long v;
+		if (cli_init_option(&ia, "batch", c, optarg, &ec)) {
+			if (ec >= 0) {
+				cli_init_args_free(&ia);
+				return ec;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'o': b.outdir = optarg; break;
 		case O_INPLACE: b.in_place = true; break;
 		case 'j':
 			if (!parse_count(optarg, 4096, &jobs) || !jobs)
-				return cli_usage_error("batch", "-j takes a count from 1 to 4096, not '%s'", optarg);
+				ret = cli_usage_error("batch", "-j takes a count from 1 to 4096, not '%s'", optarg);
 			break;
 		case O_MANIFEST: manifest = optarg; break;
 		case O_SHARD: {
 			char *slash = strchr(optarg, '/');
 			char k[32];
-			if (!slash || (size_t)(slash - optarg) >= sizeof k)
-				return cli_usage_error("batch", "--shard takes K/N, not '%s'", optarg);
+			if (!slash || (size_t)(slash - optarg) >= sizeof k) {
+				ret = cli_usage_error("batch", "--shard takes K/N, not '%s'", optarg);
+				break;
+			}
 			memcpy(k, optarg, (size_t)(slash - optarg));
 			k[slash - optarg] = 0;
 			if (!parse_count(k, 1000000, &shard_k) || !parse_count(slash + 1, 1000000, &shard_n) ||
 			    !shard_n || shard_k < 1 || shard_k > shard_n)
-				return cli_usage_error("batch", "--shard takes K/N with 1 <= K <= N, not '%s'",
-				                       optarg);
+				ret = cli_usage_error("batch", "--shard takes K/N with 1 <= K <= N, not '%s'",
+				                      optarg);
 			break;
 		}
 		case O_FAILFAST: b.fail_fast = true; break;
@@ -706,54 +720,32 @@ int cmd_batch(int argc, char **argv)
 			else if (!strcmp(optarg, "never"))
 				b.progress = 0;
 			else
-				return cli_usage_error("batch", "--progress is auto, always or never, not '%s'",
-				                       optarg);
+				ret = cli_usage_error("batch", "--progress is auto, always or never, not '%s'",
+				                      optarg);
 			break;
-		case O_SCHEME: io.scheme = optarg; break;
-		case O_SEED: {
-			bool digits = *optarg != 0;
-			for (const char *p = optarg; *p; p++)
-				digits = digits && *p >= '0' && *p <= '9';
-			errno = 0;
-			unsigned long long s = digits ? strtoull(optarg, NULL, 10) : 0;
-			if (!digits || errno)
-				return cli_usage_error("batch", "--seed takes an integer from 0 to "
-				                       "18446744073709551615, not '%s'", optarg);
-			io.seed = s;
-			break;
+		case 'h': fputs(help, stdout); ret = -2; break;
+		case ':': ret = cli_usage_error("batch", "option '%s' needs a value", argv[optind - 1]); break;
+		default: ret = cli_usage_error("batch", "unknown option '%s'", argv[optind - 1]); break;
 		}
-		case O_DRY: b.dry = true; break;
-		case O_JSON: b.json = true; break;
-		case O_NOPROV: io.no_provenance = 1; break;
-		case O_THREADS:
-			if (!parse_count(optarg, 1024, &v))
-				return cli_usage_error("batch", "--threads takes a count from 0 to 1024, not '%s'",
-				                       optarg);
-			io.threads = (unsigned)v;
-			break;
-		case O_FAN:
-			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
-				return cli_usage_error("batch", "--fan-convention must be torch or keras, not "
-				                       "'%s'", optarg);
-			b.fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
-			break;
-		case O_RULE: {
-			const char **r = realloc(b.rules, (b.n_rules + 1) * sizeof *r);
-			if (!r)
-				return cli_error(EXIT_FAIL, "out of memory");
-			b.rules = r;
-			b.rules[b.n_rules++] = optarg;
-			break;
-		}
-		case O_RULES: b.rules_file = optarg; break;
-		case O_INMEM: b.in_memory = true; break;
-		case 'q': cli_verbosity = -1; break;
-		case 'v': cli_verbosity++; break;
-		case 'h': fputs(help, stdout); return EXIT_OK;
-		case ':': return cli_usage_error("batch", "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error("batch", "unknown option '%s'", argv[optind - 1]);
+		if (ret != EXIT_OK) {
+			cli_init_args_free(&ia);
+			return ret == -2 ? EXIT_OK : ret;
 		}
 	}
+	ret = run_batch(&ia, argc, argv, manifest, shard_k, shard_n, jobs);
+	cli_init_args_free(&ia);
+	return ret;
+}
+
+static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manifest,
+                     unsigned long shard_k, unsigned long shard_n, unsigned long jobs)
+{
+	int ret = EXIT_OK;
+	b.dry = ia->dry;
+	b.json = ia->json;
+	b.fans = ia->fans;
+	b.in_memory = (ia->open_flags & OI_OPEN_IN_MEMORY) != 0;
+	b.save_flags = ia->save_flags;
 	if (optind >= argc)
 		return cli_usage_error("batch", "no input paths given");
 	if (!b.dry && !b.outdir && !b.in_place)
@@ -762,12 +754,10 @@ int cmd_batch(int argc, char **argv)
 		return cli_usage_error("batch", "-o and --in-place exclude each other");
 	if (b.progress < 0)
 		b.progress = isatty(STDERR_FILENO);
-	if (b.rules_file && cli_read_file(b.rules_file, &b.rules_text) != 0)
-		return EXIT_FAIL;
-	io.rules = b.rules;
-	io.n_rules = b.n_rules;
-	io.rules_json = b.rules_text;
-	io.rules_json_name = b.rules_file;
+	int frc = cli_init_args_finish(ia);
+	if (frc)
+		return frc;
+	oi_init_options io = ia->io;
 
 	/* where the output directory is or will be, links resolved */
 	char *out_real = b.outdir && !b.dry ? future_realpath(b.outdir) : NULL;
@@ -835,7 +825,7 @@ int cmd_batch(int argc, char **argv)
 			ret = cli_error(EXIT_FAIL, "out of memory");
 			goto done;
 		}
-		j->seed = mix64(io.seed ^ fnv1a64(j->rel));
+		j->seed = oi_derive_seed(io.seed, j->rel);
 		/* sorted by relative path: clashing outputs are neighbours */
 		if (i && !b.in_place && !strcmp(b.jobs_list[i - 1].output, j->output) &&
 		    !(b.jobs_list[i - 1].dev == j->dev && b.jobs_list[i - 1].ino == j->ino)) {
@@ -915,6 +905,7 @@ int cmd_batch(int argc, char **argv)
 	free(tid);
 	free(up);
 	show_progress(&b, true);
+	sync_output_dirs(&b);
 	size_t not_run = b.n_jobs - b.done;
 	if (cli_verbosity >= 0)
 		fprintf(stderr, "onnxinit: batch: %zu ok, %zu failed, %zu skipped%s in %.2f s\n", b.ok,
@@ -948,8 +939,6 @@ done:
 	}
 	free(b.rf_dir);
 	free(b.rf_text);
-	free(b.rules);
-	free(b.rules_text);
 	free(stack);
 	free(out_real);
 	return ret;

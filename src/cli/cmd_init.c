@@ -26,30 +26,18 @@ static const char help[] =
 	"      --threads N           worker threads; never changes the bytes written\n"
 	"      --in-memory           read the model into memory, build each tensor whole\n"
 	"                            (same bytes; for files that cannot be mapped)\n"
+	"      --no-fsync            do not fsync: outputs stay complete or absent for\n"
+	"                            readers and crashes, not for power failures\n"
 	"      --fan-convention C    torch (default) or keras\n"
 	"  -q, --quiet               only errors on stderr\n"
 	"  -v, --verbose             more on stderr\n"
 	"  -h, --help                this text\n";
 
-/* Decimal digits only: no sign, no spaces, no octal or hex surprises. */
-static bool parse_u64_arg(const char *s, uint64_t *out)
-{
-	if (!s || !*s)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return false;
-	*out = v;
-	return true;
-}
-
 static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    unsigned open_flags, bool dry, bool json, bool in_place);
+                    unsigned open_flags, unsigned save_flags, bool dry, bool json,
+                    bool in_place);
+static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *out,
+                         bool in_place);
 
 static bool same_file(const char *a, const char *b)
 {
@@ -60,85 +48,50 @@ static bool same_file(const char *a, const char *b)
 
 int cmd_init(int argc, char **argv)
 {
-	enum { O_INPLACE = 256, O_SCHEME, O_SEED, O_DRY, O_JSON, O_NOPROV, O_THREADS, O_FAN,
-	       O_RULE, O_RULES, O_INMEM };
+	enum { O_INPLACE = 256 };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "in-place", no_argument, NULL, O_INPLACE },
-		{ "scheme", required_argument, NULL, O_SCHEME },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "dry-run", no_argument, NULL, O_DRY },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "no-provenance", no_argument, NULL, O_NOPROV },
-		{ "threads", required_argument, NULL, O_THREADS },
-		{ "fan-convention", required_argument, NULL, O_FAN },
-		{ "rule", required_argument, NULL, O_RULE },
-		{ "rules", required_argument, NULL, O_RULES },
-		{ "in-memory", no_argument, NULL, O_INMEM },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
+		CLI_INIT_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	cli_init_args ia;
+	cli_init_args_start(&ia);
 	const char *out = NULL;
-	bool in_place = false, dry = false, json = false;
-	int fans = OI_FANS_TORCH;
-	const char **rules = NULL;
-	size_t n_rules = 0;
-	const char *rules_file = NULL;
-	unsigned open_flags = 0;
-	int c;
+	bool in_place = false;
+	int c, ec;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":o:qvh", opts, NULL)) != -1) {
+		if (cli_init_option(&ia, "init", c, optarg, &ec)) {
+			if (ec >= 0) {
+				cli_init_args_free(&ia);
+				return ec;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'o': out = optarg; break;
 		case O_INPLACE: in_place = true; break;
-		case O_SCHEME: io.scheme = optarg; break;
-		case O_SEED:
-			if (!parse_u64_arg(optarg, &io.seed))
-				return cli_usage_error("init", "--seed takes an integer from 0 to "
-				                       "18446744073709551615, not '%s'", optarg);
-			break;
-		case O_DRY: dry = true; break;
-		case O_JSON: json = true; break;
-		case O_NOPROV: io.no_provenance = 1; break;
-		case O_THREADS: {
-			uint64_t n;
-			if (!parse_u64_arg(optarg, &n) || n > 1024)
-				return cli_usage_error("init", "--threads takes a count from 0 to 1024, not "
-				                       "'%s'", optarg);
-			io.threads = (unsigned)n;
-			break;
-		}
-		case O_FAN:
-			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
-				return cli_usage_error("init", "--fan-convention must be torch or keras, not "
-				                       "'%s'", optarg);
-			fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
-			break;
-		case O_RULE: {
-			const char **r = realloc(rules, (n_rules + 1) * sizeof *rules);
-			if (!r)
-				return cli_error(EXIT_FAIL, "out of memory");
-			rules = r;
-			rules[n_rules++] = optarg;
-			break;
-		}
-		case O_RULES:
-			rules_file = optarg;
-			break;
-		case O_INMEM:
-			open_flags |= OI_OPEN_IN_MEMORY;
-			break;
-		case 'q': cli_verbosity = -1; break;
-		case 'v': cli_verbosity++; break;
-		case 'h': fputs(help, stdout); return EXIT_OK;
-		case ':': return cli_usage_error("init", "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error("init", "unknown option '%s'", argv[optind - 1]);
+		case 'h': fputs(help, stdout); cli_init_args_free(&ia); return EXIT_OK;
+		case ':':
+			cli_init_args_free(&ia);
+			return cli_usage_error("init", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			cli_init_args_free(&ia);
+			return cli_usage_error("init", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	int ret = check_and_run(argc, argv, &ia, out, in_place);
+	cli_init_args_free(&ia);
+	return ret;
+}
+
+static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *out,
+                         bool in_place)
+{
+	bool dry = ia->dry, json = ia->json;
 	if (optind >= argc)
 		return cli_usage_error("init", "no model given");
 	if (argc - optind > 1)
@@ -154,26 +107,16 @@ int cmd_init(int argc, char **argv)
 		                       "replace it", out);
 	if (in_place)
 		out = model;
-	char *rules_text = NULL;
-	if (rules_file) {
-		int rrc = cli_read_file(rules_file, &rules_text);
-		if (rrc) {
-			free(rules);
-			return rrc;
-		}
-	}
-	io.rules = rules;
-	io.n_rules = n_rules;
-	io.rules_json = rules_text;
-	io.rules_json_name = rules_file;
-	int ret = run_init(model, out, &io, fans, open_flags, dry, json, in_place);
-	free(rules);
-	free(rules_text);
-	return ret;
+	int rc = cli_init_args_finish(ia);
+	if (rc)
+		return rc;
+	return run_init(model, out, &ia->io, ia->fans, ia->open_flags, ia->save_flags, dry, json,
+	                in_place);
 }
 
 static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    unsigned open_flags, bool dry, bool json, bool in_place)
+                    unsigned open_flags, unsigned save_flags, bool dry, bool json,
+                    bool in_place)
 {
 	oi_init_options io = *iop;
 	oi_model *m;
@@ -201,7 +144,7 @@ static int run_init(const char *model, const char *out, const oi_init_options *i
 	}
 	cli_install_signal_cleanup();
 	oi_save_options so = OI_SAVE_OPTIONS_INIT;
-	so.flags = in_place ? OI_SAVE_REPLACE_INPUT : 0;
+	so.flags = (in_place ? OI_SAVE_REPLACE_INPUT : 0) | save_flags;
 	so.on_temp = cli_temp_callback;
 	rc = oi_model_save(m, out, &so);
 	if (rc) {

@@ -66,6 +66,98 @@ int cli_exit_for(int rc)
 	return rc == OI_EARG ? EXIT_USAGE : EXIT_FAIL;
 }
 
+bool cli_parse_u64(const char *s, uint64_t *out)
+{
+	if (!s || !*s)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+void cli_init_args_start(cli_init_args *a)
+{
+	static const oi_init_options init = OI_INIT_OPTIONS_INIT;
+	memset(a, 0, sizeof *a);
+	a->io = init;
+	a->fans = OI_FANS_TORCH;
+}
+
+int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code)
+{
+	uint64_t n;
+	*exit_code = -1;
+	switch (c) {
+	case CLI_O_SCHEME: a->io.scheme = arg; return 1;
+	case CLI_O_SEED:
+		if (!cli_parse_u64(arg, &a->io.seed))
+			*exit_code = cli_usage_error(cmd, "--seed takes an integer from 0 to "
+			                             "18446744073709551615, not '%s'", arg);
+		return 1;
+	case CLI_O_DRY: a->dry = true; return 1;
+	case CLI_O_JSON: a->json = true; return 1;
+	case CLI_O_NOPROV: a->io.no_provenance = 1; return 1;
+	case CLI_O_THREADS:
+		if (!cli_parse_u64(arg, &n) || n > 1024)
+			*exit_code = cli_usage_error(cmd, "--threads takes a count from 0 to 1024, not "
+			                             "'%s'", arg);
+		else
+			a->io.threads = (unsigned)n;
+		return 1;
+	case CLI_O_FAN:
+		if (strcmp(arg, "torch") && strcmp(arg, "keras"))
+			*exit_code = cli_usage_error(cmd, "--fan-convention must be torch or keras, not "
+			                             "'%s'", arg);
+		a->fans = strcmp(arg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
+		return 1;
+	case CLI_O_RULE: {
+		const char **r = realloc(a->rules, (a->n_rules + 1) * sizeof *r);
+		if (!r) {
+			*exit_code = cli_error(EXIT_FAIL, "out of memory");
+			return 1;
+		}
+		a->rules = r;
+		a->rules[a->n_rules++] = arg;
+		return 1;
+	}
+	case CLI_O_RULES: a->rules_file = arg; return 1;
+	case CLI_O_INMEM: a->open_flags |= OI_OPEN_IN_MEMORY; return 1;
+	case CLI_O_NOFSYNC: a->save_flags |= OI_SAVE_NO_FSYNC; return 1;
+	case 'q': cli_verbosity = -1; return 1;
+	case 'v': cli_verbosity++; return 1;
+	default: return 0;
+	}
+}
+
+int cli_init_args_finish(cli_init_args *a)
+{
+	if (a->rules_file) {
+		int rc = cli_read_file(a->rules_file, &a->rules_text);
+		if (rc)
+			return rc;
+	}
+	a->io.rules = a->rules;
+	a->io.n_rules = a->n_rules;
+	a->io.rules_json = a->rules_text;
+	a->io.rules_json_name = a->rules_file;
+	return 0;
+}
+
+void cli_init_args_free(cli_init_args *a)
+{
+	free(a->rules);
+	free(a->rules_text);
+	a->rules = NULL;
+	a->rules_text = NULL;
+}
+
 int cli_read_file(const char *path, char **out)
 {
 	*out = NULL;

@@ -1,6 +1,7 @@
 /* See rng.h. */
 #include <math.h>
 
+#include "onnxinit.h"
 #include "rng.h"
 
 uint64_t oi__fnv1a64(const char *s)
@@ -19,6 +20,11 @@ uint64_t oi__mix64(uint64_t x)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
+}
+
+uint64_t oi_derive_seed(uint64_t seed, const char *text)
+{
+	return oi__mix64(seed ^ oi__fnv1a64(text));
 }
 
 oi_key oi__rng_key(uint64_t seed, const char *name)

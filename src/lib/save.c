@@ -276,9 +276,9 @@ static int open_temp(save_ctx *c, const char *dest, temp_file **out)
 	return 0;
 }
 
-static int finish_temp(temp_file *t)
+static int finish_temp(temp_file *t, bool sync)
 {
-	if (fsync(t->fd) != 0) {
+	if (sync && fsync(t->fd) != 0) {
 		int rc = oi__fail(OI_EIO, "%s: fsync failed: %s", t->dest, strerror(errno));
 		return rc;
 	}
@@ -335,7 +335,8 @@ static int commit_temps(save_ctx *c)
 			c->opts->on_temp(t->tmp, 0, c->opts->userdata);
 		free(t->tmp);
 		t->tmp = NULL;
-		fsync_dir(t->dest);
+		if (!(c->opts->flags & (OI_SAVE_DEFER_DIR_SYNC | OI_SAVE_NO_FSYNC)))
+			fsync_dir(t->dest);
 	}
 	return 0;
 }
@@ -453,7 +454,7 @@ static int write_external(save_ctx *c, const char *path, const char *out_dir, si
 	oi__sink_free(&sink);
 	free(edits);
 	if (!rc)
-		rc = finish_temp(t);
+		rc = finish_temp(t, !(c->opts->flags & OI_SAVE_NO_FSYNC));
 out:
 	free(dest);
 	return rc;
@@ -612,7 +613,7 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 		rc = oi__sink_flush(&sink);
 	oi__sink_free(&sink);
 	if (!rc)
-		rc = finish_temp(t);
+		rc = finish_temp(t, !(c->opts->flags & OI_SAVE_NO_FSYNC));
 	if (!rc) {
 		free(m->saved_external);
 		m->saved_external = loc;
@@ -770,7 +771,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 		oi__sink_free(&sink);
 	}
 	if (!rc)
-		rc = finish_temp(t);
+		rc = finish_temp(t, !(opts->flags & OI_SAVE_NO_FSYNC));
 	if (!rc && opts->cancel && *opts->cancel)
 		rc = oi__fail(OI_EIO, "%s: interrupted", path);
 	if (!rc)
