@@ -33,6 +33,8 @@ void *oi__calloc(size_t n, size_t size);           /* sets OI_ENOMEM message */
 void *oi__reallocarray(void *p, size_t n, size_t size);
 char *oi__strdup(const char *s);
 char *oi__asprintf(const char *fmt, ...) OI_PRINTF(1, 2);
+/* The folder part of a path ("." when it has none); malloc'd. */
+char *oi__dirname(const char *path);
 
 /* A growable array of bytes. */
 typedef struct oi_buf {

@@ -719,21 +719,11 @@ static int check_external_overlaps(oi_model *m)
 	return rc;
 }
 
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		return oi__strdup(".");
-	if (slash == path)
-		return oi__strdup("/");
-	return oi__asprintf("%.*s", (int)(slash - path), path);
-}
-
 static int load(oi_model *m, const char *path)
 {
 	m->fd = -1;
 	m->path = oi__strdup(path);
-	m->dir = dir_of(path);
+	m->dir = oi__dirname(path);
 	if (!m->path || !m->dir)
 		return OI_ENOMEM;
 	m->fd = open(path, O_RDONLY | O_CLOEXEC);

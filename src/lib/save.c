@@ -208,16 +208,6 @@ typedef struct save_ctx {
 	size_t n_temps;
 } save_ctx;
 
-static char *dirname_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		return oi__strdup(".");
-	if (slash == path)
-		return oi__strdup("/");
-	return oi__asprintf("%.*s", (int)(slash - path), path);
-}
-
 /* Create the folders of a relative location below base. */
 static int make_parents(const char *base, const char *rel)
 {
@@ -247,7 +237,7 @@ static int open_temp(save_ctx *c, const char *dest, temp_file **out)
 	temp_file *t = &arr[c->n_temps];
 	memset(t, 0, sizeof *t);
 	t->fd = -1;
-	char *dir = dirname_of(dest);
+	char *dir = oi__dirname(dest);
 	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
 	t->dest = oi__strdup(dest);
 	t->tmp = dir ? oi__asprintf("%s/.%s.oi-XXXXXX", dir, base) : NULL;
@@ -311,7 +301,7 @@ static void drop_temps(save_ctx *c, bool remove)
 
 static void fsync_dir(const char *path)
 {
-	char *dir = dirname_of(path);
+	char *dir = oi__dirname(path);
 	if (!dir)
 		return;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -671,7 +661,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 			                path, m->ext[i].location);
 
 	save_ctx c = { m, opts, NULL, 0 };
-	char *out_dir = dirname_of(path);
+	char *out_dir = oi__dirname(path);
 	produce_ctx *pcs = oi__calloc(m->n_tensors, sizeof *pcs);
 	oi_edit *edits = oi__calloc(m->scan.n_fields + m->n_tensors + m->scan.n_spans + 1,
 	                            sizeof *edits);

@@ -49,6 +49,16 @@ char *oi__asprintf(const char *fmt, ...)
 	return s;
 }
 
+char *oi__dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return oi__strdup(".");
+	if (slash == path)
+		return oi__strdup("/");
+	return oi__asprintf("%.*s", (int)(slash - path), path);
+}
+
 int oi__buf_reserve(oi_buf *b, size_t extra)
 {
 	if (b->cap - b->len >= extra)
