@@ -11,7 +11,9 @@
  * i is the element index in the tensor's row-major order; j numbers the
  * draws of one element (rejection sampling); stream is 0 for values and 1 for
  * auxiliary choices (sparse's zeroed rows). A uniform double in [0, 1) is
- * (w1·2^32 + w0) >> 11 times 2^-53 from words w0, w1 of a block.
+ * (w1·2^32 + w0) >> 11 times 2^-53 from words w0, w1 of a block. Plain
+ * uniform fills take two elements per block: element i uses block (i div 2, 0),
+ * words 0-1 if i is even, 2-3 if odd.
  *
 * The elementary functions (ln, exp) are our own, built from + - * / only (each correctly rounded by IEEE 754, and the build forbids
  * contraction into FMA), so that the values are the same on every machine
@@ -68,12 +70,12 @@ double oi__exp(double x);
 double oi__log(double x);   /* x > 0 */
 
 /* Samples for element i. */
-/* [0, 1) */
+/* [0, 1): elements 2m and 2m+1 share block (m, 0), words 0-1 and 2-3 */
 static inline double oi__uniform(oi_key key, uint64_t i)
 {
 	uint32_t w[4];
-	oi__rng_block(key, i, 0, 0, w);
-	return oi__u01(w[0], w[1]);
+	oi__rng_block(key, i >> 1, 0, 0, w);
+	return i & 1 ? oi__u01(w[2], w[3]) : oi__u01(w[0], w[1]);
 }
 double oi__normal(oi_key key, uint64_t i, uint32_t draw);   /* N(0, 1), polar method */
 /* N(0, 1) conditioned on [lo, hi] (lo < hi; either may be infinite). */

@@ -60,37 +60,61 @@ static void *job_thread(void *p)
 	return NULL;
 }
 
+enum { MAX_THREADS = 64, MIN_SHARE = 16384 };
+
+/* One chunk being generated, split in shares among threads. */
+typedef struct gen_batch {
+	gen_job jobs[MAX_THREADS];
+	pthread_t tid[MAX_THREADS];
+	bool started[MAX_THREADS];
+	unsigned k;
+} gen_batch;
+
 /* Elements first .. first+n of t into vals (and bytes), on up to `threads`
- * threads. Each element's value depends only on its index, so how the work
- * is split never shows in the result. */
-static int generate(const oi_tensor *t, const double *mat, unsigned threads, uint64_t first,
-                    size_t n, double *vals, uint8_t *bytes)
+ * threads, the caller taking the first share if `caller_helps`. Each
+ * element's value depends only on its index, so how the work is split never
+ * shows in the result. */
+static void gen_begin(gen_batch *g, const oi_tensor *t, const double *mat, unsigned threads,
+                      uint64_t first, size_t n, double *vals, uint8_t *bytes, bool caller_helps)
 {
-	enum { MAX_THREADS = 64, MIN_SHARE = 16384 };
 	size_t esz = oi__float_size(t->info.dtype);
 	unsigned k = threads < MAX_THREADS ? threads : MAX_THREADS;
 	if (k > n / MIN_SHARE)
 		k = (unsigned)(n / MIN_SHARE);
 	if (k < 1)
 		k = 1;
-	gen_job jobs[MAX_THREADS];
-	pthread_t tid[MAX_THREADS];
-	bool started[MAX_THREADS] = { 0 };
+	g->k = k;
 	size_t per = (n + k - 1) / k;
 	for (unsigned i = 0; i < k; i++) {
 		size_t lo = (size_t)i * per, hi = lo + per < n ? lo + per : n;
-		jobs[i] = (gen_job){ t, mat, first + lo, hi > lo ? hi - lo : 0, vals + lo,
-		                     bytes ? bytes + lo * esz : NULL };
+		g->jobs[i] = (gen_job){ t, mat, first + lo, hi > lo ? hi - lo : 0, vals + lo,
+		                        bytes ? bytes + lo * esz : NULL };
+		g->started[i] = false;
 	}
-	for (unsigned i = 1; i < k; i++)
-		started[i] = pthread_create(&tid[i], NULL, job_thread, &jobs[i]) == 0;
-	run_job(&jobs[0]);
-	for (unsigned i = 1; i < k; i++) {
-		if (started[i])
-			pthread_join(tid[i], NULL);
-		else
-			run_job(&jobs[i]); /* no thread to be had: do it here */
+	for (unsigned i = caller_helps ? 1 : 0; i < k; i++)
+		g->started[i] = pthread_create(&g->tid[i], NULL, job_thread, &g->jobs[i]) == 0;
+	if (caller_helps) {
+		run_job(&g->jobs[0]);
+		g->jobs[0].n = 0; /* done: gen_end neither joins nor runs it */
 	}
+}
+
+static void gen_end(gen_batch *g)
+{
+	for (unsigned i = 0; i < g->k; i++) {
+		if (g->started[i])
+			pthread_join(g->tid[i], NULL);
+		else if (g->jobs[i].n)
+			run_job(&g->jobs[i]); /* no thread to be had: do it here */
+	}
+}
+
+static int generate(const oi_tensor *t, const double *mat, unsigned threads, uint64_t first,
+                    size_t n, double *vals, uint8_t *bytes)
+{
+	gen_batch g;
+	gen_begin(&g, t, mat, threads, first, n, vals, bytes, true);
+	gen_end(&g);
 	return 0;
 }
 
@@ -99,7 +123,8 @@ static bool materialized(const oi_tensor *t)
 	return t->fill->kind == OI_FILL_ORTHOGONAL || t->fill->kind == OI_FILL_SPARSE;
 }
 
-/* Writes a float tensor's new values as raw little-endian bytes. */
+/* Writes a float tensor's new values as raw little-endian bytes: chunk k+1
+ * is generated while chunk k is written. */
 static int produce_raw(const oi_edit *e, oi_sink *sink)
 {
 	const produce_ctx *c = e->ud;
@@ -111,20 +136,39 @@ static int produce_raw(const oi_edit *e, oi_sink *sink)
 	size_t chunk = numel < FILL_CHUNK || c->m->in_memory ? (size_t)numel : FILL_CHUNK;
 	double *mat = NULL;
 	int rc = materialized(t) ? oi__fill_materialize(t->fill, numel, &mat) : 0;
-	double *vals = rc ? NULL : malloc((chunk ? chunk : 1) * sizeof *vals);
-	uint8_t *bytes = rc ? NULL : malloc((chunk ? chunk : 1) * esz);
-	if (!rc && (!vals || !bytes))
-		rc = oi__fail(OI_ENOMEM, "out of memory");
+	bool two = numel > chunk;
+	double *vals[2] = { NULL, NULL };
+	uint8_t *bytes[2] = { NULL, NULL };
+	for (int b = 0; b < (two ? 2 : 1) && !rc; b++) {
+		vals[b] = malloc((chunk ? chunk : 1) * sizeof *vals[b]);
+		bytes[b] = malloc((chunk ? chunk : 1) * esz);
+		if (!vals[b] || !bytes[b])
+			rc = oi__fail(OI_ENOMEM, "out of memory");
+	}
 	unsigned threads = oi__threads(c->m);
+	if (!rc && numel)
+		rc = generate(t, mat, threads, 0, (size_t)(numel < chunk ? numel : chunk), vals[0],
+		              bytes[0]);
+	int cur = 0;
 	for (uint64_t i = 0; i < numel && !rc; i += chunk) {
 		size_t n = (size_t)(numel - i < chunk ? numel - i : chunk);
-		rc = generate(t, mat, threads, i, n, vals, bytes);
-		if (!rc)
-			rc = oi__sink_write(sink, bytes, n * esz);
+		gen_batch next;
+		bool ahead = i + chunk < numel;
+		if (ahead) {
+			uint64_t j = i + chunk;
+			size_t m = (size_t)(numel - j < chunk ? numel - j : chunk);
+			gen_begin(&next, t, mat, threads, j, m, vals[1 - cur], bytes[1 - cur], false);
+		}
+		rc = oi__sink_write(sink, bytes[cur], n * esz);
+		if (ahead)
+			gen_end(&next);
+		cur = 1 - cur;
 	}
 	free(mat);
-	free(vals);
-	free(bytes);
+	for (int b = 0; b < 2; b++) {
+		free(vals[b]);
+		free(bytes[b]);
+	}
 	return rc;
 }
 

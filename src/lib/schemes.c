@@ -704,9 +704,20 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 			out[i] = f->p[0];
 		break;
 	case OI_FILL_UNIFORM: {
+		/* two elements a block (oi__uniform's layout), one block per pair */
 		double lo = f->p[0], w = f->p[1] - f->p[0];
-		for (size_t i = 0; i < n; i++)
-			out[i] = lo + w * oi__uniform(f->key, first + i);
+		size_t k = 0;
+		uint64_t e = first;
+		if (n && (e & 1))
+			out[k++] = lo + w * oi__uniform(f->key, e++);
+		for (; k + 1 < n; k += 2, e += 2) {
+			uint32_t wd[4];
+			oi__rng_block(f->key, e >> 1, 0, 0, wd);
+			out[k] = lo + w * oi__u01(wd[0], wd[1]);
+			out[k + 1] = lo + w * oi__u01(wd[2], wd[3]);
+		}
+		if (k < n)
+			out[k] = lo + w * oi__uniform(f->key, e);
 		break;
 	}
 	case OI_FILL_NORMAL:

@@ -55,8 +55,11 @@ def key_of(seed, name):
 
 
 def uniform01(key, i):
-    w = philox4x32_10((i & M32, i >> 32, 0, 0), key)
-    return ((w[1] << 32 | w[0]) >> 11) * 2.0 ** -53
+    """Elements 2m and 2m+1 share block (m, 0): words 0-1 and 2-3."""
+    m = i >> 1
+    w = philox4x32_10((m & M32, m >> 32, 0, 0), key)
+    lo, hi = (w[2], w[3]) if i & 1 else (w[0], w[1])
+    return ((hi << 32 | lo) >> 11) * 2.0 ** -53
 
 
 def model(path, dtype, name):
