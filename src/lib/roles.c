@@ -82,6 +82,8 @@ static void labeled_fans(ctx *c, result *r, size_t nd, const int64_t *d, const u
 	}
 	int64_t fin = 1, fout = 1;
 	for (size_t i = 0; i < nd; i++) {
+		if (lab[i] == L_D)
+			continue; /* not counted, and it may map to no axis at all */
 		int64_t size = mapped ? c->orig[c->map[i]] : d[i];
 		if (lab[i] == L_IN || lab[i] == L_K)
 			fin *= size;
