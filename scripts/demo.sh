@@ -13,4 +13,5 @@ for m in models/*.onnx; do
 	echo "re-initialized $m -> $out ($scheme)"
 done
 echo
-build/onnxinit inspect demo-out/cnn.onnx
+echo "The plan for models/cnn.onnx (scheme $scheme):"
+build/onnxinit init models/cnn.onnx --dry-run --scheme "$scheme"
