@@ -27,6 +27,8 @@ int cli_read_file(const char *path, char **out);
 
 /* Remove the temporaries of an interrupted save, then die by the signal. */
 void cli_install_signal_cleanup(void);
+/* handler for SIGINT, SIGTERM and SIGHUP */
+void cli_install_signals(void (*handler)(int));
 void cli_temp_callback(const char *path, int created, void *userdata);
 
 /* One JSON object per tensor, as SPEC's inspect --json (plan adds fields). */

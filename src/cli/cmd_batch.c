@@ -628,16 +628,10 @@ static void *worker(void *p)
 
 static bool parse_count(const char *s, unsigned long max, unsigned long *out)
 {
-	if (!s || !*s)
+	uint64_t v;
+	if (!cli_parse_u64(s, &v) || v > max)
 		return false;
-	for (const char *p = s; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	errno = 0;
-	unsigned long v = strtoul(s, NULL, 10);
-	if (errno || v > max)
-		return false;
-	*out = v;
+	*out = (unsigned long)v;
 	return true;
 }
 
@@ -885,15 +879,8 @@ static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manif
 	b.io = io;
 	pthread_mutex_init(&b.lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b.start);
-	if (!b.dry) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_cancel;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
-	}
+	if (!b.dry)
+		cli_install_signals(on_cancel);
 	pthread_t *tid = calloc(b.jobs ? b.jobs : 1, sizeof *tid);
 	bool *up = calloc(b.jobs ? b.jobs : 1, sizeof *up);
 	for (unsigned i = 1; tid && up && i < b.jobs; i++)

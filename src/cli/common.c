@@ -229,15 +229,20 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-void cli_install_signal_cleanup(void)
+void cli_install_signals(void (*handler)(int))
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
+	sa.sa_handler = handler;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
+
+void cli_install_signal_cleanup(void)
+{
+	cli_install_signals(on_signal);
 }
 
 /* ---- renderers ---------------------------------------------------------- */

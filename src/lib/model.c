@@ -571,6 +571,17 @@ static int check_inputs(oi_model *m, const Onnx__NodeProto *n, size_t index, con
 	return 0;
 }
 
+/* An initializer's name (dense or sparse): unique in its graph, and in scope. */
+static int claim_initializer(oi_strset *inits, scope *sc, const char *name, const char *path)
+{
+	int added = oi__strset_add(inits, name);
+	if (added < 0)
+		return OI_ENOMEM;
+	if (added == 0)
+		return oi__fail(OI_EINVALID, "two initializers are named '%s' (graph %s)", name, path);
+	return oi__strset_add(&sc->names, name) < 0 ? OI_ENOMEM : 0;
+}
+
 static int visit_graph(walk_ctx *w, const Onnx__GraphProto *g, const char *path,
                        const scope *outer)
 {
@@ -583,27 +594,15 @@ static int visit_graph(walk_ctx *w, const Onnx__GraphProto *g, const char *path,
 	for (size_t i = 0; i < g->n_initializer && !rc; i++) {
 		const Onnx__TensorProto *tp = g->initializer[i];
 		const char *name = tp->name ? tp->name : "";
-		int added = oi__strset_add(&inits, name);
-		if (added < 0)
-			rc = OI_ENOMEM;
-		else if (added == 0)
-			rc = oi__fail(OI_EINVALID, "two initializers are named '%s' (graph %s)", name, path);
-		else if (oi__strset_add(&sc.names, name) < 0)
-			rc = OI_ENOMEM;
-		else
+		rc = claim_initializer(&inits, &sc, name, path);
+		if (!rc)
 			rc = add_tensor(w->m, name, path, OI_SOURCE_INITIALIZER, tp, tp->n_dims, tp->dims);
 	}
 	for (size_t i = 0; i < g->n_sparse_initializer && !rc; i++) {
 		const Onnx__SparseTensorProto *sp = g->sparse_initializer[i];
 		const char *name = sp->values && sp->values->name ? sp->values->name : "";
-		int added = oi__strset_add(&inits, name);
-		if (added < 0)
-			rc = OI_ENOMEM;
-		else if (added == 0)
-			rc = oi__fail(OI_EINVALID, "two initializers are named '%s' (graph %s)", name, path);
-		else if (oi__strset_add(&sc.names, name) < 0)
-			rc = OI_ENOMEM;
-		else
+		rc = claim_initializer(&inits, &sc, name, path);
+		if (!rc)
 			rc = add_sparse(w->m, name, path, OI_SOURCE_SPARSE_INITIALIZER, sp);
 	}
 	for (size_t i = 0; i < g->n_node && !rc; i++)

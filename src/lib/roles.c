@@ -626,31 +626,33 @@ static bool layer_weight_fans(ctx *c, int32_t node, result *r)
 	return ok;
 }
 
+/* The inputs of a layer node that may hold its weight, likeliest first. */
+static size_t weight_inputs(const oi_gnode *gn, int32_t in[2])
+{
+	in[0] = 1;
+	in[1] = 0;
+	return op_is(gn, "Gemm") || op_is(gn, "MatMul") ? 2 : 1;
+}
+
 static bool layer_weight_fans_unmapped(ctx *c, int32_t node, result *r)
 {
-	const oi_gnode *gn = &c->g.nodes[node];
-	for (int32_t w = 0; w <= 1; w++) {
-		int32_t wv = oi__node_input(&c->g, node, (size_t)(op_is(gn, "Gemm") || op_is(gn, "MatMul") ? w : 1));
-		if (!const_value(c, wv))
-			continue;
-		result tmp;
-		classify(c, node, op_is(gn, "Gemm") || op_is(gn, "MatMul") ? w : 1, wv, &tmp);
-		memcpy(r->fans, tmp.fans, sizeof r->fans);
-		return true;
-	}
-	/* the weight may arrive through layout ops: follow it back */
-	for (int32_t w = 0; w <= 1; w++) {
-		int32_t wi = op_is(gn, "Gemm") || op_is(gn, "MatMul") ? w : 1;
-		int32_t wv = oi__node_input(&c->g, node, (size_t)wi);
-		size_t nd;
-		int64_t d[OI_MAX_RANK];
-		if (wv >= 0 && oi__value_shape(&c->g, wv, &nd, d)) {
+	int32_t in[2];
+	size_t n = weight_inputs(&c->g.nodes[node], in);
+	/* a constant operand first; else one whose shape follows from constants
+	 * through layout ops */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t k = 0; k < n; k++) {
+			int32_t wv = oi__node_input(&c->g, node, (size_t)in[k]);
+			size_t nd;
+			int64_t d[OI_MAX_RANK];
+			if (wv < 0 || (pass == 0 ? !const_value(c, wv)
+			                         : !oi__value_shape(&c->g, wv, &nd, d)))
+				continue;
 			result tmp;
-			classify(c, node, wi, wv, &tmp);
+			classify(c, node, in[k], wv, &tmp);
 			memcpy(r->fans, tmp.fans, sizeof r->fans);
 			return true;
 		}
-	}
 	return false;
 }
 
@@ -1014,10 +1016,10 @@ static void bias_fans_from_weights(ctx *c)
 		oi_tensor *t = &m->tensors[i];
 		if (t->layer_node < 0)
 			continue;
-		const oi_gnode *gn = &c->g.nodes[t->layer_node];
-		bool two = op_is(gn, "Gemm") || op_is(gn, "MatMul");
-		for (size_t k = 0; k < (two ? 2u : 1u); k++) {
-			int32_t w = root_tensor(c, oi__node_input(&c->g, t->layer_node, two ? 1 - k : 1));
+		int32_t in[2];
+		size_t n = weight_inputs(&c->g.nodes[t->layer_node], in);
+		for (size_t k = 0; k < n; k++) {
+			int32_t w = root_tensor(c, oi__node_input(&c->g, t->layer_node, (size_t)in[k]));
 			if (w < 0 || (size_t)w == i || m->tensors[w].fans[TORCH][FIN] < 0)
 				continue;
 			for (int a = 0; a < 2; a++)

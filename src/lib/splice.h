@@ -35,8 +35,7 @@ typedef struct oi_edit {
 	int32_t span;            /* innermost span containing it; -1 = top level */
 	const uint8_t *bytes;    /* the replacement, or NULL to call produce */
 	oi_produce_fn produce;
-	void *ud;
-	size_t index;            /* for the producer */
+	void *ud;                /* for the producer */
 	uint64_t sort_key;       /* set by the splicer */
 } oi_edit;
 
