@@ -239,25 +239,28 @@ static int cmp_job(const void *a, const void *b)
 
 /* ---- rules files in directories ----------------------------------------- */
 
+/* Marks a rules file that exists but cannot be read. */
+static char unreadable_rules[] = "";
+
+/* The text of DIR/onnxinit.json (read once), NULL if there is none, or
+ * unreadable_rules. */
 static const char *dir_rules(batch *b, const char *dir)
 {
 	for (size_t i = 0; i < b->n_rf; i++)
 		if (!strcmp(b->rf_dir[i], dir))
 			return b->rf_text[i];
-	char *path = NULL, *text = NULL;
-	if (asprintf(&path, "%s/onnxinit.json", dir) < 0)
-		return NULL;
-	if (access(path, F_OK) == 0 && cli_read_file(path, &text) != 0)
-		text = NULL;
-	free(path);
 	char **d = realloc(b->rf_dir, (b->n_rf + 1) * sizeof *d);
 	if (d)
 		b->rf_dir = d;
-	char **t = realloc(b->rf_text, (b->n_rf + 1) * sizeof *t);
+	char **t = d ? realloc(b->rf_text, (b->n_rf + 1) * sizeof *t) : NULL;
 	if (t)
 		b->rf_text = t;
-	if (!d || !t)
-		return text;
+	char *path = NULL, *text = NULL;
+	if (!d || !t || asprintf(&path, "%s/onnxinit.json", dir) < 0)
+		return unreadable_rules;
+	if (access(path, F_OK) == 0 && cli_read_file(path, &text) != 0)
+		text = unreadable_rules;
+	free(path);
 	b->rf_dir[b->n_rf] = strdup(dir);
 	b->rf_text[b->n_rf++] = text;
 	return text;
@@ -265,7 +268,7 @@ static const char *dir_rules(batch *b, const char *dir)
 
 /* The onnxinit.json files from the job's root down to its directory. */
 static size_t rules_chain(batch *b, const job *j, const char **texts, const char **names,
-                          char **name_own, size_t cap)
+                          char **name_own, size_t cap, bool *unreadable)
 {
 	const char *root = b->roots_real[j->root];
 	if (!root)
@@ -287,7 +290,9 @@ static size_t rules_chain(batch *b, const job *j, const char **texts, const char
 		char saved = buf[cuts[k]];
 		buf[cuts[k]] = 0;
 		const char *text = dir_rules(b, buf);
-		if (text) {
+		if (text == unreadable_rules) {
+			*unreadable = true;
+		} else if (text) {
 			texts[n] = text;
 			if (asprintf(&name_own[n], "%s/onnxinit.json", buf) < 0)
 				name_own[n] = NULL;
@@ -423,8 +428,16 @@ static void run_job(batch *b, job *j)
 	const char *texts[64], *names[64];
 	char *name_own[64] = { 0 };
 	pthread_mutex_lock(&b->lock);
-	size_t nf = rules_chain(b, j, texts, names, name_own, 64);
+	bool unreadable = false;
+	size_t nf = rules_chain(b, j, texts, names, name_own, 64, &unreadable);
 	pthread_mutex_unlock(&b->lock);
+	if (unreadable) {
+		/* its rules would be silently missing: the model is not done */
+		char msg[1200];
+		snprintf(msg, sizeof msg, "%s: an onnxinit.json above it cannot be read", j->input);
+		set_error(j, "failed", msg);
+		goto out;
+	}
 	io.rule_files = texts;
 	io.rule_file_names = names;
 	io.n_rule_files = nf;
@@ -922,7 +935,8 @@ done:
 	free(b.roots_real);
 	for (size_t i = 0; i < b.n_rf; i++) {
 		free(b.rf_dir[i]);
-		free(b.rf_text[i]);
+		if (b.rf_text[i] != unreadable_rules)
+			free(b.rf_text[i]);
 	}
 	free(b.rf_dir);
 	free(b.rf_text);

@@ -320,6 +320,25 @@ else
 fi
 chmod 755 "$P/in/locked"
 
+# an unreadable onnxinit.json: the models below it are not done without its
+# rules (failed, named), the others are
+if [ "$(id -u)" -ne 0 ] || [ ${#as_nobody[@]} -gt 0 ]; then
+	mkdir -p "$P/in/ruled"
+	cp "$MODELS/mlp.onnx" "$P/in/ruled/"
+	echo '{"rules": ["role:bias=ones"]}' >"$P/in/ruled/onnxinit.json"
+	chmod -R a+rX "$P/in/ruled"
+	chmod 000 "$P/in/ruled/onnxinit.json"
+	rm -rf "$P/o/out2"
+	timeout 60 "${as_nobody[@]}" "$ONNXINIT" batch "$P/in/a" "$P/in/ruled" -o "$P/o/out2" >"$OUT" 2>"$ERR" </dev/null
+	rc=$?
+	expect_rc 1
+	[ -f "$P/o/out2/cnn.onnx" ] || w "cnn.onnx (no rules file) not done"
+	[ -e "$P/o/out2/mlp.onnx" ] && w "mlp.onnx was written without its onnxinit.json's rules"
+	grep -q "onnxinit.json" "$ERR" || w "the rules file is not named on stderr: $(first_err)"
+	verdict "fault: an unreadable onnxinit.json -> the models below it fail, the others done"
+	rm -rf "$P/in/ruled"
+fi
+
 I=$S/i
 mkdir -p "$I/sub"
 cp "$MODELS/cnn.onnx" "$MODELS/mlp.onnx" "$I/"
