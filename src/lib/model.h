@@ -3,6 +3,7 @@
 #define OI_MODEL_H
 
 #include "onnx.pb-c.h"
+#include "role.h"
 #include "scan.h"
 
 typedef struct oi_ext_file {
@@ -28,6 +29,7 @@ typedef struct oi_tensor {
 	int32_t ns;           /* name space: 0 the model's graphs, k function k-1 */
 	bool addressable;     /* nodes read it by name (not an attribute tensor) */
 	/* analysis (roles.c) */
+	oi_role role;         /* info.role is its name */
 	int64_t fans[2][2];   /* [torch|keras][in|out], -1 unknown */
 	char *op_own, *node_own, *conflict_own;
 	size_t consumers;

@@ -21,18 +21,9 @@ typedef struct rule {
 	size_t matched;
 } rule;
 
-static const char *const roles[] = {
-	"conv_weight", "conv_transpose_weight", "dense_weight", "embedding", "rnn_input_weight",
-	"rnn_recurrent_weight", "rnn_bias", "rnn_peephole", "bias", "norm_scale", "norm_bias",
-	"norm_mean", "norm_var", "prelu_slope", "learnable_other", "fixed",
-};
-
 static bool known_role(const char *r)
 {
-	for (size_t i = 0; i < sizeof roles / sizeof *roles; i++)
-		if (!strcmp(roles[i], r))
-			return true;
-	return false;
+	return oi__role_parse(r) != OI_ROLE_NONE;
 }
 
 static int parse_rule(const char *selector, const char *spec_text, const char *text, rule *r)

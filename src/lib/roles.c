@@ -1038,6 +1038,8 @@ int oi__analyse(oi_model *m)
 		rc = apply(&c, &m->tensors[i]);
 	if (!rc)
 		bias_fans_from_weights(&c);
+	for (size_t i = 0; i < m->n_tensors; i++)
+		m->tensors[i].role = oi__role_parse(m->tensors[i].info.role);
 	publish_fans(m);
 	oi__graph_free(&c.g);
 	free(c.found);
