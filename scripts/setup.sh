@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what onnxinit needs on Debian 12, only what is missing.
-#   scripts/setup.sh          build dependencies
-#   scripts/setup.sh --test   and what the tests need (python3-onnx, ONNX Runtime, ...)
+#   scripts/setup.sh          build dependencies (meson then builds without the tests)
+#   scripts/setup.sh --test   and what the tests need (cmocka, python3-onnx, ONNX Runtime, ...)
 # As root it runs apt-get itself; otherwise through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."

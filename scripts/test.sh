@@ -10,7 +10,8 @@ scripts/build.sh build || exit 1
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 cp build/meson-logs/testlog.json /tmp/onnxinit-testlog-main.json 2>/dev/null
 
-# The sanitizer build: every C test runs again with ASan + UBSan + LSan.
+# The sanitizer build: every C test runs again with ASan + UBSan + LSan (not the
+# build suite: it compiles the project once more, which the sanitizers do not check).
 scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dbuildtype=debug || exit 1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
