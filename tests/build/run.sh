@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Configure and build the project as on a machine without cmocka: the tests are
 # left out (the `tests` feature is auto), -Dtests=enabled fails with a message,
-# and the program that is built runs. Environment: SRCDIR, WORK, ONNXINIT
-# (this build's program, for comparing bytes), VERSION.
+# the program that is built runs, and its man page installs.
+# Environment: SRCDIR, WORK, ONNXINIT (this build's program, for comparing
+# bytes), VERSION.
 set -euo pipefail
 : "${SRCDIR:?}" "${WORK:?}" "${ONNXINIT:?}" "${VERSION:?}"
 
@@ -66,3 +67,16 @@ cmp -s "$SRCDIR/models/mlp.onnx" "$WORK/mlp.onnx" && fail "init did not change m
 LD_LIBRARY_PATH=$(dirname "$ONNXINIT") "$ONNXINIT" init "$SRCDIR/models/mlp.onnx" -o "$WORK/mlp-ref.onnx" --seed 3 -q
 cmp "$WORK/mlp.onnx" "$WORK/mlp-ref.onnx" || fail "the fresh build's bytes differ from this build's"
 echo "ok: re-initialized models/mlp.onnx, the same bytes as this build"
+
+# The man page goes where man finds it, and renders without a warning.
+meson install -C "$WORK/fresh" --destdir "$WORK/dest" --no-rebuild >"$WORK/install.log" 2>&1 ||
+	{ cat "$WORK/install.log" >&2; fail "meson install failed"; }
+page=$(find "$WORK/dest" -path '*/share/man/man1/onnxinit.1')
+[ -n "$page" ] || fail "meson install put no share/man/man1/onnxinit.1"
+if command -v groff >/dev/null; then
+	warnings=$(groff -man -Tutf8 -ww "$page" 2>&1 >/dev/null)
+	[ -z "$warnings" ] || fail "groff warns about onnxinit.1: $warnings"
+	echo "ok: installed $page, renders without warnings"
+else
+	echo "ok: installed $page (groff missing: not rendered)"
+fi
