@@ -67,12 +67,11 @@ typedef struct job {
 typedef struct batch {
 	/* options */
 	const char *outdir;
-	bool in_place, dry, json, force, fail_fast, allow_inside, in_memory;
+	bool in_place, dry, json, force, fail_fast, allow_inside;
 	unsigned save_flags;
 	int progress;     /* 0 never, 1 always, -1 auto */
 	unsigned jobs;
-	int fans;
-	oi_init_options io;
+	cli_init_args *ia;
 	FILE *manifest;
 	/* work */
 	job *jobs_list;
@@ -423,8 +422,6 @@ static void set_error(job *j, const char *status, const char *msg)
 static void run_job(batch *b, job *j)
 {
 	double t0 = now_s();
-	oi_init_options io = b->io;
-	io.seed = j->seed;
 	const char *texts[64], *names[64];
 	char *name_own[64] = { 0 };
 	pthread_mutex_lock(&b->lock);
@@ -438,22 +435,21 @@ static void run_job(batch *b, job *j)
 		set_error(j, "failed", msg);
 		goto out;
 	}
-	io.rule_files = texts;
-	io.rule_file_names = names;
-	io.n_rule_files = nf;
+	cli_rule_files files = { texts, names, nf };
 
 	struct stat st;
 	if (!b->in_place && !b->force && !b->dry && stat(j->output, &st) == 0) {
 		set_error(j, "skipped", "the output exists (--force replaces it)");
 		goto out;
 	}
-	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
-	oo.flags = b->in_memory ? OI_OPEN_IN_MEMORY : 0;
 	oi_model *m = NULL;
-	int rc = oi_model_open(&m, j->input, &oo);
+	int rc = cli_open_model(&m, j->input, b->ia->open_flags, b->ia->fans);
 	if (!rc) {
-		oi_model_set_fan_convention(m, b->fans);
-		rc = oi_model_plan(m, &io);
+		cli_plan_options po;
+		rc = cli_plan_options_make(&po, b->ia, &files, j->seed);
+		if (!rc)
+			rc = oi_model_plan(m, &po.io);
+		cli_plan_options_free(&po);
 		cli_print_warnings(m);
 		if (rc) {
 			char msg[1200];
@@ -492,11 +488,10 @@ static void run_job(batch *b, job *j)
 		oi_model_free(m);
 		goto out;
 	}
-	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	oi_save_options so;
 	/* the folders are synced once each at the end of the run */
-	so.flags = (b->in_place ? OI_SAVE_REPLACE_INPUT : 0) | OI_SAVE_DEFER_DIR_SYNC |
-	           b->save_flags;
-	so.on_temp = cli_temp_callback;
+	cli_save_options(&so, b->ia,
+	                 (b->in_place ? OI_SAVE_REPLACE_INPUT : 0) | OI_SAVE_DEFER_DIR_SYNC);
 	so.cancel = &cancel_flag;
 	rc = oi_model_save(m, j->output, &so);
 	if (rc) {
@@ -639,15 +634,6 @@ static void *worker(void *p)
 
 /* ---- options ------------------------------------------------------------ */
 
-static bool parse_count(const char *s, unsigned long max, unsigned long *out)
-{
-	uint64_t v;
-	if (!cli_parse_u64(s, &v) || v > max)
-		return false;
-	*out = (unsigned long)v;
-	return true;
-}
-
 static bool inside(const char *dir, const char *parent)
 {
 	size_t n = strlen(parent);
@@ -697,7 +683,7 @@ int cmd_batch(int argc, char **argv)
 		case 'o': b.outdir = optarg; break;
 		case O_INPLACE: b.in_place = true; break;
 		case 'j':
-			if (!parse_count(optarg, 4096, &jobs) || !jobs)
+			if (!cli_parse_count(optarg, 4096, &jobs) || !jobs)
 				ret = cli_usage_error("batch", "-j takes a count from 1 to 4096, not '%s'", optarg);
 			break;
 		case O_MANIFEST: manifest = optarg; break;
@@ -710,7 +696,7 @@ int cmd_batch(int argc, char **argv)
 			}
 			memcpy(k, optarg, (size_t)(slash - optarg));
 			k[slash - optarg] = 0;
-			if (!parse_count(k, 1000000, &shard_k) || !parse_count(slash + 1, 1000000, &shard_n) ||
+			if (!cli_parse_count(k, 1000000, &shard_k) || !cli_parse_count(slash + 1, 1000000, &shard_n) ||
 			    !shard_n || shard_k < 1 || shard_k > shard_n)
 				ret = cli_usage_error("batch", "--shard takes K/N with 1 <= K <= N, not '%s'",
 				                      optarg);
@@ -750,8 +736,7 @@ static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manif
 	int ret = EXIT_OK;
 	b.dry = ia->dry;
 	b.json = ia->json;
-	b.fans = ia->fans;
-	b.in_memory = (ia->open_flags & OI_OPEN_IN_MEMORY) != 0;
+	b.ia = ia;
 	b.save_flags = ia->save_flags;
 	if (optind >= argc)
 		return cli_usage_error("batch", "no input paths given");
@@ -764,7 +749,6 @@ static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manif
 	int frc = cli_init_args_finish(ia);
 	if (frc)
 		return frc;
-	oi_init_options io = ia->io;
 
 	/* where the output directory is or will be, links resolved */
 	char *out_real = b.outdir && !b.dry ? future_realpath(b.outdir) : NULL;
@@ -832,7 +816,7 @@ static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manif
 			ret = cli_error(EXIT_FAIL, "out of memory");
 			goto done;
 		}
-		j->seed = oi_derive_seed(io.seed, j->rel);
+		j->seed = oi_derive_seed(ia->seed, j->rel);
 		/* sorted by relative path: clashing outputs are neighbours */
 		if (i && !b.in_place && !strcmp(b.jobs_list[i - 1].output, j->output) &&
 		    !(b.jobs_list[i - 1].dev == j->dev && b.jobs_list[i - 1].ino == j->ino)) {
@@ -887,9 +871,8 @@ static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manif
 	b.jobs = jobs ? (unsigned)jobs : (unsigned)(cores > 0 ? cores : 1);
 	if (b.jobs > b.n_jobs && b.n_jobs)
 		b.jobs = (unsigned)b.n_jobs;
-	if (!io.threads) /* the cores shared among the models in flight */
-		io.threads = b.jobs && cores > 0 && (unsigned)cores > b.jobs ? (unsigned)cores / b.jobs : 1;
-	b.io = io;
+	if (!ia->threads) /* the cores shared among the models in flight */
+		ia->threads = b.jobs && cores > 0 && (unsigned)cores > b.jobs ? (unsigned)cores / b.jobs : 1;
 	pthread_mutex_init(&b.lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b.start);
 	if (!b.dry)

@@ -33,9 +33,15 @@ static const char help[] =
 	"  -v, --verbose             more on stderr\n"
 	"  -h, --help                this text\n";
 
-static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    unsigned open_flags, unsigned save_flags, bool dry, bool json,
-                    bool in_place);
+/* One init: where from, where to, and what the command line said. */
+typedef struct init_request {
+	const char *model;
+	const char *out;     /* the model itself with in_place */
+	bool in_place;
+	const cli_init_args *args;
+} init_request;
+
+static int run_init(const init_request *r);
 static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *out,
                          bool in_place);
 
@@ -91,7 +97,7 @@ int cmd_init(int argc, char **argv)
 static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *out,
                          bool in_place)
 {
-	bool dry = ia->dry, json = ia->json;
+	bool dry = ia->dry;
 	if (optind >= argc)
 		return cli_usage_error("init", "no model given");
 	if (argc - optind > 1)
@@ -110,57 +116,58 @@ static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *o
 	int rc = cli_init_args_finish(ia);
 	if (rc)
 		return rc;
-	return run_init(model, out, &ia->io, ia->fans, ia->open_flags, ia->save_flags, dry, json,
-	                in_place);
+	init_request r = { .model = model, .out = out, .in_place = in_place, .args = ia };
+	return run_init(&r);
 }
 
-static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    unsigned open_flags, unsigned save_flags, bool dry, bool json,
-                    bool in_place)
+/* The plan as a table or JSON, writing nothing. */
+static int show_plan(const oi_model *m, bool json)
 {
-	oi_init_options io = *iop;
-	oi_model *m;
-	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
-	oo.flags = open_flags;
-	int rc = oi_model_open(&m, model, &oo);
+	if (json)
+		return cli_print_json(cli_model_json(m, true));
+	cli_print_table(stdout, m, true);
+	return EXIT_OK;
+}
+
+static int save(oi_model *m, const init_request *r)
+{
+	cli_install_signal_cleanup();
+	oi_save_options so;
+	cli_save_options(&so, r->args, r->in_place ? OI_SAVE_REPLACE_INPUT : 0);
+	int rc = oi_model_save(m, r->out, &so);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	oi_model_set_fan_convention(m, fans);
-	rc = oi_model_plan(m, &io);
-	cli_print_warnings(m);
-	if (rc) {
-		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
-		oi_model_free(m);
-		return ret;
+	if (oi_model_saved_external(m))
+		cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to external data "
+		           "in '%s'", r->out, oi_model_saved_external(m));
+	if (r->args->json) {
+		json_t *j = cli_model_json(m, true);
+		json_object_set_new(j, "output", json_string(r->out));
+		return cli_print_json(j);
 	}
-	int ret = EXIT_OK;
-	if (dry) {
-		if (json)
-			ret = cli_print_json(cli_model_json(m, true));
+	if (cli_verbosity > 0)
+		cli_notice("%s: %zu of %zu tensors re-initialized", r->out, oi_model_changed_count(m),
+		           oi_model_tensor_count(m));
+	return EXIT_OK;
+}
+
+static int run_init(const init_request *r)
+{
+	const cli_init_args *a = r->args;
+	oi_model *m;
+	int rc = cli_open_model(&m, r->model, a->open_flags, a->fans);
+	if (rc)
+		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	cli_plan_options po;
+	int ret = cli_plan_options_make(&po, a, NULL, a->seed);
+	if (ret == EXIT_OK) {
+		rc = oi_model_plan(m, &po.io);
+		cli_print_warnings(m);
+		if (rc)
+			ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
 		else
-			cli_print_table(stdout, m, true);
-		oi_model_free(m);
-		return ret;
-	}
-	cli_install_signal_cleanup();
-	oi_save_options so = OI_SAVE_OPTIONS_INIT;
-	so.flags = (in_place ? OI_SAVE_REPLACE_INPUT : 0) | save_flags;
-	so.on_temp = cli_temp_callback;
-	rc = oi_model_save(m, out, &so);
-	if (rc) {
-		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	} else {
-		if (oi_model_saved_external(m))
-			cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to external data "
-			           "in '%s'", out, oi_model_saved_external(m));
-		if (json) {
-			json_t *j = cli_model_json(m, true);
-			json_object_set_new(j, "output", json_string(out));
-			ret = cli_print_json(j);
-		} else if (cli_verbosity > 0) {
-			cli_notice("%s: %zu of %zu tensors re-initialized", out, oi_model_changed_count(m),
-			           oi_model_tensor_count(m));
-		}
+			ret = a->dry ? show_plan(m, a->json) : save(m, r);
+		cli_plan_options_free(&po);
 	}
 	oi_model_free(m);
 	return ret;

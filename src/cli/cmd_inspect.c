@@ -1,6 +1,5 @@
 /* onnxinit inspect MODEL [--json] [--fan-convention torch|keras] */
 #include <getopt.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -28,18 +27,16 @@ int cmd_inspect(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	bool json = false;
-	int fans = OI_FANS_TORCH;
-	int c;
+	oi_fan_convention fans = OI_FANS_TORCH;
+	int c, ec;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'f':
-			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
-				return cli_usage_error("inspect", "--fan-convention must be torch or keras, "
-				                       "not '%s'", optarg);
-			fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
+			if ((ec = cli_parse_fans("inspect", optarg, &fans)) >= 0)
+				return ec;
 			break;
 		case 'q': cli_verbosity = -1; break;
 		case 'v': cli_verbosity++; break;
@@ -54,12 +51,9 @@ int cmd_inspect(int argc, char **argv)
 		return cli_usage_error("inspect", "one model at a time (got '%s' too)", argv[optind + 1]);
 	oi_model *m;
 	/* inspect shows what it can of a broken model; init refuses one */
-	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
-	oo.flags = OI_OPEN_LENIENT;
-	int rc = oi_model_open(&m, argv[optind], &oo);
+	int rc = cli_open_model(&m, argv[optind], OI_OPEN_LENIENT, fans);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	oi_model_set_fan_convention(m, fans);
 	cli_print_warnings(m);
 	int ret;
 	if (json) {
