@@ -41,8 +41,7 @@ int cmd_inspect(int argc, char **argv)
 		case 'q': cli_verbosity = -1; break;
 		case 'v': cli_verbosity++; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
-		case ':': return cli_usage_error("inspect", "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
+		default: return cli_option_error("inspect", c, argv);
 		}
 	}
 	if (optind >= argc)

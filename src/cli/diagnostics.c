@@ -1,4 +1,5 @@
 /* Messages, exit codes, and the temporaries removed on SIGINT/SIGTERM/SIGHUP. */
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,26 +38,36 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-void cli_warn(const char *fmt, ...)
+static void vnotice(const char *prefix, const char *fmt, va_list ap)
 {
 	if (cli_verbosity < 0)
 		return;
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("onnxinit: warning: ", stderr);
+	fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnotice("onnxinit: warning: ", fmt, ap);
 	va_end(ap);
 }
 
 void cli_notice(const char *fmt, ...)
 {
-	if (cli_verbosity < 0)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	vnotice("onnxinit: ", fmt, ap);
 	va_end(ap);
+}
+
+int cli_option_error(const char *cmd, int c, char **argv)
+{
+	if (c == ':')
+		return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+	return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 int cli_exit_for(int rc)

@@ -13,6 +13,8 @@ extern int cli_verbosity; /* -1 quiet, 0 normal, 1+ verbose */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Also names CMD's --help; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt's ':' (a value missing) or '?' (an unknown option) for CMD. */
+int cli_option_error(const char *cmd, int c, char **argv);
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The exit code for a library error: 2 for bad arguments, 1 otherwise. */

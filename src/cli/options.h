@@ -82,9 +82,11 @@ typedef struct cli_plan_options {
 } cli_plan_options;
 
 /* The plan options of one model: the command line's, the rules files above
- * it (NULL: none) and its seed. 0, or an exit code. */
+ * it (NULL: none) and its seed. 0, or the library's error code (oi_last_error()
+ * says why). Free them after the model: its plan may point into them. */
 int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
                           const cli_rule_files *dir_rules, uint64_t seed);
+/* Also on a zeroed one that was never made. */
 void cli_plan_options_free(cli_plan_options *p);
 
 /* The save options: the command line's and flags (OI_SAVE_*), temporaries
