@@ -157,6 +157,83 @@ static void fail(job *j, const char *fmt, ...)
 	set_error(j, "failed", msg);
 }
 
+/* ---- paths ------------------------------------------------------------- */
+
+static bool inside(const char *dir, const char *parent)
+{
+	size_t n = strlen(parent);
+	return !strncmp(dir, parent, n) && (dir[n] == '/' || dir[n] == 0 || !strcmp(parent, "/"));
+}
+
+/* The folders of a file's path. */
+static int make_dirs_for(const char *file)
+{
+	char *p = strdup(file);
+	if (!p)
+		return -1;
+	for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	free(p);
+	return 0;
+}
+
+/* mkdir -p */
+static int make_dirs_for_dir(const char *dir)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/", dir) < 0)
+		return -1;
+	int rc = make_dirs_for(p);
+	free(p);
+	return rc;
+}
+
+/* realpath of a path that may not exist yet: its deepest existing ancestor
+ * resolved, the rest appended. */
+static char *future_realpath(const char *path)
+{
+	char *p = strdup(path), *rest = NULL, *out = NULL;
+	if (!p)
+		return NULL;
+	for (;;) {
+		char *real = realpath(p, NULL);
+		if (real) {
+			if (rest ? asprintf(&out, "%s/%s", real, rest) < 0 : !(out = strdup(real)))
+				out = NULL;
+			free(real);
+			break;
+		}
+		char *slash = strrchr(p, '/');
+		if (!slash) { /* relative, nothing exists: below the current directory */
+			char *cwd = realpath(".", NULL);
+			if (cwd && asprintf(&out, "%s/%s", cwd, path) < 0)
+				out = NULL;
+			free(cwd);
+			break;
+		}
+		char *tail = NULL;
+		if (asprintf(&tail, "%s%s%s", slash + 1, rest ? "/" : "", rest ? rest : "") < 0)
+			break;
+		free(rest);
+		rest = tail;
+		if (slash == p) {
+			if (asprintf(&out, "/%s", rest) < 0)
+				out = NULL;
+			break;
+		}
+		*slash = 0;
+	}
+	free(p);
+	free(rest);
+	return out;
+}
+
 /* ---- discovery ---------------------------------------------------------- */
 
 static bool ends_with(const char *s, const char *suffix)
@@ -291,12 +368,6 @@ static void walk(batch *b, const char *dir, const char *rel, int root, visited *
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-}
-
-static bool inside(const char *dir, const char *parent)
-{
-	size_t n = strlen(parent);
-	return !strncmp(dir, parent, n) && (dir[n] == '/' || dir[n] == 0 || !strcmp(parent, "/"));
 }
 
 /* The models of one argument, a folder or a file: 0, or an exit code that
@@ -536,75 +607,6 @@ static void job_rules_free(job_rules *jr)
 }
 
 /* ---- one model ---------------------------------------------------------- */
-
-/* The folders of a file's path. */
-static int make_dirs_for(const char *file)
-{
-	char *p = strdup(file);
-	if (!p)
-		return -1;
-	for (char *s = p + 1; (s = strchr(s, '/')); s++) {
-		*s = 0;
-		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-			free(p);
-			return -1;
-		}
-		*s = '/';
-	}
-	free(p);
-	return 0;
-}
-
-/* mkdir -p */
-static int make_dirs_for_dir(const char *dir)
-{
-	char *p = NULL;
-	if (asprintf(&p, "%s/", dir) < 0)
-		return -1;
-	int rc = make_dirs_for(p);
-	free(p);
-	return rc;
-}
-
-/* realpath of a path that may not exist yet: its deepest existing ancestor
- * resolved, the rest appended. */
-static char *future_realpath(const char *path)
-{
-	char *p = strdup(path), *rest = NULL, *out = NULL;
-	if (!p)
-		return NULL;
-	for (;;) {
-		char *real = realpath(p, NULL);
-		if (real) {
-			if (rest ? asprintf(&out, "%s/%s", real, rest) < 0 : !(out = strdup(real)))
-				out = NULL;
-			free(real);
-			break;
-		}
-		char *slash = strrchr(p, '/');
-		if (!slash) { /* relative, nothing exists: below the current directory */
-			char *cwd = realpath(".", NULL);
-			if (cwd && asprintf(&out, "%s/%s", cwd, path) < 0)
-				out = NULL;
-			free(cwd);
-			break;
-		}
-		char *tail = NULL;
-		if (asprintf(&tail, "%s%s%s", slash + 1, rest ? "/" : "", rest ? rest : "") < 0)
-			break;
-		free(rest);
-		rest = tail;
-		if (slash == p) {
-			if (asprintf(&out, "/%s", rest) < 0)
-				out = NULL;
-			break;
-		}
-		*slash = 0;
-	}
-	free(p);
-	free(rest);
-	return out;
-}
 
 /* Open and plan j's model with po: the model, or NULL with j failed. */
 static oi_model *plan_job(batch *b, job *j, const job_rules *jr, cli_plan_options *po)
