@@ -14,8 +14,10 @@ static const char help[] =
 	"\n"
 	"  -o, --output OUT          where to write (its external data goes beside it)\n"
 	"      --in-place            replace MODEL atomically instead\n"
-	"      --scheme SPEC         scheme or profile for every learnable tensor\n"
-	"                            (default auto; see README for the list)\n"
+	"      --scheme SPEC         for every learnable tensor: a profile (auto, the\n"
+	"                            default; torch, keras, flax) or a scheme such as\n"
+	"                            kaiming_normal(mode=fan_out); 'man onnxinit'\n"
+	"                            lists them\n"
 	"      --rule SEL=SPEC       per-tensor rule, repeatable, later wins; SEL is\n"
 	"                            name:GLOB, role:ROLE, op:OPTYPE or a bare GLOB\n"
 	"      --rules FILE          rules from a JSON file (before --rule ones)\n"
@@ -33,11 +35,15 @@ static const char help[] =
 	"  -v, --verbose             more on stderr\n"
 	"  -h, --help                this text\n";
 
-static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    unsigned open_flags, unsigned save_flags, bool dry, bool json,
-                    bool in_place);
-static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *out,
-                         bool in_place);
+/* One init: where from, where to, and what the command line said. */
+typedef struct init_request {
+	const char *model;
+	const char *out;     /* the model itself with in_place */
+	bool in_place;
+	cli_init_args args;
+} init_request;
+
+enum { O_INPLACE = 256, O_HELP_SHOWN = -2 };
 
 static bool same_file(const char *a, const char *b)
 {
@@ -46,9 +52,30 @@ static bool same_file(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
-int cmd_init(int argc, char **argv)
+/* The model and where it goes, after the options. */
+static int check_args(init_request *r, int argc, char **argv)
 {
-	enum { O_INPLACE = 256 };
+	if (optind >= argc)
+		return cli_usage_error("init", "no model given");
+	if (argc - optind > 1)
+		return cli_usage_error("init", "one model at a time (got '%s' too); see 'onnxinit batch'",
+		                       argv[optind + 1]);
+	r->model = argv[optind];
+	if (!r->args.dry && !r->out && !r->in_place)
+		return cli_usage_error("init", "say where to write: -o OUT or --in-place");
+	if (r->out && r->in_place)
+		return cli_usage_error("init", "-o and --in-place exclude each other");
+	if (r->out && same_file(r->model, r->out))
+		return cli_usage_error("init", "the output '%s' is the input; use --in-place to "
+		                       "replace it", r->out);
+	if (r->in_place)
+		r->out = r->model;
+	return EXIT_OK;
+}
+
+/* EXIT_OK, O_HELP_SHOWN, or an exit code. */
+static int parse_args(init_request *r, int argc, char **argv)
+{
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "in-place", no_argument, NULL, O_INPLACE },
@@ -56,112 +83,89 @@ int cmd_init(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	cli_init_args ia;
-	cli_init_args_start(&ia);
-	const char *out = NULL;
-	bool in_place = false;
 	int c, ec;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":o:qvh", opts, NULL)) != -1) {
-		if (cli_init_option(&ia, "init", c, optarg, &ec)) {
-			if (ec >= 0) {
-				cli_init_args_free(&ia);
+		if (cli_init_option(&r->args, "init", c, optarg, &ec)) {
+			if (ec >= 0)
 				return ec;
-			}
 			continue;
 		}
 		switch (c) {
-		case 'o': out = optarg; break;
-		case O_INPLACE: in_place = true; break;
-		case 'h': fputs(help, stdout); cli_init_args_free(&ia); return EXIT_OK;
-		case ':':
-			cli_init_args_free(&ia);
-			return cli_usage_error("init", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			cli_init_args_free(&ia);
-			return cli_usage_error("init", "unknown option '%s'", argv[optind - 1]);
+		case 'o': r->out = optarg; break;
+		case O_INPLACE: r->in_place = true; break;
+		case 'h': fputs(help, stdout); return O_HELP_SHOWN;
+		default: return cli_option_error("init", c, argv);
 		}
 	}
-	int ret = check_and_run(argc, argv, &ia, out, in_place);
-	cli_init_args_free(&ia);
+	return check_args(r, argc, argv);
+}
+
+/* The plan as a table or JSON, writing nothing. */
+static int show_plan(const oi_model *m, bool json)
+{
+	if (json)
+		return cli_print_json(cli_model_json(m, true));
+	cli_print_table(stdout, m, true);
+	return EXIT_OK;
+}
+
+static int save(oi_model *m, const init_request *r)
+{
+	cli_install_signal_cleanup();
+	oi_save_options so;
+	cli_save_options(&so, &r->args, r->in_place ? OI_SAVE_REPLACE_INPUT : 0);
+	int rc = oi_model_save(m, r->out, &so);
+	if (rc)
+		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	if (oi_model_saved_external(m))
+		cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to external data "
+		           "in '%s'", r->out, oi_model_saved_external(m));
+	if (r->args.json) {
+		json_t *j = cli_model_json(m, true);
+		json_object_set_new(j, "output", json_string(r->out));
+		return cli_print_json(j);
+	}
+	if (cli_verbosity > 0)
+		cli_notice("%s: %zu of %zu tensors re-initialized", r->out, oi_model_changed_count(m),
+		           oi_model_tensor_count(m));
+	return EXIT_OK;
+}
+
+static int run_init(const init_request *r)
+{
+	const cli_init_args *a = &r->args;
+	oi_model *m;
+	int rc = cli_open_model(&m, r->model, a->open_flags, a->fans);
+	if (rc)
+		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	cli_plan_options po = { 0 };
+	rc = cli_plan_options_make(&po, a, NULL, a->seed);
+	if (!rc)
+		rc = oi_model_plan(m, &po.io);
+	cli_print_warnings(m);
+	int ret;
+	if (rc)
+		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
+	else
+		ret = a->dry ? show_plan(m, a->json) : save(m, r);
+	oi_model_free(m);
+	cli_plan_options_free(&po);
 	return ret;
 }
 
-static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *out,
-                         bool in_place)
+int cmd_init(int argc, char **argv)
 {
-	bool dry = ia->dry, json = ia->json;
-	if (optind >= argc)
-		return cli_usage_error("init", "no model given");
-	if (argc - optind > 1)
-		return cli_usage_error("init", "one model at a time (got '%s' too); see 'onnxinit batch'",
-		                       argv[optind + 1]);
-	const char *model = argv[optind];
-	if (!dry && !out && !in_place)
-		return cli_usage_error("init", "say where to write: -o OUT or --in-place");
-	if (out && in_place)
-		return cli_usage_error("init", "-o and --in-place exclude each other");
-	if (out && same_file(model, out))
-		return cli_usage_error("init", "the output '%s' is the input; use --in-place to "
-		                       "replace it", out);
-	if (in_place)
-		out = model;
-	int rc = cli_init_args_finish(ia);
-	if (rc)
-		return rc;
-	return run_init(model, out, &ia->io, ia->fans, ia->open_flags, ia->save_flags, dry, json,
-	                in_place);
-}
-
-static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
-                    unsigned open_flags, unsigned save_flags, bool dry, bool json,
-                    bool in_place)
-{
-	oi_init_options io = *iop;
-	oi_model *m;
-	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
-	oo.flags = open_flags;
-	int rc = oi_model_open(&m, model, &oo);
-	if (rc)
-		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	oi_model_set_fan_convention(m, fans);
-	rc = oi_model_plan(m, &io);
-	cli_print_warnings(m);
-	if (rc) {
-		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
-		oi_model_free(m);
-		return ret;
-	}
-	int ret = EXIT_OK;
-	if (dry) {
-		if (json)
-			ret = cli_print_json(cli_model_json(m, true));
-		else
-			cli_print_table(stdout, m, true);
-		oi_model_free(m);
-		return ret;
-	}
-	cli_install_signal_cleanup();
-	oi_save_options so = OI_SAVE_OPTIONS_INIT;
-	so.flags = (in_place ? OI_SAVE_REPLACE_INPUT : 0) | save_flags;
-	so.on_temp = cli_temp_callback;
-	rc = oi_model_save(m, out, &so);
-	if (rc) {
-		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	} else {
-		if (oi_model_saved_external(m))
-			cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to external data "
-			           "in '%s'", out, oi_model_saved_external(m));
-		if (json) {
-			json_t *j = cli_model_json(m, true);
-			json_object_set_new(j, "output", json_string(out));
-			ret = cli_print_json(j);
-		} else if (cli_verbosity > 0) {
-			cli_notice("%s: %zu of %zu tensors re-initialized", out, oi_model_changed_count(m),
-			           oi_model_tensor_count(m));
-		}
-	}
-	oi_model_free(m);
+	init_request r = { 0 };
+	cli_init_args_start(&r.args);
+	int ret = parse_args(&r, argc, argv);
+	if (ret == EXIT_OK)
+		ret = cli_init_args_finish(&r.args);
+	if (ret == EXIT_OK)
+		ret = run_init(&r);
+	else if (ret == O_HELP_SHOWN)
+		ret = EXIT_OK;
+	cli_init_args_free(&r.args);
 	return ret;
 }

@@ -1,6 +1,5 @@
 /* onnxinit inspect MODEL [--json] [--fan-convention torch|keras] */
 #include <getopt.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -11,7 +10,12 @@ static const char help[] =
 	"tensor attributes; in every subgraph and function) with its graph, source,\n"
 	"dtype, shape, storage, element count and bytes, and what the graph says of it.\n"
 	"\n"
-	"  --json                    one JSON object on stdout (see SPEC)\n"
+	"  --json                    one JSON object on stdout: model, ir_version,\n"
+	"                            opset, warnings, and tensors: one object each,\n"
+	"                            the table's columns in lower case as keys\n"
+	"                            (numel for ELEMENTS), with consumers, and\n"
+	"                            conflict when its readers disagree;\n"
+	"                            'man onnxinit' describes every field\n"
 	"  --fan-convention C        torch (default) or keras\n"
 	"  -q, --quiet               no warnings on stderr\n"
 	"  -v, --verbose             every warning on stderr\n"
@@ -28,24 +32,21 @@ int cmd_inspect(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	bool json = false;
-	int fans = OI_FANS_TORCH;
-	int c;
+	oi_fan_convention fans = OI_FANS_TORCH;
+	int c, ec;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'f':
-			if (strcmp(optarg, "torch") && strcmp(optarg, "keras"))
-				return cli_usage_error("inspect", "--fan-convention must be torch or keras, "
-				                       "not '%s'", optarg);
-			fans = strcmp(optarg, "keras") ? OI_FANS_TORCH : OI_FANS_KERAS;
+			if ((ec = cli_parse_fans("inspect", optarg, &fans)) >= 0)
+				return ec;
 			break;
 		case 'q': cli_verbosity = -1; break;
 		case 'v': cli_verbosity++; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
-		case ':': return cli_usage_error("inspect", "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
+		default: return cli_option_error("inspect", c, argv);
 		}
 	}
 	if (optind >= argc)
@@ -54,12 +55,9 @@ int cmd_inspect(int argc, char **argv)
 		return cli_usage_error("inspect", "one model at a time (got '%s' too)", argv[optind + 1]);
 	oi_model *m;
 	/* inspect shows what it can of a broken model; init refuses one */
-	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
-	oo.flags = OI_OPEN_LENIENT;
-	int rc = oi_model_open(&m, argv[optind], &oo);
+	int rc = cli_open_model(&m, argv[optind], OI_OPEN_LENIENT, fans);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	oi_model_set_fan_convention(m, fans);
 	cli_print_warnings(m);
 	int ret;
 	if (json) {

@@ -1,0 +1,32 @@
+/* What the program says on stderr, its exit codes, and the temporaries
+ * removed when a signal ends it. */
+#ifndef OI_CLI_DIAGNOSTICS_H
+#define OI_CLI_DIAGNOSTICS_H
+
+#include "onnxinit.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+extern int cli_verbosity; /* -1 quiet, 0 normal, 1+ verbose */
+
+/* "onnxinit: what" on stderr; returns the exit code given. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Also names CMD's --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt's ':' (a value missing) or '?' (an unknown option) for CMD. */
+int cli_option_error(const char *cmd, int c, char **argv);
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The exit code for a library error: 2 for bad arguments, 1 otherwise. */
+int cli_exit_for(int rc);
+/* The model's warnings on stderr (a few; all with -v; none with -q). */
+void cli_print_warnings(const oi_model *m);
+
+/* Remove the temporaries of an interrupted save, then die by the signal. */
+void cli_install_signal_cleanup(void);
+/* HANDLER for SIGINT, SIGTERM and SIGHUP */
+void cli_install_signals(void (*handler)(int));
+/* An oi_save_options.on_temp that records the temporaries for the cleanup. */
+void cli_temp_callback(const char *path, int created, void *userdata);
+
+#endif

@@ -1,0 +1,187 @@
+/* Parsing the options init and batch share, and making the library's
+ * option structs from them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diagnostics.h"
+#include "options.h"
+
+void cli_init_args_start(cli_init_args *a)
+{
+	memset(a, 0, sizeof *a);
+	a->fans = OI_FANS_TORCH;
+}
+
+static int add_rule(cli_init_args *a, const char *rule)
+{
+	const char **r = realloc(a->rules, (a->n_rules + 1) * sizeof *r);
+	if (!r)
+		return cli_error(EXIT_FAIL, "out of memory");
+	a->rules = r;
+	a->rules[a->n_rules++] = rule;
+	return -1;
+}
+
+int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code)
+{
+	unsigned long n;
+	*exit_code = -1;
+	switch (c) {
+	case CLI_O_SCHEME: a->scheme = arg; return 1;
+	case CLI_O_SEED:
+		if (!cli_parse_u64(arg, &a->seed))
+			*exit_code = cli_usage_error(cmd, "--seed takes an integer from 0 to "
+			                             "18446744073709551615, not '%s'", arg);
+		return 1;
+	case CLI_O_DRY: a->dry = true; return 1;
+	case CLI_O_JSON: a->json = true; return 1;
+	case CLI_O_NOPROV: a->no_provenance = true; return 1;
+	case CLI_O_THREADS:
+		if (!cli_parse_count(arg, 1024, &n))
+			*exit_code = cli_usage_error(cmd, "--threads takes a count from 0 to 1024, not "
+			                             "'%s'", arg);
+		else
+			a->threads = (unsigned)n;
+		return 1;
+	case CLI_O_FAN: *exit_code = cli_parse_fans(cmd, arg, &a->fans); return 1;
+	case CLI_O_RULE: *exit_code = add_rule(a, arg); return 1;
+	case CLI_O_RULES: a->rules_file = arg; return 1;
+	case CLI_O_INMEM: a->open_flags |= OI_OPEN_IN_MEMORY; return 1;
+	case CLI_O_NOFSYNC: a->save_flags |= OI_SAVE_NO_FSYNC; return 1;
+	case 'q': cli_verbosity = -1; return 1;
+	case 'v': cli_verbosity++; return 1;
+	default: return 0;
+	}
+}
+
+int cli_init_args_finish(cli_init_args *a)
+{
+	return a->rules_file ? cli_read_file(a->rules_file, &a->rules_text) : 0;
+}
+
+void cli_init_args_free(cli_init_args *a)
+{
+	free(a->rules);
+	free(a->rules_text);
+	a->rules = NULL;
+	a->rules_text = NULL;
+}
+
+int cli_parse_fans(const char *cmd, const char *arg, oi_fan_convention *fans)
+{
+	if (!strcmp(arg, "torch"))
+		*fans = OI_FANS_TORCH;
+	else if (!strcmp(arg, "keras"))
+		*fans = OI_FANS_KERAS;
+	else
+		return cli_usage_error(cmd, "--fan-convention must be torch or keras, not '%s'", arg);
+	return -1;
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out)
+{
+	if (!s || !*s)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+	uint64_t v;
+	if (!cli_parse_u64(s, &v) || v > max)
+		return false;
+	*out = (unsigned long)v;
+	return true;
+}
+
+int cli_read_file(const char *path, char **out)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return cli_error(EXIT_FAIL, "%s: %s", path, strerror(errno));
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf) {
+			fclose(f);
+			return cli_error(EXIT_FAIL, "out of memory");
+		}
+		len += fread(buf + len, 1, cap - len - 1, f);
+		if (len < cap - 1)
+			break;
+		cap *= 2;
+		char *nb = realloc(buf, cap);
+		if (!nb)
+			free(buf);
+		buf = nb;
+	}
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		return cli_error(EXIT_FAIL, "%s: cannot read it", path);
+	}
+	buf[len] = 0;
+	*out = buf;
+	return 0;
+}
+
+/* ---- the library's options ---------------------------------------------- */
+
+int cli_open_model(oi_model **out, const char *path, unsigned open_flags,
+                   oi_fan_convention fans)
+{
+	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
+	oo.flags = open_flags;
+	int rc = oi_model_open(out, path, &oo);
+	if (rc)
+		return rc;
+	oi_model_set_fan_convention(*out, fans);
+	return 0;
+}
+
+int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
+                          const cli_rule_files *dir_rules, uint64_t seed)
+{
+	static const oi_init_options init = OI_INIT_OPTIONS_INIT;
+	p->io = init;
+	p->io.scheme = a->scheme;
+	p->io.seed = seed;
+	p->io.no_provenance = a->no_provenance;
+	p->io.threads = a->threads;
+	if (dir_rules) {
+		p->io.rule_files = dir_rules->texts;
+		p->io.rule_file_names = dir_rules->names;
+		p->io.n_rule_files = dir_rules->n;
+	}
+	p->io.rules_json = a->rules_text;
+	p->io.rules_json_name = a->rules_file;
+	p->io.rules = a->rules;
+	p->io.n_rules = a->n_rules;
+	return 0;
+}
+
+void cli_plan_options_free(cli_plan_options *p)
+{
+	(void)p;
+}
+
+void cli_save_options(oi_save_options *so, const cli_init_args *a, unsigned flags)
+{
+	static const oi_save_options init = OI_SAVE_OPTIONS_INIT;
+	*so = init;
+	so->flags = flags | a->save_flags;
+	so->on_temp = cli_temp_callback;
+}

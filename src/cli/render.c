@@ -1,0 +1,197 @@
+/* JSON and table renderings of a model's tensors and plan. */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "diagnostics.h"
+#include "render.h"
+
+static json_t *int_or_null(int64_t v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *real_or_null(double v)
+{
+	return isnan(v) ? json_null() : json_real(v);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *cli_seed_json(uint64_t seed)
+{
+	char s[24];
+	snprintf(s, sizeof s, "%llu", (unsigned long long)seed);
+	return json_string(s);
+}
+
+json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
+{
+	json_t *shape = json_array();
+	for (size_t d = 0; d < t->ndim; d++)
+		json_array_append_new(shape, json_integer(t->dims[d]));
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(t->name));
+	json_object_set_new(o, "graph", json_string(t->graph));
+	json_object_set_new(o, "source", json_string(oi_source_name(t->source)));
+	json_object_set_new(o, "dtype", json_string(oi_dtype_name(t->dtype)));
+	json_object_set_new(o, "shape", shape);
+	json_object_set_new(o, "storage", json_string(oi_storage_name(t->storage)));
+	json_object_set_new(o, "numel", json_integer((json_int_t)t->numel));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)t->nbytes));
+	json_object_set_new(o, "role", str_or_null(t->role));
+	json_object_set_new(o, "op", str_or_null(t->op));
+	json_object_set_new(o, "node", str_or_null(t->node));
+	json_object_set_new(o, "fan_in", int_or_null(t->fan_in));
+	json_object_set_new(o, "fan_out", int_or_null(t->fan_out));
+	json_object_set_new(o, "activation", str_or_null(t->activation));
+	json_object_set_new(o, "gain", real_or_null(t->gain));
+	json_object_set_new(o, "consumers", json_integer((json_int_t)t->consumers));
+	if (t->conflict)
+		json_object_set_new(o, "conflict", json_string(t->conflict));
+	if (with_plan) {
+		json_object_set_new(o, "scheme", str_or_null(t->scheme));
+		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
+		json_object_set_new(o, "std", real_or_null(t->std));
+		json_object_set_new(o, "bound", real_or_null(t->bound));
+	}
+	return o;
+}
+
+json_t *cli_model_json(const oi_model *m, bool with_plan)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "model", json_string(oi_model_path(m)));
+	int64_t ir = oi_model_ir_version(m);
+	json_object_set_new(o, "ir_version", int_or_null(ir));
+	json_t *ops = json_object();
+	for (size_t i = 0; i < oi_model_opset_count(m); i++) {
+		const char *dom;
+		int64_t ver;
+		if (oi_model_opset(m, i, &dom, &ver) == 0)
+			json_object_set_new(ops, dom, json_integer(ver));
+	}
+	json_object_set_new(o, "opset", ops);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
+		json_array_append_new(arr, cli_tensor_json(oi_model_tensor(m, i), with_plan));
+	json_object_set_new(o, "tensors", arr);
+	json_t *warn = json_array();
+	for (size_t i = 0; i < oi_model_warning_count(m); i++)
+		json_array_append_new(warn, json_string(oi_model_warning(m, i)));
+	json_object_set_new(o, "warnings", warn);
+	return o;
+}
+
+int cli_print_json(json_t *j)
+{
+	if (!j)
+		return cli_error(EXIT_FAIL, "out of memory");
+	int rc = json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	json_decref(j);
+	fputc('\n', stdout);
+	if (rc != 0 || fflush(stdout) != 0)
+		return cli_error(EXIT_FAIL, "cannot write to standard output: %s", strerror(errno));
+	return EXIT_OK;
+}
+
+enum { COL_NAME, COL_GRAPH, COL_SOURCE, COL_DTYPE, COL_SHAPE, COL_STORAGE, COL_NUMEL,
+       COL_BYTES, COL_ROLE, COL_OP, COL_NODE, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN, COL_ACTION,
+       COL_STD, COL_BOUND, COL_SCHEME, NCOLS };
+static const char *const col_names[NCOLS] = {
+	"NAME", "GRAPH", "SOURCE", "DTYPE", "SHAPE", "STORAGE", "ELEMENTS", "BYTES", "ROLE", "OP",
+	"NODE", "FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "ACTION", "STD", "BOUND", "SCHEME"
+};
+static const bool col_right[NCOLS] = { [COL_NUMEL] = true, [COL_BYTES] = true,
+	                               [COL_FANIN] = true, [COL_FANOUT] = true,
+	                               [COL_GAIN] = true, [COL_STD] = true, [COL_BOUND] = true };
+
+/* A cell is "-" where the value is unknown. */
+#define CELL 128
+static void cell_str(char *cell, const char *s)
+{
+	snprintf(cell, CELL, "%s", s ? s : "-");
+}
+
+static void cell_int(char *cell, int64_t v)
+{
+	if (v >= 0)
+		snprintf(cell, CELL, "%lld", (long long)v);
+	else
+		cell_str(cell, NULL);
+}
+
+static void cell_real(char *cell, double v)
+{
+	if (isnan(v))
+		cell_str(cell, NULL);
+	else
+		snprintf(cell, CELL, "%.4g", v);
+}
+
+static void cells_of(const oi_tensor_info *t, char cells[NCOLS][CELL])
+{
+	cell_str(cells[COL_NAME], t->name);
+	cell_str(cells[COL_GRAPH], t->graph);
+	cell_str(cells[COL_SOURCE], oi_source_name(t->source));
+	cell_str(cells[COL_DTYPE], oi_dtype_name(t->dtype));
+	size_t n = (size_t)snprintf(cells[COL_SHAPE], CELL, "[");
+	for (size_t d = 0; d < t->ndim && n < CELL - 8; d++)
+		n += (size_t)snprintf(cells[COL_SHAPE] + n, CELL - n, "%s%lld", d ? "," : "",
+		                      (long long)t->dims[d]);
+	snprintf(cells[COL_SHAPE] + n, CELL - n, "]");
+	cell_str(cells[COL_STORAGE], oi_storage_name(t->storage));
+	snprintf(cells[COL_NUMEL], CELL, "%llu", (unsigned long long)t->numel);
+	snprintf(cells[COL_BYTES], CELL, "%llu", (unsigned long long)t->nbytes);
+	cell_str(cells[COL_ROLE], t->role);
+	cell_str(cells[COL_OP], t->op);
+	cell_str(cells[COL_NODE], t->node);
+	cell_int(cells[COL_FANIN], t->fan_in);
+	cell_int(cells[COL_FANOUT], t->fan_out);
+	cell_str(cells[COL_ACT], t->activation);
+	cell_real(cells[COL_GAIN], t->gain);
+	cell_str(cells[COL_SCHEME], t->scheme);
+	cell_str(cells[COL_ACTION], oi_action_name(t->action));
+	cell_real(cells[COL_STD], t->std);
+	cell_real(cells[COL_BOUND], t->bound);
+}
+
+void cli_print_table(FILE *out, const oi_model *m, bool with_plan)
+{
+	size_t n = oi_model_tensor_count(m);
+	int ncols = with_plan ? NCOLS : COL_ACTION;
+	size_t width[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		width[c] = strlen(col_names[c]);
+	char cells[NCOLS][CELL];
+	for (size_t i = 0; i < n; i++) {
+		cells_of(oi_model_tensor(m, i), cells);
+		for (int c = 0; c < ncols; c++)
+			if (strlen(cells[c]) > width[c])
+				width[c] = strlen(cells[c]);
+	}
+	fprintf(out, "model %s: ir_version %lld, opset", oi_model_path(m),
+	        (long long)oi_model_ir_version(m));
+	for (size_t i = 0; i < oi_model_opset_count(m); i++) {
+		const char *dom;
+		int64_t ver;
+		if (oi_model_opset(m, i, &dom, &ver) == 0)
+			fprintf(out, " %s=%lld", *dom ? dom : "ai.onnx", (long long)ver);
+	}
+	fprintf(out, ", %zu tensors\n", n);
+	for (int c = 0; c < ncols; c++)
+		fprintf(out, "%s%-*s", c ? "  " : "", c == ncols - 1 ? 0 : (int)width[c],
+		        col_names[c]);
+	fputc('\n', out);
+	for (size_t i = 0; i < n; i++) {
+		cells_of(oi_model_tensor(m, i), cells);
+		for (int c = 0; c < ncols; c++) {
+			int w = c == ncols - 1 && !col_right[c] ? 0 : (int)width[c];
+			fprintf(out, col_right[c] ? "%s%*s" : "%s%-*s", c ? "  " : "", w, cells[c]);
+		}
+		fputc('\n', out);
+	}
+}
