@@ -225,7 +225,8 @@ static uint8_t *pack_model_ending_in_tensor(size_t *out_len)
 	size_t n = onnx__model_proto__pack(&m, buf);
 	buf[n++] = (7 << 3) | 2; /* graph */
 	uint8_t lenbuf[10];
-	size_t ll = oi__varint_put(lenbuf, 1 + oi__varint_len(tl) + tl + gl);
+	size_t ll = oi__varint_put(lenbuf, tl); /* the initializer's length prefix */
+	ll = oi__varint_put(lenbuf, 1 + ll + tl + gl);
 	memcpy(buf + n, lenbuf, ll);
 	n += ll;
 	n += onnx__graph_proto__pack(&g, buf + n);
