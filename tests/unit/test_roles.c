@@ -37,7 +37,7 @@ typedef struct expect {
 	double slope;              /* NaN: none */
 } expect;
 
-#define NONE_NAN .gain = NAN, .slope = NAN
+#define NO_GAIN .gain = NAN, .slope = NAN
 #define NOSLOPE .slope = NAN
 
 typedef struct role_case {
@@ -254,7 +254,7 @@ static const role_case cases[] = {
 		{ "bb", "norm_bias", -1, -1, 0, 0, "tanh", GAIN_TANH, NOSLOPE } } },
 	{ "Conv, PRelu(0.25)", conv_prelu, {
 		{ "W", "conv_weight", 27, 72, 0, 0, "leaky_relu", GAIN_LEAKY_025, .slope = 0.25 },
-		{ "slope", "prelu_slope", -1, -1, 0, 0, NULL, NONE_NAN } } },
+		{ "slope", "prelu_slope", -1, -1, 0, 0, NULL, NO_GAIN } } },
 };
 
 /* ---- the check ----------------------------------------------------------- */
