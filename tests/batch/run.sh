@@ -1,5 +1,5 @@
 #!/bin/bash
-# `onnxinit batch` (SPEC.md, batch): discovery, mirroring, determinism, shards,
+# `onnxinit batch`: discovery, mirroring, determinism, shards,
 # the manifest, bad input and faults (unreadable folders, a full disk, signals),
 # --in-place, --dry-run, progress and the onnxinit.json rules precedence.
 #
@@ -11,8 +11,10 @@
 # removed at the end unless KEEP_SCRATCH=1. As root, tmpfs mounts are used for
 # the full-disk and signal cases (else `ulimit -f` and the scratch disk), and the
 # unreadable-folder case runs the program as user nobody.
-# Prints `ok - NAME` or `not ok - NAME: WHY` per case, then
-# `batch: N passed, M failed`; exits 1 if any failed.
+# Prints `ok - NAME`, `not ok - NAME: WHY` or `skip - NAME: WHY` (a case that
+# cannot run here: root without a way to become nobody) per case, then
+# `batch: N passed, M failed, K skipped`; exits 1 if any failed, or with
+# REQUIRE_ALL=1 if any was skipped.
 set -u
 
 if [ -z "${ONNXINIT:-}" ]; then
@@ -42,8 +44,15 @@ ERR=$S/stderr
 
 passed=0
 failed=0
+skipped=0
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
+# skip NAME WHY: a case that cannot run here; neither passed nor failed, but
+# counted and, with REQUIRE_ALL=1, a failure
+skip() {
+	if [ "${REQUIRE_ALL:-0}" = 1 ]; then not_ok "$1" "cannot run here: $2"
+	else echo "skip - $1: $2"; skipped=$((skipped + 1)); fi
+}
 # verdict NAME: ok if $why is empty
 verdict() { if [ -z "$why" ]; then ok "$1"; else not_ok "$1" "$why"; fi; why=""; }
 # w WHY...: the first reason a case fails
@@ -307,8 +316,16 @@ chmod 755 "$S"
 chmod -R a+rX "$P"
 chmod 000 "$P/in/locked"
 if [ "$(id -u)" -eq 0 ]; then chown 65534 "$P/o" "$P/mf"; fi
-if [ "$(id -u)" -eq 0 ] && { [ ${#as_nobody[@]} -eq 0 ] || ! "${as_nobody[@]}" test -x "$ONNXINIT" -a -r "$P/in/a/cnn.onnx" 2>/dev/null; }; then
-	ok "fault: an unreadable folder # SKIP cannot run the program as nobody here"
+# why the permission cases cannot run here, or empty
+no_perms=""
+if [ "$(id -u)" -eq 0 ]; then
+	if [ ${#as_nobody[@]} -eq 0 ]; then no_perms="root, and neither setpriv nor runuser to become nobody"
+	elif ! "${as_nobody[@]}" test -x "$ONNXINIT" -a -r "$P/in/a/cnn.onnx" 2>/dev/null; then
+		no_perms="root, and user nobody cannot run $ONNXINIT (a folder above it is private)"
+	fi
+fi
+if [ -n "$no_perms" ]; then
+	skip "fault: an unreadable folder" "$no_perms"
 else
 	timeout 60 "${as_nobody[@]}" "$ONNXINIT" batch "$P/in" -o "$P/o/out" --manifest "$P/mf/m.jsonl" >"$OUT" 2>"$ERR" </dev/null
 	rc=$?
@@ -322,7 +339,9 @@ chmod 755 "$P/in/locked"
 
 # an unreadable onnxinit.json: the models below it are not done without its
 # rules (failed, named), the others are
-if [ "$(id -u)" -ne 0 ] || [ ${#as_nobody[@]} -gt 0 ]; then
+if [ -n "$no_perms" ]; then
+	skip "fault: an unreadable onnxinit.json" "$no_perms"
+else
 	mkdir -p "$P/in/ruled"
 	cp "$MODELS/mlp.onnx" "$P/in/ruled/"
 	echo '{"rules": ["role:bias=ones"]}' >"$P/in/ruled/onnxinit.json"
@@ -554,6 +573,8 @@ if command -v script >/dev/null; then
 	expect_rc 0
 	tr '\r' '\n' <"$S/tty.log" | grep -Eq "$NALL/$NALL models, .*MB/s, ETA" || w "no progress on a terminal: $(tr '\r\n' '||' <"$S/tty.log" | head -c 200)"
 	verdict "progress: auto on a terminal shows progress"
+else
+	skip "progress: auto on a terminal shows progress" "no script(1) to give it a terminal"
 fi
 
 # usage errors: exit 2, a diagnostic, nothing written
@@ -623,5 +644,5 @@ r=$(chk expect "$S/r5/sub/m.onnx" fc2.weight=0.5 fc2.bias=5)
 [ -n "$r" ] && w "$r"
 verdict "rules: --scheme beats every file's scheme"
 
-echo "batch: $passed passed, $failed failed"
+echo "batch: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -2,7 +2,7 @@
 """Checks of the CLI tests that need a JSON parser or python3-onnx.
 
 Usage: /usr/bin/python3 tests/cli/check.py CHECK ARGS...
-  inspect-json JSON_FILE MODEL_PATH      `inspect --json` output, as SPEC says
+  inspect-json JSON_FILE MODEL_PATH      `inspect --json` output: its keys and their types
   plan-json JSON_FILE MODEL_PATH         `init --dry-run --json` output
   provenance MODEL VERSION SEED SCHEME   metadata_props has key onnxinit with that JSON
   no-provenance MODEL                    metadata_props has no key onnxinit

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The command-line contract of onnxinit (SPEC.md) and its answer to bad input.
+# The command-line contract of onnxinit and its answer to bad input.
 #
 #   ONNXINIT=build/onnxinit SRCDIR=. bash tests/cli/run.sh
 #
@@ -106,6 +106,60 @@ expect_bad() {
 
 check() { "${CHECK[@]}" "$@" 2>&1 | head -n 1; }
 
+# table_why TABLE JSON [ROWS]: the `inspect` table against `inspect --json` of
+# the same model: the title line, the header, one row per tensor in the same
+# order with the same cells (GAIN to its 4 digits). ROWS, if given, holds
+# "NAME SHAPE ROLE FAN_IN FAN_OUT ACTIVATION" per tensor, worked out by hand.
+table_why() {
+	"$PYTHON" - "$@" <<'EOF' 2>&1 | head -n 1
+import json, sys
+HEAD = ("NAME GRAPH SOURCE DTYPE SHAPE STORAGE ELEMENTS BYTES ROLE OP NODE FAN_IN FAN_OUT "
+        "ACTIVATION GAIN").split()
+KEYS = ("name graph source dtype shape storage numel bytes role op node fan_in fan_out "
+        "activation").split()
+def fail(why):
+    print(why)
+    sys.exit(1)
+def cell(v):
+    if v is None:
+        return "-"
+    if isinstance(v, list):
+        return "[" + ",".join(str(x) for x in v) + "]"
+    return str(v)
+doc = json.load(open(sys.argv[2]))
+lines = open(sys.argv[1]).read().splitlines()
+tensors = doc["tensors"]
+if len(lines) < 2:
+    fail("%d lines" % len(lines))
+title = "model %s: ir_version %d, " % (doc["model"], doc["ir_version"])
+if not lines[0].startswith(title) or not lines[0].endswith(", %d tensors" % len(tensors)):
+    fail("title %r" % lines[0])
+if lines[1].split() != HEAD:
+    fail("header %r" % lines[1])
+rows = [dict(zip(HEAD, r.split())) for r in lines[2:]]
+if len(rows) != len(tensors):
+    fail("%d rows for %d tensors" % (len(rows), len(tensors)))
+for r, raw, t in zip(rows, lines[2:], tensors):
+    if len(raw.split()) != len(HEAD):
+        fail("row %r has %d cells" % (raw, len(raw.split())))
+    for col, key in zip(HEAD, KEYS):
+        if r[col] != cell(t[key]):
+            fail("%s: %s is %r, the JSON says %r" % (t["name"], col, r[col], cell(t[key])))
+    g = t["gain"]
+    if (r["GAIN"] == "-") != (g is None) or (g is not None and abs(float(r["GAIN"]) - g) > 5e-4 * g):
+        fail("%s: GAIN is %r, the JSON says %r" % (t["name"], r["GAIN"], g))
+if len(sys.argv) > 3:
+    want = [l.split() for l in open(sys.argv[3]) if l.strip()]
+    have = [[r[c] for c in ("NAME", "SHAPE", "ROLE", "FAN_IN", "FAN_OUT", "ACTIVATION")]
+            for r in rows]
+    for h, w in zip(have, want):
+        if h != w:
+            fail("row %s, expected %s" % (" ".join(h), " ".join(w)))
+    if len(have) != len(want):
+        fail("%d rows, expected %d" % (len(have), len(want)))
+EOF
+}
+
 # ---------------------------------------------------------------------------
 shopt -s nullglob
 MODEL_FILES=("$MODELS"/*.onnx)
@@ -177,8 +231,31 @@ for m in "${MODEL_FILES[@]}"; do
 	why=$(crash_why)
 	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
 	[ -z "$why" ] && [ ! -s "$OUT" ] && why="nothing on stdout"
+	[ -z "$why" ] && [ ! -f "$S/inspect-$b.json" ] && why="no JSON of it to compare with"
+	[ -z "$why" ] && why=$(table_why "$OUT" "$S/inspect-$b.json")
 	verdict "inspect/table/$b" "$why"
 done
+# the table of cnn.onnx, worked out by hand: a Conv weight (out, in/groups,
+# kh, kw) has fan_in in/groups·9 and fan_out out·9, its bias carries them,
+# BatchNorm's tensors have none; Relu follows both convolutions, nothing fc
+cat >"$S/cnn-rows" <<'EOF'
+conv1.weight      [8,3,3,3]   conv_weight   27  72   relu
+conv1.bias        [8]         bias          27  72   relu
+bn1.weight        [8]         norm_scale    -   -    relu
+bn1.bias          [8]         norm_bias     -   -    relu
+bn1.running_mean  [8]         norm_mean     -   -    relu
+bn1.running_var   [8]         norm_var      -   -    relu
+conv2.weight      [16,4,3,3]  conv_weight   36  144  relu
+conv2.bias        [16]        bias          36  144  relu
+fc.weight         [10,16]     dense_weight  16  10   none
+fc.bias           [10]        bias          16  10   none
+EOF
+run inspect "$CNN"
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+[ -z "$why" ] && [ ! -f "$S/inspect-cnn.json" ] && why="no JSON of it to compare with"
+[ -z "$why" ] && why=$(table_why "$OUT" "$S/inspect-cnn.json" "$S/cnn-rows")
+verdict "inspect/table/cnn-by-hand" "$why"
 # across the examples: every storage, the sources, and a subgraph
 why=$("$PYTHON" - "$S"/inspect-*.json <<'EOF' 2>&1 | head -n 1
 import json, sys

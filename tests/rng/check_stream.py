@@ -2,22 +2,25 @@
 """The random stream, rebuilt from the README's description alone.
 
 Usage: check_stream.py --onnxinit BIN --work DIR
+       check_stream.py --vectors SEED NAME [COUNT]
 
 Implements Philox4x32-10, the key derivation and the uniform mapping exactly
 as README "Reproducible bytes" describes them, in plain Python, and checks
 that `onnxinit init --rule 'name:W=uniform(low=-1,high=1)'` wrote precisely
 those float64 values (and, rounded, those float32 values) for several seeds
 and tensor names. Prints `stream: N passed, M failed`.
+
+--vectors prints the first COUNT (default 8) elements of the uniform [0, 1)
+and the N(0, 1) streams of one tensor, for the known answers of
+tests/unit/test_rng.c. The normals use Python's math.log, not onnxinit's own
+ln, so they may differ from onnxinit's in the last bits.
 """
 import argparse
+import math
 import os
 import struct
 import subprocess
 import sys
-
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 M32 = 0xFFFFFFFF
 
@@ -62,7 +65,34 @@ def uniform01(key, i):
     return ((hi << 32 | lo) >> 11) * 2.0 ** -53
 
 
+def normal01(key, i, draw=0):
+    """Marsaglia's polar method: attempt k of draw d is block (i, 64*d + k)."""
+    for k in range(64):
+        j = draw * 64 + k
+        w = philox4x32_10((i & M32, i >> 32, j, 0), key)
+        u = 2.0 * (((w[1] << 32 | w[0]) >> 11) * 2.0 ** -53) - 1.0
+        v = 2.0 * (((w[3] << 32 | w[2]) >> 11) * 2.0 ** -53) - 1.0
+        s = u * u + v * v
+        if 0.0 < s < 1.0:
+            return u * math.sqrt(-2.0 * math.log(s) / s)
+    return 0.0
+
+
+def print_vectors(seed, name, count):
+    key = key_of(seed, name)
+    print("key %08x %08x" % key)
+    for i in range(count):
+        u = uniform01(key, i)
+        print("uniform %d %s %.17g" % (i, u.hex(), u))
+    for i in range(count):
+        z = normal01(key, i)
+        print("normal %d %s %.17g" % (i, z.hex(), z))
+
+
 def model(path, dtype, name):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
     n = 64
     np_t = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64}[dtype]
     w = numpy_helper.from_array(np.ones((n, 2), np_t), name)
@@ -75,6 +105,13 @@ def model(path, dtype, name):
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--vectors":
+        print_vectors(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 8)
+        return
+    # numpy and python3-onnx only for the comparison with the program
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, numpy_helper
     ap = argparse.ArgumentParser()
     ap.add_argument("--onnxinit", required=True)
     ap.add_argument("--work", required=True)

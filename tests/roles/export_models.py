@@ -216,7 +216,7 @@ class PReLUNet(nn.Module):
 
 
 def build_prelu():
-    # The SPEC's activation list has no 'prelu': what a layer followed by PReLU (and the slope
+    # The documented activation list has no 'prelu': what a layer followed by PReLU (and the slope
     # tensor itself) should report is not decided, so those activations/gains are not checked.
     acts = {"conv": UNCHECKED, "prelu1": UNCHECKED, "fc1": UNCHECKED, "prelu2": UNCHECKED,
             "fc2": "none"}
@@ -540,7 +540,7 @@ def build_expectations(name, style, model, entries, total, acts, onnx_path):
         for f in r["unchecked"]:
             r[f] = None
         if r["unchecked"]:
-            r["unchecked_why"] = "SPEC's activation list has no prelu"
+            r["unchecked_why"] = "the documented activation list has no prelu"
     return expect, skipped, constant
 
 

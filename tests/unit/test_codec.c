@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "tensor.h"
@@ -83,14 +84,39 @@ static void known_values(void **state)
 static void raw_roundtrip(void **state)
 {
 	(void)state;
-	double in[5] = { 0.5, -1.25, 3.0, 1e-3, 65504 }, out[5];
-	uint8_t bytes[40];
-	int dtypes[4] = { OI_DTYPE_FLOAT, OI_DTYPE_DOUBLE, OI_DTYPE_FLOAT16, OI_DTYPE_BFLOAT16 };
+	/* every value, each rounded to nearest even in its type: 1e-3 and 65504
+	 * are not all exact (65504, float16's largest, is between two bfloat16s) */
+	static const double in[5] = { 0.5, -1.25, 3.0, 1e-3, 65504 };
+	static const struct {
+		int dtype;
+		double want[5];
+		uint16_t bits[5]; /* the 16-bit types' encodings */
+	} cases[4] = {
+		{ OI_DTYPE_FLOAT, { 0.5, -1.25, 3.0, 0x1.0624dep-10, 65504 }, { 0 } },
+		{ OI_DTYPE_DOUBLE, { 0.5, -1.25, 3.0, 1e-3, 65504 }, { 0 } },
+		{ OI_DTYPE_FLOAT16, { 0.5, -1.25, 3.0, 0x1.064p-10, 65504 },
+		  { 0x3800, 0xbd00, 0x4200, 0x1419, 0x7bff } },
+		{ OI_DTYPE_BFLOAT16, { 0.5, -1.25, 3.0, 0x1.06p-10, 65536 },
+		  { 0x3f00, 0xbfa0, 0x4040, 0x3a83, 0x4780 } },
+	};
 	for (int d = 0; d < 4; d++) {
-		oi__encode_raw(dtypes[d], in, 5, bytes);
-		oi__decode_raw(dtypes[d], bytes, 5, out);
-		for (int i = 0; i < 3; i++)
-			assert_true(out[i] == in[i]);
+		uint8_t bytes[40];
+		double out[5];
+		memset(bytes, 0xee, sizeof bytes);
+		oi__encode_raw(cases[d].dtype, in, 5, bytes);
+		size_t size = oi__float_size(cases[d].dtype);
+		for (size_t i = 5 * size; i < sizeof bytes; i++)
+			assert_int_equal(bytes[i], 0xee); /* nothing past the end */
+		oi__decode_raw(cases[d].dtype, bytes, 5, out);
+		for (int i = 0; i < 5; i++) {
+			if (out[i] != cases[d].want[i])
+				fail_msg("%s: %g became %a, expected %a", oi_dtype_name(cases[d].dtype), in[i],
+				         out[i], cases[d].want[i]);
+			if (size == 2) {
+				uint16_t b = (uint16_t)(bytes[2 * i] | bytes[2 * i + 1] << 8);
+				assert_int_equal(b, cases[d].bits[i]);
+			}
+		}
 	}
 	assert_int_equal(oi__float_size(OI_DTYPE_BFLOAT16), 2);
 	assert_int_equal(oi__dtype_bits(OI_DTYPE_INT4), 4);

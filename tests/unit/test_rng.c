@@ -1,4 +1,5 @@
-/* Philox known answers, the elementary functions against libm, moments. */
+/* Philox known answers, the streams' first values against an independent
+ * rebuild, the elementary functions against libm, moments. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "rng.h"
+#include "support.h"
 
 static void philox_known_answers(void **state)
 {
@@ -60,9 +62,100 @@ static void keys_and_streams(void **state)
 	assert_memory_not_equal(&a, &c, sizeof a);
 	assert_true(oi__fnv1a64("") == 0xcbf29ce484222325ULL);
 	assert_true(oi__fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
-	/* the same element always gives the same value */
-	assert_true(oi__normal(a, 12345, 0) == oi__normal(a, 12345, 0));
+	/* neighbours differ, in a pair and across pairs */
+	assert_true(oi__uniform(a, 6) != oi__uniform(a, 7));
 	assert_true(oi__uniform(a, 7) != oi__uniform(a, 8));
+	assert_true(oi__normal(a, 7, 0) != oi__normal(a, 8, 0));
+	assert_true(oi__normal(a, 7, 0) != oi__normal(a, 7, 1));
+}
+
+/* The first elements of two tensors' streams, from the Python rebuild of the
+ * README's description: tests/rng/check_stream.py --vectors SEED NAME.
+ * Uniforms are exact; the normals there use Python's math.log instead of
+ * onnxinit's own ln, so they agree to a few ulps. Element i of a uniform
+ * fill takes words 0-1 of block i/2 when i is even and words 2-3 when odd:
+ * the odd elements are what catch a swapped pair. */
+static const struct stream_vector {
+	uint64_t seed;
+	const char *name;
+	uint32_t key[2];
+	double uniform[8], normal[8];
+	size_t n;
+} vectors[] = {
+	{ 42, "W", { 0xe345e2f4, 0xf52d3c69 },
+	  { 0x1.62a30c641541cp-2, 0x1.dad328703d279p-1, 0x1.7963829cacf2ap-2, 0x1.11090f1518733p-1,
+	    0x1.e1fefa4a1946bp-1, 0x1.8cdff620a2a50p-4, 0x1.c9f45cb67eeb2p-2, 0x1.b710793bb0040p-2 },
+	  { -0x1.ada9035a538aap-3, -0x1.1b7e4b04ee1e7p+1, -0x1.094559e07c4bep+0,
+	    -0x1.90ed109c5af6bp+0, -0x1.c8a1b6b0209ccp-3, 0x1.9e9965459b44ep+0,
+	    0x1.aab9ef27dd129p-3, -0x1.f7cee607b022cp+0 },
+	  8 },
+	{ 12345678901234567890u, "encoder.layer.0.weight", { 0x1634126a, 0x638611d5 },
+	  { 0x1.24294db7e3538p-1, 0x1.ec34032002840p-3, 0x1.0bb92ada30dc6p-1, 0x1.982b9fc0a7672p-1 },
+	  { 0x1.a713c9e07a098p-2, 0x1.c48b7b3e913b4p-4, -0x1.4d44a558451ebp-2,
+	    -0x1.52ebf313eb798p-1 },
+	  4 },
+};
+
+static void stream_vectors(void **state)
+{
+	(void)state;
+	for (size_t v = 0; v < sizeof vectors / sizeof *vectors; v++) {
+		const struct stream_vector *sv = &vectors[v];
+		oi_key k = oi__rng_key(sv->seed, sv->name);
+		assert_int_equal(k.k[0], sv->key[0]);
+		assert_int_equal(k.k[1], sv->key[1]);
+		for (size_t i = 0; i < sv->n; i++) {
+			double u = oi__uniform(k, i);
+			if (u != sv->uniform[i])
+				fail_msg("%s: uniform %zu is %a, expected %a", sv->name, i, u, sv->uniform[i]);
+			char what[64];
+			snprintf(what, sizeof what, "%s: normal %zu", sv->name, i);
+			t_near(oi__normal(k, i, 0), sv->normal[i], 1e-14, what);
+		}
+	}
+}
+
+/* The same values through a plan and a save: a float64 tensor filled by
+ * uniform(low=0,high=1) holds the uniforms themselves, normal(mean=0,std=1)
+ * the normals. */
+static void stream_through_save(void **state)
+{
+	(void)state;
+	const struct stream_vector *sv = &vectors[0];
+	tb *b = tb_new(17);
+	tb_input(b, "x", OI_DTYPE_DOUBLE, "3,2");
+	Onnx__TensorProto *w = tb_tensor(b, sv->name, OI_DTYPE_DOUBLE, "2,6", 0);
+	tb_push(b, (void ***)&b->g.initializer, &b->g.n_initializer, w);
+	tb_node(b, "MatMul", "x,W", "y");
+	tb_output(b, "y", OI_DTYPE_DOUBLE, NULL);
+	const char *in = tb_write(b, "stream.onnx");
+	tb_free(b);
+	static const char *const specs[2] = { "name:W=uniform(low=0,high=1)",
+		                              "name:W=normal(mean=0,std=1)" };
+	for (int s = 0; s < 2; s++) {
+		oi_model *m = t_open(in, OI_FANS_TORCH);
+		const char *rules[] = { specs[s], NULL };
+		if (t_plan(m, "keep", sv->seed, rules))
+			fail_msg("%s: %s", specs[s], oi_last_error());
+		const char *out = t_path(s ? "stream-normal.onnx" : "stream-uniform.onnx");
+		if (oi_model_save(m, out, NULL))
+			fail_msg("save: %s", oi_last_error());
+		oi_model_free(m);
+		Onnx__ModelProto *pb = t_unpack(out);
+		const Onnx__TensorProto *t = pb->graph->initializer[0];
+		assert_int_equal(t->raw_data.len, 12 * sizeof(double));
+		for (size_t i = 0; i < sv->n; i++) {
+			double got;
+			memcpy(&got, t->raw_data.data + 8 * i, 8);
+			char what[80];
+			snprintf(what, sizeof what, "%s, element %zu", specs[s], i);
+			if (s == 0 && got != sv->uniform[i])
+				fail_msg("%s: %a, expected %a", what, got, sv->uniform[i]);
+			if (s == 1)
+				t_near(got, sv->normal[i], 1e-14, what);
+		}
+		onnx__model_proto__free_unpacked(pb, NULL);
+	}
 }
 
 static void moments(void **state)
@@ -106,7 +199,9 @@ int main(void)
 		cmocka_unit_test(philox_known_answers),
 		cmocka_unit_test(elementary_functions),
 		cmocka_unit_test(keys_and_streams),
+		cmocka_unit_test(stream_vectors),
+		cmocka_unit_test(stream_through_save),
 		cmocka_unit_test(moments),
 	};
-	return cmocka_run_group_tests_name("rng", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("rng", tests, t_setup_dir, t_teardown_dir);
 }
