@@ -452,8 +452,11 @@ static void run_job(batch *b, job *j)
 	oi_model *m = NULL;
 	int rc = oi_model_open(&m, j->input, &oo);
 	if (!rc) {
-		oi_model_set_fan_convention(m, b->fans);
-		rc = oi_model_plan(m, &io);
+		oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
+		ao.fan_convention = b->fans;
+		rc = oi_model_analyse(m, &ao);
+		if (!rc)
+			rc = oi_model_plan(m, &io);
 		cli_print_warnings(m);
 		if (rc) {
 			char msg[1200];

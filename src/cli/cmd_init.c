@@ -125,8 +125,11 @@ static int run_init(const char *model, const char *out, const oi_init_options *i
 	int rc = oi_model_open(&m, model, &oo);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	oi_model_set_fan_convention(m, fans);
-	rc = oi_model_plan(m, &io);
+	oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
+	ao.fan_convention = fans;
+	rc = oi_model_analyse(m, &ao);
+	if (!rc)
+		rc = oi_model_plan(m, &io);
 	cli_print_warnings(m);
 	if (rc) {
 		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());

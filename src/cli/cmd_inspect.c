@@ -59,7 +59,14 @@ int cmd_inspect(int argc, char **argv)
 	int rc = oi_model_open(&m, argv[optind], &oo);
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
-	oi_model_set_fan_convention(m, fans);
+	oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
+	ao.fan_convention = fans;
+	rc = oi_model_analyse(m, &ao);
+	if (rc) {
+		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
+		oi_model_free(m);
+		return ret;
+	}
 	cli_print_warnings(m);
 	int ret;
 	if (json) {
