@@ -12,6 +12,7 @@
 
 #include "onnx.pb-c.h"
 #include "onnxinit.h"
+#include "ops.h"
 #include "tensor.h"
 
 void oi__set_protobuf_limit(uint64_t limit);
@@ -336,6 +337,33 @@ static void zero_dim_fans_overflow(void **state)
 	oi_model_free(m);
 }
 
+/* oi__op_find bisects the op table: rows in oi_op_id order, sorted by
+ * (domain, name), each found by its own name and no other domain. */
+static void op_table_is_sorted(void **state)
+{
+	(void)state;
+	for (int i = 0; i < OI_OP_COUNT; i++) {
+		const oi_op_def *row = &oi__ops[i];
+		assert_int_equal(row->id, i);
+		assert_non_null(row->name);
+		if (i > 0) {
+			const oi_op_def *prev = &oi__ops[i - 1];
+			assert_true(prev->domain < row->domain ||
+			            (prev->domain == row->domain && strcmp(prev->name, row->name) < 0));
+		}
+		const char *dom = row->domain == OI_DOMAIN_MS ? "com.microsoft" : "";
+		assert_ptr_equal(oi__op_find(dom, row->name), row);
+		if (row->domain == OI_DOMAIN_ONNX) {
+			assert_ptr_equal(oi__op_find(NULL, row->name), row);
+			assert_ptr_equal(oi__op_find("ai.onnx", row->name), row);
+		}
+		assert_null(oi__op_find("ai.onnx.ml", row->name));
+		assert_true(!(row->flags & OI_OP_SHAPE_FROM_ATTRS) || row->shape);
+	}
+	assert_null(oi__op_find("", "NoSuchOp"));
+	assert_null(oi__op_find("", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +374,7 @@ int main(void)
 		cmocka_unit_test(large_keep_is_identical),
 		cmocka_unit_test(analyse_is_a_step),
 		cmocka_unit_test(zero_dim_fans_overflow),
+		cmocka_unit_test(op_table_is_sorted),
 	};
 	return cmocka_run_group_tests_name("model", tests, setup, teardown);
 }
