@@ -334,7 +334,7 @@ static bool compute_shape(oi_graph *g, int32_t v, size_t *nd, int64_t *d)
 	if (def && (def->flags & OI_OP_SHAPE_FROM_ATTRS))
 		return def->shape(g, node, v, 0, NULL, nd, d);
 	/* input 0's shape is settled first, whatever the op: the order in which
-	 * shapes are settled decides what a cyclic graph's get */
+	 * shapes are settled decides those of a cyclic graph */
 	size_t in_nd;
 	int64_t in[OI_MAX_RANK];
 	if (!oi__value_shape(g, oi__node_input(g, node, 0), &in_nd, in))
