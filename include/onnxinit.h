@@ -136,7 +136,7 @@ typedef struct oi_tensor_info {
 	int storage;           /* oi_storage */
 	uint64_t numel;        /* stored elements (values only, for sparse) */
 	uint64_t nbytes;       /* payload bytes as stored */
-	/* analysis; NULL / -1 / NaN where not known */
+	/* analysis (oi_model_analyse); NULL / -1 / NaN where not known */
 	const char *role;
 	const char *op;        /* op type of the consuming node */
 	const char *node;      /* name of the consuming node */
@@ -190,17 +190,35 @@ OI_EXTERN size_t oi_model_opset_count(const oi_model *model);
 OI_EXTERN int oi_model_opset(const oi_model *model, size_t i,
                              const char **domain, int64_t *version);
 
+/* ---- analysis ----------------------------------------------------------- */
+
 /** Fan conventions: torch (torch.nn.init._calculate_fan_in_and_fan_out on
  *  the PyTorch parameter) or keras (Keras 3 compute_fans on the Keras kernel). */
 typedef enum oi_fan_convention {
 	OI_FANS_TORCH = 0,
 	OI_FANS_KERAS = 1
 } oi_fan_convention;
-/** Choose the convention of fan_in/fan_out in every oi_tensor_info. */
-OI_EXTERN int oi_model_set_fan_convention(oi_model *model, int convention);
 
-/** What the analysis noticed: tensors it could not place, consumers that
- *  disagree, odd graphs. One line each, without the file name. */
+#define OI_ANALYSE_OPTIONS_VERSION 1
+typedef struct oi_analyse_options {
+	unsigned version;                  /* OI_ANALYSE_OPTIONS_VERSION */
+	oi_fan_convention fan_convention;  /* of fan_in/fan_out, and of the plan's schemes */
+} oi_analyse_options;
+#define OI_ANALYSE_OPTIONS_INIT { OI_ANALYSE_OPTIONS_VERSION, OI_FANS_TORCH }
+
+/**
+ * Decide what every tensor is: its role, consumer, fans, activation and
+ * gain (the analysis fields of oi_tensor_info, unset until then). opts may be
+ * NULL: the torch convention. Calling it again (another convention) redoes
+ * the analysis, replacing the warnings of the last analysis and plan;
+ * oi_model_plan() analyses a model not yet analysed with the defaults.
+ */
+OI_EXTERN int oi_model_analyse(oi_model *model, const oi_analyse_options *opts);
+
+/** What the load and the analysis noticed (and, after oi_model_plan(), the
+ *  plan): names nothing defines (OI_OPEN_LENIENT), tensors the analysis
+ *  could not place, consumers that disagree, odd graphs. One line each,
+ *  without the file name. */
 OI_EXTERN size_t oi_model_warning_count(const oi_model *model);
 OI_EXTERN const char *oi_model_warning(const oi_model *model, size_t i);
 

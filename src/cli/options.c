@@ -148,8 +148,14 @@ int cli_open_model(oi_model **out, const char *path, unsigned open_flags,
 	int rc = oi_model_open(out, path, &oo);
 	if (rc)
 		return rc;
-	oi_model_set_fan_convention(*out, fans);
-	return 0;
+	oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
+	ao.fan_convention = fans;
+	rc = oi_model_analyse(*out, &ao);
+	if (rc) {
+		oi_model_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "tensor.h"
 
 static uint64_t key_hash(int32_t ns, const char *name)
 {
@@ -50,15 +51,9 @@ static int32_t intern(oi_graph *g, int32_t ns, const char *name, int *rc)
 	int32_t v = oi__graph_find(g, ns, name);
 	if (v >= 0)
 		return v;
-	if (g->n_values == g->cap_values) {
-		size_t cap = g->cap_values ? g->cap_values * 2 : 64;
-		oi_value *p = oi__reallocarray(g->values, cap, sizeof *p);
-		if (!p) {
-			*rc = OI_ENOMEM;
-			return -1;
-		}
-		g->values = p;
-		g->cap_values = cap;
+	if (OI_GROW(g->values, g->n_values, g->cap_values)) {
+		*rc = OI_ENOMEM;
+		return -1;
 	}
 	v = (int32_t)g->n_values++;
 	g->values[v] = (oi_value){ .name = name, .ns = ns, .producer = -1, .tensor = -1 };
@@ -77,95 +72,22 @@ static int32_t intern(oi_graph *g, int32_t ns, const char *name, int *rc)
 	return v;
 }
 
-static int add_node(oi_graph *g, const Onnx__NodeProto *n, int32_t ns, size_t index)
+static int index_node(oi_gnode *gn, const oi_node_ref *ref)
 {
-	if (g->n_nodes == g->cap_nodes) {
-		size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
-		oi_gnode *p = oi__reallocarray(g->nodes, cap, sizeof *p);
-		if (!p)
-			return OI_ENOMEM;
-		g->nodes = p;
-		g->cap_nodes = cap;
-	}
-	oi_gnode *gn = &g->nodes[g->n_nodes++];
+	const Onnx__NodeProto *n = ref->n;
 	gn->n = n;
-	gn->ns = ns;
+	gn->ns = ref->ns;
 	gn->op = n->op_type ? n->op_type : "";
 	gn->std_domain = !n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx");
-	gn->ms_domain = n->domain && !strcmp(n->domain, "com.microsoft");
+	gn->def = oi__op_find(n->domain, gn->op);
 	gn->label = n->name && *n->name ? oi__strdup(n->name)
-	                                : oi__asprintf("%s_%zu", *gn->op ? gn->op : "node", index);
+	                                : oi__asprintf("%s_%u", *gn->op ? gn->op : "node", ref->index);
 	return gn->label ? 0 : OI_ENOMEM;
 }
 
-static int collect_graph(oi_graph *g, const Onnx__GraphProto *gp, int32_t ns)
+/* Readers of each value, grouped by value in node order. */
+static int place_uses(oi_graph *g)
 {
-	for (size_t i = 0; i < gp->n_node; i++) {
-		int rc = add_node(g, gp->node[i], ns, i);
-		if (rc)
-			return rc;
-		const Onnx__NodeProto *n = gp->node[i];
-		for (size_t a = 0; a < n->n_attribute; a++) {
-			const Onnx__AttributeProto *at = n->attribute[a];
-			if (at->g && (rc = collect_graph(g, at->g, ns)))
-				return rc;
-			for (size_t k = 0; k < at->n_graphs; k++)
-				if ((rc = collect_graph(g, at->graphs[k], ns)))
-					return rc;
-		}
-	}
-	int rc = 0;
-	for (size_t i = 0; i < gp->n_output && !rc; i++) {
-		int32_t v = intern(g, ns, gp->output[i]->name, &rc);
-		if (v >= 0)
-			g->values[v].graph_output = true;
-	}
-	return rc;
-}
-
-int oi__graph_build(oi_graph *g, oi_model *m)
-{
-	memset(g, 0, sizeof *g);
-	g->m = m;
-	const Onnx__ModelProto *pb = m->pb;
-	int rc = collect_graph(g, pb->graph, 0);
-	for (size_t i = 0; i < pb->n_training_info && !rc; i++) {
-		if (pb->training_info[i]->initialization)
-			rc = collect_graph(g, pb->training_info[i]->initialization, 0);
-		if (!rc && pb->training_info[i]->algorithm)
-			rc = collect_graph(g, pb->training_info[i]->algorithm, 0);
-	}
-	for (size_t f = 0; f < pb->n_functions && !rc; f++) {
-		const Onnx__FunctionProto *fp = pb->functions[f];
-		for (size_t i = 0; i < fp->n_node && !rc; i++)
-			rc = add_node(g, fp->node[i], (int32_t)f + 1, i);
-	}
-	if (rc)
-		return rc;
-	/* producers, then readers counted, then readers placed */
-	for (size_t i = 0; i < g->n_nodes && !rc; i++) {
-		const oi_gnode *gn = &g->nodes[i];
-		for (size_t o = 0; o < gn->n->n_output && !rc; o++) {
-			int32_t v = intern(g, gn->ns, gn->n->output[o], &rc);
-			if (v >= 0 && g->values[v].producer < 0)
-				g->values[v].producer = (int32_t)i;
-		}
-		for (size_t k = 0; k < gn->n->n_input && !rc; k++) {
-			int32_t v = intern(g, gn->ns, gn->n->input[k], &rc);
-			if (v >= 0)
-				g->values[v].n_use++;
-		}
-	}
-	for (size_t t = 0; t < m->n_tensors && !rc; t++) {
-		const oi_tensor *tt = &m->tensors[t];
-		if (!tt->addressable)
-			continue;
-		int32_t v = intern(g, tt->ns, tt->info.name, &rc);
-		if (v >= 0 && g->values[v].tensor < 0)
-			g->values[v].tensor = (int32_t)t;
-	}
-	if (rc)
-		return rc;
 	uint32_t total = 0;
 	for (size_t v = 0; v < g->n_values; v++) {
 		g->values[v].first_use = total;
@@ -188,6 +110,41 @@ int oi__graph_build(oi_graph *g, oi_model *m)
 		}
 	}
 	return 0;
+}
+
+int oi__graph_build(oi_graph *g, oi_model *m)
+{
+	memset(g, 0, sizeof *g);
+	g->m = m;
+	g->nodes = oi__calloc(m->n_nodes, sizeof *g->nodes);
+	if (!g->nodes)
+		return OI_ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; i < m->n_nodes && !rc; i++, g->n_nodes++)
+		rc = index_node(&g->nodes[i], &m->nodes[i]);
+	/* producers, then readers counted, then readers placed */
+	for (size_t i = 0; i < g->n_nodes && !rc; i++) {
+		const oi_gnode *gn = &g->nodes[i];
+		for (size_t o = 0; o < gn->n->n_output && !rc; o++) {
+			int32_t v = intern(g, gn->ns, gn->n->output[o], &rc);
+			if (v >= 0 && g->values[v].producer < 0)
+				g->values[v].producer = (int32_t)i;
+		}
+		for (size_t k = 0; k < gn->n->n_input && !rc; k++) {
+			int32_t v = intern(g, gn->ns, gn->n->input[k], &rc);
+			if (v >= 0)
+				g->values[v].n_use++;
+		}
+	}
+	for (size_t t = 0; t < m->n_tensors && !rc; t++) {
+		const oi_tensor *tt = &m->tensors[t];
+		if (!tt->addressable)
+			continue;
+		int32_t v = intern(g, tt->ns, tt->info.name, &rc);
+		if (v >= 0 && g->values[v].tensor < 0)
+			g->values[v].tensor = (int32_t)t;
+	}
+	return rc ? rc : place_uses(g);
 }
 
 void oi__graph_free(oi_graph *g)
@@ -234,9 +191,9 @@ static bool constant_attr_values(const oi_graph *g, int32_t v, int64_t *iout, do
 	const oi_value *val = &g->values[v];
 	if (val->producer < 0)
 		return false;
-	const oi_gnode *gn = &g->nodes[val->producer];
-	if (!gn->std_domain || strcmp(gn->op, "Constant"))
+	if (!oi__node_is(g, val->producer, OI_OP_CONSTANT))
 		return false;
+	const oi_gnode *gn = &g->nodes[val->producer];
 	const Onnx__AttributeProto *a;
 	*n = 0;
 	if ((a = oi__node_attr(gn->n, "value_int")) || (a = oi__node_attr(gn->n, "value_float"))) {
@@ -371,213 +328,300 @@ static bool compute_shape(oi_graph *g, int32_t v, size_t *nd, int64_t *d)
 		return false;
 	int32_t node = val->producer;
 	const oi_gnode *gn = &g->nodes[node];
-	const Onnx__NodeProto *n = gn->n;
-	const char *op = gn->op;
+	const oi_op_def *def = gn->def;
 	if (!gn->std_domain)
 		return false;
+	if (def && (def->flags & OI_OP_SHAPE_FROM_ATTRS))
+		return def->shape(g, node, v, 0, NULL, nd, d);
+	/* input 0's shape is settled first, whatever the op: the order in which
+	 * shapes are settled decides those of a cyclic graph */
 	size_t in_nd;
 	int64_t in[OI_MAX_RANK];
-	int64_t tmp[OI_MAX_RANK * 2];
-	size_t cnt;
-	if (!strcmp(op, "Constant")) {
-		if (!constant_attr_values(g, v, tmp, NULL, 64, &cnt))
-			return false;
-		bool scalar = oi__node_attr(n, "value_int") || oi__node_attr(n, "value_float");
-		*nd = scalar ? 0 : 1;
-		d[0] = (int64_t)cnt;
-		return true;
-	}
 	if (!oi__value_shape(g, oi__node_input(g, node, 0), &in_nd, in))
 		return false;
-	if (!strcmp(op, "Identity") || !strcmp(op, "Cast") || !strcmp(op, "CastLike") ||
-	    !strcmp(op, "Dropout") || !strcmp(op, "DequantizeLinear") ||
-	    !strcmp(op, "QuantizeLinear")) {
-		*nd = in_nd;
-		memcpy(d, in, in_nd * sizeof *d);
-		return true;
-	}
-	if (!strcmp(op, "Transpose")) {
-		const Onnx__AttributeProto *a = oi__node_attr(n, "perm");
-		bool seen[OI_MAX_RANK] = { 0 };
-		if (a && a->n_ints != in_nd)
+	return def && def->shape && def->shape(g, node, v, in_nd, in, nd, d);
+}
+
+bool oi__shape_constant(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                        size_t *nd, int64_t *d)
+{
+	OI_UNUSED(in_nd);
+	OI_UNUSED(in);
+	int64_t tmp[64];
+	size_t cnt;
+	if (!constant_attr_values(g, v, tmp, NULL, 64, &cnt))
+		return false;
+	const Onnx__NodeProto *n = g->nodes[node].n;
+	bool scalar = oi__node_attr(n, "value_int") || oi__node_attr(n, "value_float");
+	*nd = scalar ? 0 : 1;
+	d[0] = (int64_t)cnt;
+	return true;
+}
+
+bool oi__shape_same(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                    size_t *nd, int64_t *d)
+{
+	OI_UNUSED(g);
+	OI_UNUSED(node);
+	OI_UNUSED(v);
+	*nd = in_nd;
+	memcpy(d, in, in_nd * sizeof *d);
+	return true;
+}
+
+bool oi__shape_transpose(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                         size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	const Onnx__AttributeProto *a = oi__node_attr(g->nodes[node].n, "perm");
+	bool seen[OI_MAX_RANK] = { 0 };
+	if (a && a->n_ints != in_nd)
+		return false;
+	for (size_t i = 0; i < in_nd; i++) {
+		int64_t p = a ? a->ints[i] : (int64_t)(in_nd - 1 - i);
+		if (p < 0 || p >= (int64_t)in_nd || seen[p])
 			return false;
+		seen[p] = true;
+		d[i] = in[p];
+	}
+	*nd = in_nd;
+	return true;
+}
+
+bool oi__shape_reshape(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                       size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	int64_t tmp[OI_MAX_RANK];
+	size_t cnt;
+	if (!oi__value_ints(g, oi__node_input(g, node, 1), tmp, OI_MAX_RANK, &cnt))
+		return false;
+	bool allowzero = oi__attr_int(g->nodes[node].n, "allowzero", 0) != 0;
+	int64_t total = 1, known = 1;
+	int minus = -1;
+	for (size_t i = 0; i < in_nd; i++)
+		if (!oi__mul_i64(total, in[i], &total))
+			return false;
+	for (size_t i = 0; i < cnt; i++) {
+		if (tmp[i] == 0 && !allowzero) {
+			if (i >= in_nd)
+				return false;
+			d[i] = in[i];
+		} else if (tmp[i] == -1) {
+			if (minus >= 0)
+				return false;
+			minus = (int)i;
+			continue;
+		} else if (tmp[i] < 0) {
+			return false;
+		} else {
+			d[i] = tmp[i];
+		}
+		if (!oi__mul_i64(known, d[i], &known))
+			return false;
+	}
+	if (minus >= 0) {
+		if (!known || total % known)
+			return false;
+		d[minus] = total / known;
+	} else if (known != total) {
+		return false;
+	}
+	*nd = cnt;
+	return true;
+}
+
+bool oi__shape_flatten(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                       size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	int64_t axis = norm_axis(oi__attr_int(g->nodes[node].n, "axis", 1), in_nd);
+	if (axis < 0 || axis > (int64_t)in_nd)
+		return false;
+	d[0] = d[1] = 1;
+	for (size_t i = 0; i < in_nd; i++) {
+		int64_t *p = &d[(int64_t)i < axis ? 0 : 1];
+		if (!oi__mul_i64(*p, in[i], p))
+			return false;
+	}
+	*nd = 2;
+	return true;
+}
+
+static bool squeeze_shape(oi_graph *g, int32_t node, bool squeeze, size_t in_nd,
+                          const int64_t *in, size_t *nd, int64_t *d)
+{
+	int64_t tmp[OI_MAX_RANK];
+	size_t cnt;
+	if (!ints_input_or_attr(g, node, 1, "axes", tmp, OI_MAX_RANK, &cnt))
+		return false;
+	size_t out_nd = squeeze ? in_nd : in_nd + cnt;
+	if (out_nd > OI_MAX_RANK)
+		return false;
+	bool mark[OI_MAX_RANK] = { 0 };
+	for (size_t i = 0; i < cnt; i++) {
+		int64_t ax = norm_axis(tmp[i], out_nd);
+		if (ax < 0 || ax >= (int64_t)out_nd || mark[ax])
+			return false;
+		mark[ax] = true;
+	}
+	size_t k = 0, j = 0;
+	if (squeeze) {
 		for (size_t i = 0; i < in_nd; i++) {
-			int64_t p = a ? a->ints[i] : (int64_t)(in_nd - 1 - i);
-			if (p < 0 || p >= (int64_t)in_nd || seen[p])
+			bool drop = cnt ? mark[i] : in[i] == 1;
+			if (drop && in[i] != 1)
 				return false;
-			seen[p] = true;
-			d[i] = in[p];
+			if (!drop)
+				d[k++] = in[i];
 		}
-		*nd = in_nd;
-		return true;
-	}
-	if (!strcmp(op, "Reshape")) {
-		if (!oi__value_ints(g, oi__node_input(g, node, 1), tmp, OI_MAX_RANK, &cnt))
-			return false;
-		bool allowzero = oi__attr_int(n, "allowzero", 0) != 0;
-		int64_t total = 1, known = 1;
-		int minus = -1;
-		for (size_t i = 0; i < in_nd; i++)
-			total *= in[i];
-		for (size_t i = 0; i < cnt; i++) {
-			if (tmp[i] == 0 && !allowzero) {
-				if (i >= in_nd)
-					return false;
-				d[i] = in[i];
-			} else if (tmp[i] == -1) {
-				if (minus >= 0)
-					return false;
-				minus = (int)i;
-				continue;
-			} else if (tmp[i] < 0) {
-				return false;
-			} else {
-				d[i] = tmp[i];
-			}
-			known *= d[i];
-		}
-		if (minus >= 0) {
-			if (!known || total % known)
-				return false;
-			d[minus] = total / known;
-		} else if (known != total) {
-			return false;
-		}
-		*nd = cnt;
-		return true;
-	}
-	if (!strcmp(op, "Flatten")) {
-		int64_t axis = norm_axis(oi__attr_int(n, "axis", 1), in_nd);
-		if (axis < 0 || axis > (int64_t)in_nd)
-			return false;
-		d[0] = d[1] = 1;
-		for (size_t i = 0; i < in_nd; i++)
-			d[(int64_t)i < axis ? 0 : 1] *= in[i];
-		*nd = 2;
-		return true;
-	}
-	if (!strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze")) {
-		bool squeeze = op[0] == 'S';
-		if (!ints_input_or_attr(g, node, 1, "axes", tmp, OI_MAX_RANK, &cnt))
-			return false;
-		size_t out_nd = squeeze ? in_nd : in_nd + cnt;
-		if (out_nd > OI_MAX_RANK)
-			return false;
-		bool mark[OI_MAX_RANK] = { 0 };
-		for (size_t i = 0; i < cnt; i++) {
-			int64_t ax = norm_axis(tmp[i], out_nd);
-			if (ax < 0 || ax >= (int64_t)out_nd || mark[ax])
-				return false;
-			mark[ax] = true;
-		}
-		size_t k = 0, j = 0;
-		if (squeeze) {
-			for (size_t i = 0; i < in_nd; i++) {
-				bool drop = cnt ? mark[i] : in[i] == 1;
-				if (drop && in[i] != 1)
-					return false;
-				if (!drop)
-					d[k++] = in[i];
-			}
-			*nd = k;
-		} else {
-			for (size_t i = 0; i < out_nd; i++)
-				d[i] = mark[i] ? 1 : in[j++];
-			*nd = out_nd;
-		}
-		return true;
-	}
-	if (!strcmp(op, "Slice")) {
-		int64_t st[OI_MAX_RANK], en[OI_MAX_RANK], ax[OI_MAX_RANK], sp[OI_MAX_RANK];
-		size_t ns, ne, na = 0, nsp = 0;
-		bool old = oi__node_attr(n, "starts") != NULL;
-		if (!ints_input_or_attr(g, node, 1, "starts", st, OI_MAX_RANK, &ns) ||
-		    !ints_input_or_attr(g, node, 2, "ends", en, OI_MAX_RANK, &ne) || ns != ne)
-			return false;
-		if (old ? !ints_input_or_attr(g, node, 99, "axes", ax, OI_MAX_RANK, &na)
-		        : (oi__node_input(g, node, 3) >= 0 &&
-		           !oi__value_ints(g, oi__node_input(g, node, 3), ax, OI_MAX_RANK, &na)))
-			return false;
-		if (!old && oi__node_input(g, node, 4) >= 0 &&
-		    !oi__value_ints(g, oi__node_input(g, node, 4), sp, OI_MAX_RANK, &nsp))
-			return false;
-		memcpy(d, in, in_nd * sizeof *d);
-		for (size_t i = 0; i < ns; i++) {
-			int64_t a = na ? norm_axis(ax[i], in_nd) : (int64_t)i;
-			int64_t step = nsp ? sp[i] : 1;
-			if (a < 0 || a >= (int64_t)in_nd || step == 0)
-				return false;
-			int64_t dim = in[a], s = st[i], e = en[i];
-			if (s < 0)
-				s += dim;
-			if (e < 0)
-				e += dim;
-			if (step > 0) {
-				s = s < 0 ? 0 : (s > dim ? dim : s);
-				e = e < 0 ? 0 : (e > dim ? dim : e);
-				d[a] = e > s ? (e - s + step - 1) / step : 0;
-			} else {
-				s = s < 0 ? -1 : (s > dim - 1 ? dim - 1 : s);
-				e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
-				d[a] = s > e ? (s - e + (-step) - 1) / (-step) : 0;
-			}
-		}
-		*nd = in_nd;
-		return true;
-	}
-	if (!strcmp(op, "Split")) {
-		size_t which = 0;
-		for (; which < n->n_output; which++)
-			if (oi__node_output(g, node, which) == v)
-				break;
-		int64_t axis = norm_axis(oi__attr_int(n, "axis", 0), in_nd);
-		if (axis < 0 || axis >= (int64_t)in_nd || which == n->n_output)
-			return false;
-		memcpy(d, in, in_nd * sizeof *d);
-		*nd = in_nd;
-		if (ints_input_or_attr(g, node, 1, "split", tmp, OI_MAX_RANK * 2, &cnt) && cnt) {
-			if (cnt != n->n_output)
-				return false;
-			d[axis] = tmp[which];
-		} else {
-			if (in[axis] % (int64_t)n->n_output)
-				return false;
-			d[axis] = in[axis] / (int64_t)n->n_output;
-		}
-		return true;
-	}
-	if (!strcmp(op, "Concat")) {
-		int64_t axis = norm_axis(oi__attr_int(n, "axis", 0), in_nd);
-		if (axis < 0 || axis >= (int64_t)in_nd)
-			return false;
-		memcpy(d, in, in_nd * sizeof *d);
-		for (size_t i = 1; i < n->n_input; i++) {
-			size_t k_nd;
-			int64_t k[OI_MAX_RANK];
-			if (!oi__value_shape(g, oi__node_input(g, node, i), &k_nd, k) || k_nd != in_nd)
-				return false;
-			d[axis] += k[axis];
-		}
-		*nd = in_nd;
-		return true;
-	}
-	if (!strcmp(op, "Gather")) {
-		size_t i_nd;
-		int64_t idx[OI_MAX_RANK];
-		int64_t axis = norm_axis(oi__attr_int(n, "axis", 0), in_nd);
-		if (axis < 0 || axis >= (int64_t)in_nd ||
-		    !oi__value_shape(g, oi__node_input(g, node, 1), &i_nd, idx) ||
-		    in_nd - 1 + i_nd > OI_MAX_RANK)
-			return false;
-		size_t k = 0;
-		for (int64_t i = 0; i < axis; i++)
-			d[k++] = in[i];
-		for (size_t i = 0; i < i_nd; i++)
-			d[k++] = idx[i];
-		for (size_t i = (size_t)axis + 1; i < in_nd; i++)
-			d[k++] = in[i];
 		*nd = k;
-		return true;
+	} else {
+		for (size_t i = 0; i < out_nd; i++)
+			d[i] = mark[i] ? 1 : in[j++];
+		*nd = out_nd;
 	}
-	return false;
+	return true;
+}
+
+bool oi__shape_squeeze(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                       size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	return squeeze_shape(g, node, true, in_nd, in, nd, d);
+}
+
+bool oi__shape_unsqueeze(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                         size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	return squeeze_shape(g, node, false, in_nd, in, nd, d);
+}
+
+/* The length of a slice start..end by step of an axis of length dim, as
+ * ONNX clamps it; false where the arithmetic would overflow. */
+static bool slice_len(int64_t dim, int64_t s, int64_t e, int64_t step, int64_t *len)
+{
+	int64_t last, span;
+	if ((s < 0 && !oi__add_i64(s, dim, &s)) || (e < 0 && !oi__add_i64(e, dim, &e)) ||
+	    __builtin_sub_overflow(dim, 1, &last))
+		return false;
+	if (step > 0) {
+		s = s < 0 ? 0 : (s > dim ? dim : s);
+		e = e < 0 ? 0 : (e > dim ? dim : e);
+		if (e <= s) {
+			*len = 0;
+			return true;
+		}
+		if (__builtin_sub_overflow(e, s, &span))
+			return false;
+	} else {
+		s = s < 0 ? -1 : (s > last ? last : s);
+		e = e < -1 ? -1 : (e > last ? last : e);
+		if (s <= e) {
+			*len = 0;
+			return true;
+		}
+		if (__builtin_sub_overflow(s, e, &span))
+			return false;
+	}
+	/* ceil(span / |step|), |step| taken unsigned so that INT64_MIN has one */
+	uint64_t u = step > 0 ? (uint64_t)step : 0 - (uint64_t)step;
+	*len = (int64_t)((uint64_t)span / u + ((uint64_t)span % u != 0));
+	return true;
+}
+
+bool oi__shape_slice(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                     size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	int64_t st[OI_MAX_RANK], en[OI_MAX_RANK], ax[OI_MAX_RANK], sp[OI_MAX_RANK];
+	size_t ns, ne, na = 0, nsp = 0;
+	bool old = oi__node_attr(g->nodes[node].n, "starts") != NULL;
+	if (!ints_input_or_attr(g, node, 1, "starts", st, OI_MAX_RANK, &ns) ||
+	    !ints_input_or_attr(g, node, 2, "ends", en, OI_MAX_RANK, &ne) || ns != ne)
+		return false;
+	if (old ? !ints_input_or_attr(g, node, 99, "axes", ax, OI_MAX_RANK, &na)
+	        : (oi__node_input(g, node, 3) >= 0 &&
+	           !oi__value_ints(g, oi__node_input(g, node, 3), ax, OI_MAX_RANK, &na)))
+		return false;
+	if (!old && oi__node_input(g, node, 4) >= 0 &&
+	    !oi__value_ints(g, oi__node_input(g, node, 4), sp, OI_MAX_RANK, &nsp))
+		return false;
+	memcpy(d, in, in_nd * sizeof *d);
+	for (size_t i = 0; i < ns; i++) {
+		int64_t a = na ? norm_axis(ax[i], in_nd) : (int64_t)i;
+		int64_t step = nsp ? sp[i] : 1;
+		if (a < 0 || a >= (int64_t)in_nd || step == 0 || !slice_len(in[a], st[i], en[i], step, &d[a]))
+			return false;
+	}
+	*nd = in_nd;
+	return true;
+}
+
+bool oi__shape_split(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                     size_t *nd, int64_t *d)
+{
+	const Onnx__NodeProto *n = g->nodes[node].n;
+	int64_t tmp[OI_MAX_RANK * 2];
+	size_t cnt, which = 0;
+	for (; which < n->n_output; which++)
+		if (oi__node_output(g, node, which) == v)
+			break;
+	int64_t axis = norm_axis(oi__attr_int(n, "axis", 0), in_nd);
+	if (axis < 0 || axis >= (int64_t)in_nd || which == n->n_output)
+		return false;
+	memcpy(d, in, in_nd * sizeof *d);
+	*nd = in_nd;
+	if (ints_input_or_attr(g, node, 1, "split", tmp, OI_MAX_RANK * 2, &cnt) && cnt) {
+		if (cnt != n->n_output)
+			return false;
+		d[axis] = tmp[which];
+	} else {
+		if (in[axis] % (int64_t)n->n_output)
+			return false;
+		d[axis] = in[axis] / (int64_t)n->n_output;
+	}
+	return true;
+}
+
+bool oi__shape_concat(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                      size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	const Onnx__NodeProto *n = g->nodes[node].n;
+	int64_t axis = norm_axis(oi__attr_int(n, "axis", 0), in_nd);
+	if (axis < 0 || axis >= (int64_t)in_nd)
+		return false;
+	memcpy(d, in, in_nd * sizeof *d);
+	for (size_t i = 1; i < n->n_input; i++) {
+		size_t k_nd;
+		int64_t k[OI_MAX_RANK];
+		if (!oi__value_shape(g, oi__node_input(g, node, i), &k_nd, k) || k_nd != in_nd ||
+		    !oi__add_i64(d[axis], k[axis], &d[axis]))
+			return false;
+	}
+	*nd = in_nd;
+	return true;
+}
+
+bool oi__shape_gather(oi_graph *g, int32_t node, int32_t v, size_t in_nd, const int64_t *in,
+                      size_t *nd, int64_t *d)
+{
+	OI_UNUSED(v);
+	size_t i_nd;
+	int64_t idx[OI_MAX_RANK];
+	int64_t axis = norm_axis(oi__attr_int(g->nodes[node].n, "axis", 0), in_nd);
+	if (axis < 0 || axis >= (int64_t)in_nd ||
+	    !oi__value_shape(g, oi__node_input(g, node, 1), &i_nd, idx) ||
+	    in_nd - 1 + i_nd > OI_MAX_RANK)
+		return false;
+	size_t k = 0;
+	for (int64_t i = 0; i < axis; i++)
+		d[k++] = in[i];
+	for (size_t i = 0; i < i_nd; i++)
+		d[k++] = idx[i];
+	for (size_t i = (size_t)axis + 1; i < in_nd; i++)
+		d[k++] = in[i];
+	*nd = k;
+	return true;
 }

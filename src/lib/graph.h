@@ -1,10 +1,12 @@
 /* The graph index: every node of every graph (subgraphs and functions
- * included), every value name with its producer, its readers and, for
- * constants, its tensor; static shapes of constant-derived values. */
+ * included, as the load recorded them) with its op table row, every value
+ * name with its producer, its readers and, for constants, its tensor;
+ * static shapes of constant-derived values. */
 #ifndef OI_GRAPH_H
 #define OI_GRAPH_H
 
 #include "model.h"
+#include "ops.h"
 
 #define OI_MAX_RANK 8
 
@@ -14,7 +16,7 @@ typedef struct oi_gnode {
 	char *label;         /* its name, or "<op>_<index>" */
 	const char *op;      /* op_type, "" if none */
 	bool std_domain;     /* "" or "ai.onnx" */
-	bool ms_domain;      /* "com.microsoft" */
+	const oi_op_def *def; /* its row in the op table, or NULL */
 } oi_gnode;
 
 typedef struct oi_use {
@@ -30,7 +32,6 @@ typedef struct oi_value {
 	int32_t producer;    /* node index or -1 */
 	int32_t tensor;      /* constant: index into the tensor table, or -1 */
 	uint32_t first_use, n_use;
-	bool graph_output;
 	uint8_t shape_state;
 	uint8_t ndim;
 	int64_t dims[OI_MAX_RANK];
@@ -38,8 +39,8 @@ typedef struct oi_value {
 
 typedef struct oi_graph {
 	oi_model *m;
-	oi_gnode *nodes;
-	size_t n_nodes, cap_nodes;
+	oi_gnode *nodes;     /* as the model's node records */
+	size_t n_nodes;
 	oi_value *values;
 	size_t n_values, cap_values;
 	oi_use *uses;
@@ -64,6 +65,11 @@ bool oi__value_shape(oi_graph *g, int32_t v, size_t *ndim, int64_t *dims);
 bool oi__value_ints(oi_graph *g, int32_t v, int64_t *out, size_t max, size_t *n);
 /* Constant floats of a value. */
 bool oi__value_floats(oi_graph *g, int32_t v, double *out, size_t max, size_t *n);
+/* Whether node's row is op id (ONNX or com.microsoft, as the id says). */
+static inline bool oi__node_is(const oi_graph *g, int32_t node, oi_op_id id)
+{
+	return g->nodes[node].def == &oi__ops[id];
+}
 /* An attribute of a node, or NULL. */
 const Onnx__AttributeProto *oi__node_attr(const Onnx__NodeProto *n, const char *name);
 int64_t oi__attr_int(const Onnx__NodeProto *n, const char *name, int64_t dflt);

@@ -27,11 +27,23 @@ static inline bool oi__add_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
 	return !__builtin_add_overflow(a, b, out);
 }
+static inline bool oi__mul_i64(int64_t a, int64_t b, int64_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool oi__add_i64(int64_t a, int64_t b, int64_t *out)
+{
+	return !__builtin_add_overflow(a, b, out);
+}
 
 /* util.c */
 void *oi__calloc(size_t n, size_t size);           /* sets OI_ENOMEM message */
 void *oi__reallocarray(void *p, size_t n, size_t size);
 char *oi__strdup(const char *s);
+/* Room for one more element in a growable array: OI_GROW(arr, n, cap) is 0
+ * when arr[n] may be written, else OI_ENOMEM (arr and cap unchanged). */
+#define OI_GROW(arr, n, cap) ((n) < (cap) ? 0 : oi__grow(&(arr), &(cap), sizeof *(arr)))
+int oi__grow(void *arrp, size_t *cap, size_t elem);
 char *oi__asprintf(const char *fmt, ...) OI_PRINTF(1, 2);
 /* The folder part of a path ("." when it has none); malloc'd. */
 char *oi__dirname(const char *path);

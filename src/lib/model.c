@@ -1,5 +1,6 @@
-/* Loading: map the file, scan it, unpack its skeleton with protobuf-c, list
- * and validate every tensor. See DESIGN.md "The flow". */
+/* Loading: map the file, scan it, unpack its skeleton with protobuf-c, walk
+ * its graphs once to list and validate every tensor and record every node.
+ * The analysis (roles.c) is a later step the caller asks for. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -151,15 +152,9 @@ static int open_ext_file(oi_model *m, const char *tname, const char *loc, int32_
 			return 0;
 		}
 	}
-	if (m->n_ext == m->cap_ext) {
-		size_t cap = m->cap_ext ? m->cap_ext * 2 : 4;
-		oi_ext_file *p = oi__reallocarray(m->ext, cap, sizeof *p);
-		if (!p) {
-			free(path);
-			return OI_ENOMEM;
-		}
-		m->ext = p;
-		m->cap_ext = cap;
+	if (OI_GROW(m->ext, m->n_ext, m->cap_ext)) {
+		free(path);
+		return OI_ENOMEM;
 	}
 	oi_ext_file *e = &m->ext[m->n_ext];
 	memset(e, 0, sizeof *e);
@@ -239,6 +234,62 @@ static bool wire_fits(const oi_field_ref *f)
 	}
 }
 
+/* A tensor whose values are in an external data file: where, and that they
+ * fit the file and the dims (want_bytes). */
+static int check_external(oi_model *m, oi_tensor *t, unsigned bits, uint64_t want_bytes)
+{
+	const Onnx__TensorProto *tp = t->tp;
+	const char *name = t->info.name;
+	int dtype = tp->data_type;
+	const char *loc = NULL, *off_s = NULL, *len_s = NULL;
+	for (size_t i = 0; i < tp->n_external_data; i++) {
+		const Onnx__StringStringEntryProto *kv = tp->external_data[i];
+		if (!kv->key)
+			continue;
+		if (!strcmp(kv->key, "location"))
+			loc = kv->value ? kv->value : "";
+		else if (!strcmp(kv->key, "offset"))
+			off_s = kv->value;
+		else if (!strcmp(kv->key, "length"))
+			len_s = kv->value;
+	}
+	if (!loc)
+		return oi__fail(OI_EEXTERNAL, "tensor '%s': external data without a location",
+		                name);
+	uint64_t off = 0, len = 0;
+	if (off_s && !parse_u64(off_s, &off))
+		return oi__fail(OI_EEXTERNAL, "tensor '%s': bad external data offset '%s'", name,
+		                off_s);
+	if (len_s && !parse_u64(len_s, &len))
+		return oi__fail(OI_EEXTERNAL, "tensor '%s': bad external data length '%s'", name,
+		                len_s);
+	if (!bits)
+		return oi__fail(OI_EUNSUPPORTED, "tensor '%s': external %s data", name,
+		                oi_dtype_name(dtype));
+	int rc = open_ext_file(m, name, loc, &t->ext);
+	if (rc)
+		return rc;
+	const oi_ext_file *e = &m->ext[t->ext];
+	if (off > e->size)
+		return oi__fail(OI_EEXTERNAL, "tensor '%s': offset %llu is past the end of '%s' "
+		                "(%llu bytes)", name, (unsigned long long)off, loc,
+		                (unsigned long long)e->size);
+	if (!len_s)
+		len = e->size - off;
+	if (len > e->size - off)
+		return oi__fail(OI_EEXTERNAL, "tensor '%s': '%s' is %llu bytes, shorter than offset "
+		                "%llu + length %llu", name, loc, (unsigned long long)e->size,
+		                (unsigned long long)off, (unsigned long long)len);
+	if (len != want_bytes)
+		return oi__fail(OI_EINVALID, "tensor '%s': external data length %llu, but dims need "
+		                "%llu bytes", name, (unsigned long long)len,
+		                (unsigned long long)want_bytes);
+	t->ext_off = off;
+	t->info.storage = OI_STORAGE_EXTERNAL;
+	t->info.nbytes = len;
+	return 0;
+}
+
 /* Check that the tensor's payload matches its dtype and dims, and settle its
  * storage, numel and nbytes. */
 static int check_payload(oi_model *m, oi_tensor *t)
@@ -302,55 +353,8 @@ static int check_payload(oi_model *m, oi_tensor *t)
 		return oi__fail(OI_EINVALID, "tensor '%s': holds its values in more than one place "
 		                "(raw_data, typed fields, external data)", name);
 
-	if (external) {
-		const char *loc = NULL, *off_s = NULL, *len_s = NULL;
-		for (size_t i = 0; i < tp->n_external_data; i++) {
-			const Onnx__StringStringEntryProto *kv = tp->external_data[i];
-			if (!kv->key)
-				continue;
-			if (!strcmp(kv->key, "location"))
-				loc = kv->value ? kv->value : "";
-			else if (!strcmp(kv->key, "offset"))
-				off_s = kv->value;
-			else if (!strcmp(kv->key, "length"))
-				len_s = kv->value;
-		}
-		if (!loc)
-			return oi__fail(OI_EEXTERNAL, "tensor '%s': external data without a location",
-			                name);
-		uint64_t off = 0, len = 0;
-		if (off_s && !parse_u64(off_s, &off))
-			return oi__fail(OI_EEXTERNAL, "tensor '%s': bad external data offset '%s'", name,
-			                off_s);
-		if (len_s && !parse_u64(len_s, &len))
-			return oi__fail(OI_EEXTERNAL, "tensor '%s': bad external data length '%s'", name,
-			                len_s);
-		if (!bits)
-			return oi__fail(OI_EUNSUPPORTED, "tensor '%s': external %s data", name,
-			                oi_dtype_name(dtype));
-		int rc = open_ext_file(m, name, loc, &t->ext);
-		if (rc)
-			return rc;
-		const oi_ext_file *e = &m->ext[t->ext];
-		if (off > e->size)
-			return oi__fail(OI_EEXTERNAL, "tensor '%s': offset %llu is past the end of '%s' "
-			                "(%llu bytes)", name, (unsigned long long)off, loc,
-			                (unsigned long long)e->size);
-		if (!len_s)
-			len = e->size - off;
-		if (len > e->size - off)
-			return oi__fail(OI_EEXTERNAL, "tensor '%s': '%s' is %llu bytes, shorter than offset "
-			                "%llu + length %llu", name, loc, (unsigned long long)e->size,
-			                (unsigned long long)off, (unsigned long long)len);
-		if (len != want_bytes)
-			return oi__fail(OI_EINVALID, "tensor '%s': external data length %llu, but dims need "
-			                "%llu bytes", name, (unsigned long long)len,
-			                (unsigned long long)want_bytes);
-		t->ext_off = off;
-		t->info.storage = OI_STORAGE_EXTERNAL;
-		t->info.nbytes = len;
-		return 0;
-	}
+	if (external)
+		return check_external(m, t, bits, want_bytes);
 	if (typed) {
 		uint64_t per = oi__dtype_typed_per_elem(dtype), want;
 		if (!oi__mul_u64(numel, per, &want))
@@ -386,17 +390,12 @@ static int check_payload(oi_model *m, oi_tensor *t)
 	return 0;
 }
 
-const oi_field_ref *oi__tensor_raw_field(const oi_model *m, const oi_tensor *t)
-{
-	const oi_tensor_rec *r = &m->scan.tensors[t->rec];
-	const oi_field_ref *raw = NULL;
-	for (uint32_t i = 0; i < r->n_fields; i++)
-		if (m->scan.fields[r->first_field + i].field == OI_TP_RAW_DATA)
-			raw = &m->scan.fields[r->first_field + i];
-	return raw;
-}
+/* ---- the walk ----------------------------------------------------------- */
 
-/* ---- graph traversal ---------------------------------------------------- */
+/* One walk over every graph, subgraph and function body lists the tensors,
+ * checks that each node reads names in scope, and records every node (and
+ * the graph it is in) for the analysis, which indexes those records instead
+ * of walking again. */
 
 typedef struct scope {
 	const struct scope *outer;
@@ -411,33 +410,55 @@ static bool scope_has(const scope *s, const char *name)
 	return false;
 }
 
+static int scope_add(scope *s, const char *name)
+{
+	return oi__strset_add(&s->names, name) < 0 ? OI_ENOMEM : 0;
+}
+
+/* A graph's record; it owns path (freed here on failure). */
+static int add_graph(oi_model *m, char *path, uint32_t *gi)
+{
+	if (!path)
+		return OI_ENOMEM;
+	if (OI_GROW(m->graphs, m->n_graphs, m->cap_graphs)) {
+		free(path);
+		return OI_ENOMEM;
+	}
+	*gi = (uint32_t)m->n_graphs;
+	m->graphs[m->n_graphs++] = (oi_graph_ref){ path, m->cur_ns };
+	return 0;
+}
+
+static int add_node(oi_model *m, const Onnx__NodeProto *n, uint32_t gi, size_t index)
+{
+	if (OI_GROW(m->nodes, m->n_nodes, m->cap_nodes))
+		return OI_ENOMEM;
+	m->nodes[m->n_nodes++] = (oi_node_ref){ n, m->cur_ns, gi, (uint32_t)index };
+	return 0;
+}
+
 static int add_tensor(oi_model *m, const char *name, const char *graph, int source,
                       const Onnx__TensorProto *tp, size_t ndim, const int64_t *dims)
 {
-	if (m->n_tensors == m->cap_tensors) {
-		size_t cap = m->cap_tensors ? m->cap_tensors * 2 : 16;
-		oi_tensor *p = oi__reallocarray(m->tensors, cap, sizeof *p);
-		if (!p)
-			return OI_ENOMEM;
-		m->tensors = p;
-		m->cap_tensors = cap;
-	}
+	if (OI_GROW(m->tensors, m->n_tensors, m->cap_tensors))
+		return OI_ENOMEM;
 	oi_tensor *t = &m->tensors[m->n_tensors];
 	memset(t, 0, sizeof *t);
 	m->n_tensors++;
 	t->name_own = oi__strdup(name);
-	t->graph_own = oi__strdup(graph);
 	t->dims_own = oi__calloc(ndim, sizeof *t->dims_own);
-	if (!t->name_own || !t->graph_own || !t->dims_own)
+	if (!t->name_own || !t->dims_own)
 		return OI_ENOMEM;
 	if (ndim)
 		memcpy(t->dims_own, dims, ndim * sizeof *dims);
 	t->tp = tp;
 	t->ns = m->cur_ns;
 	t->addressable = source != OI_SOURCE_ATTRIBUTE;
+	t->layer_node = -1;
+	t->rnn_hidden = -1;
 	for (int c = 0; c < 2; c++)
 		t->fans[c][0] = t->fans[c][1] = -1;
-	t->info = (oi_tensor_info){ .name = t->name_own, .graph = t->graph_own, .source = source,
+	t->info = (oi_tensor_info){ .name = t->name_own, .graph = graph, .source = source,
 	                            .ndim = ndim, .dims = t->dims_own, .fan_in = -1,
 	                            .fan_out = -1, .gain = NAN, .act_slope = NAN, .std = NAN,
 	                            .bound = NAN };
@@ -479,12 +500,7 @@ static int add_sparse(oi_model *m, const char *name, const char *graph, int sour
 	return 0;
 }
 
-typedef struct walk_ctx {
-	oi_model *m;
-} walk_ctx;
-
-static int visit_graph(walk_ctx *w, const Onnx__GraphProto *g, const char *path,
-                       const scope *outer);
+static int visit_graph(oi_model *m, const Onnx__GraphProto *g, char *path, const scope *outer);
 
 static char *node_label(const Onnx__NodeProto *n, size_t index)
 {
@@ -500,11 +516,11 @@ static bool is_constant_node(const Onnx__NodeProto *n)
 }
 
 /* The tensors and subgraphs held in a node's attributes. */
-static int visit_node_attrs(walk_ctx *w, const Onnx__NodeProto *n, size_t index,
+static int visit_node_attrs(oi_model *m, const Onnx__NodeProto *n, size_t index,
                             const char *path, const scope *sc)
 {
 	int rc = 0;
-	char *label = node_label(n, index), *tname = NULL, *sub = NULL;
+	char *label = node_label(n, index), *tname = NULL;
 	if (!label)
 		return OI_ENOMEM;
 	bool constant = is_constant_node(n);
@@ -520,31 +536,25 @@ static int visit_node_attrs(walk_ctx *w, const Onnx__NodeProto *n, size_t index,
 		}
 		int source = constant ? OI_SOURCE_CONSTANT_NODE : OI_SOURCE_ATTRIBUTE;
 		if (at->t)
-			rc = add_tensor(w->m, constant ? tname : (at->t->name && *at->t->name ? at->t->name : tname),
+			rc = add_tensor(m, constant ? tname : (at->t->name && *at->t->name ? at->t->name : tname),
 			                path, source, at->t, at->t->n_dims, at->t->dims);
 		for (size_t i = 0; i < at->n_tensors && !rc; i++)
-			rc = add_tensor(w->m, at->tensors[i]->name && *at->tensors[i]->name
-			                          ? at->tensors[i]->name : tname,
+			rc = add_tensor(m, at->tensors[i]->name && *at->tensors[i]->name
+			                       ? at->tensors[i]->name : tname,
 			                path, OI_SOURCE_ATTRIBUTE, at->tensors[i], at->tensors[i]->n_dims,
 			                at->tensors[i]->dims);
 		if (at->sparse_tensor && !rc)
-			rc = add_sparse(w->m, tname, path, source, at->sparse_tensor);
+			rc = add_sparse(m, tname, path, source, at->sparse_tensor);
 		for (size_t i = 0; i < at->n_sparse_tensors && !rc; i++)
-			rc = add_sparse(w->m, tname, path, OI_SOURCE_ATTRIBUTE, at->sparse_tensors[i]);
-		if (at->g && !rc) {
-			free(sub);
-			sub = oi__asprintf("%s/%s.%s", path, label, an);
-			rc = sub ? visit_graph(w, at->g, sub, sc) : OI_ENOMEM;
-		}
-		for (size_t i = 0; i < at->n_graphs && !rc; i++) {
-			free(sub);
-			sub = oi__asprintf("%s/%s.%s[%zu]", path, label, an, i);
-			rc = sub ? visit_graph(w, at->graphs[i], sub, sc) : OI_ENOMEM;
-		}
+			rc = add_sparse(m, tname, path, OI_SOURCE_ATTRIBUTE, at->sparse_tensors[i]);
+		if (at->g && !rc)
+			rc = visit_graph(m, at->g, oi__asprintf("%s/%s.%s", path, label, an), sc);
+		for (size_t i = 0; i < at->n_graphs && !rc; i++)
+			rc = visit_graph(m, at->graphs[i],
+			                 oi__asprintf("%s/%s.%s[%zu]", path, label, an, i), sc);
 	}
 	free(label);
 	free(tname);
-	free(sub);
 	return rc;
 }
 
@@ -571,6 +581,24 @@ static int check_inputs(oi_model *m, const Onnx__NodeProto *n, size_t index, con
 	return 0;
 }
 
+/* The nodes of a graph or function body: recorded, their attributes'
+ * tensors and subgraphs visited, their inputs checked against the scope
+ * (which already holds every output of these nodes). */
+static int visit_nodes(oi_model *m, Onnx__NodeProto *const *nodes, size_t n, uint32_t gi,
+                       const scope *sc)
+{
+	const char *path = m->graphs[gi].path;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = add_node(m, nodes[i], gi, i);
+		if (!rc)
+			rc = visit_node_attrs(m, nodes[i], i, path, sc);
+		if (!rc)
+			rc = check_inputs(m, nodes[i], i, path, sc);
+	}
+	return rc;
+}
+
 /* An initializer's name (dense or sparse): unique in its graph, and in scope. */
 static int claim_initializer(oi_strset *inits, scope *sc, const char *name, const char *path)
 {
@@ -579,97 +607,87 @@ static int claim_initializer(oi_strset *inits, scope *sc, const char *name, cons
 		return OI_ENOMEM;
 	if (added == 0)
 		return oi__fail(OI_EINVALID, "two initializers are named '%s' (graph %s)", name, path);
-	return oi__strset_add(&sc->names, name) < 0 ? OI_ENOMEM : 0;
+	return scope_add(sc, name);
 }
 
-static int visit_graph(walk_ctx *w, const Onnx__GraphProto *g, const char *path,
-                       const scope *outer)
+/* A graph named path (taken, freed on failure), which sees the names of outer. */
+static int visit_graph(oi_model *m, const Onnx__GraphProto *g, char *path, const scope *outer)
 {
+	uint32_t gi;
+	int rc = add_graph(m, path, &gi);
+	if (rc)
+		return rc;
 	scope sc = { outer, { 0 } };
 	oi_strset inits = { 0 };
-	int rc = 0;
 	for (size_t i = 0; i < g->n_input && !rc; i++)
 		if (g->input[i]->name)
-			rc = oi__strset_add(&sc.names, g->input[i]->name) < 0 ? OI_ENOMEM : 0;
+			rc = scope_add(&sc, g->input[i]->name);
 	for (size_t i = 0; i < g->n_initializer && !rc; i++) {
 		const Onnx__TensorProto *tp = g->initializer[i];
 		const char *name = tp->name ? tp->name : "";
 		rc = claim_initializer(&inits, &sc, name, path);
 		if (!rc)
-			rc = add_tensor(w->m, name, path, OI_SOURCE_INITIALIZER, tp, tp->n_dims, tp->dims);
+			rc = add_tensor(m, name, path, OI_SOURCE_INITIALIZER, tp, tp->n_dims, tp->dims);
 	}
 	for (size_t i = 0; i < g->n_sparse_initializer && !rc; i++) {
 		const Onnx__SparseTensorProto *sp = g->sparse_initializer[i];
 		const char *name = sp->values && sp->values->name ? sp->values->name : "";
 		rc = claim_initializer(&inits, &sc, name, path);
 		if (!rc)
-			rc = add_sparse(w->m, name, path, OI_SOURCE_SPARSE_INITIALIZER, sp);
+			rc = add_sparse(m, name, path, OI_SOURCE_SPARSE_INITIALIZER, sp);
 	}
 	for (size_t i = 0; i < g->n_node && !rc; i++)
 		for (size_t o = 0; o < g->node[i]->n_output && !rc; o++)
 			if (g->node[i]->output[o] && *g->node[i]->output[o])
-				rc = oi__strset_add(&sc.names, g->node[i]->output[o]) < 0 ? OI_ENOMEM : 0;
-	for (size_t i = 0; i < g->n_node && !rc; i++) {
-		rc = visit_node_attrs(w, g->node[i], i, path, &sc);
-		if (!rc)
-			rc = check_inputs(w->m, g->node[i], i, path, &sc);
-	}
+				rc = scope_add(&sc, g->node[i]->output[o]);
+	if (!rc)
+		rc = visit_nodes(m, g->node, g->n_node, gi, &sc);
 	oi__strset_free(&sc.names);
 	oi__strset_free(&inits);
 	return rc;
 }
 
-static int visit_function(walk_ctx *w, const Onnx__FunctionProto *f)
+static int visit_function(oi_model *m, const Onnx__FunctionProto *f)
 {
+	uint32_t gi;
+	int rc = add_graph(m, oi__asprintf("function:%s%s%s", f->domain && *f->domain ? f->domain : "",
+	                                   f->domain && *f->domain ? "." : "",
+	                                   f->name ? f->name : ""), &gi);
+	if (rc)
+		return rc;
 	scope sc = { NULL, { 0 } };
-	int rc = 0;
-	char *path = oi__asprintf("function:%s%s%s", f->domain && *f->domain ? f->domain : "",
-	                          f->domain && *f->domain ? "." : "", f->name ? f->name : "");
-	if (!path)
-		return OI_ENOMEM;
 	for (size_t i = 0; i < f->n_input && !rc; i++)
-		rc = oi__strset_add(&sc.names, f->input[i]) < 0 ? OI_ENOMEM : 0;
+		rc = scope_add(&sc, f->input[i]);
 	for (size_t i = 0; i < f->n_node && !rc; i++)
 		for (size_t o = 0; o < f->node[i]->n_output && !rc; o++)
-			rc = oi__strset_add(&sc.names, f->node[i]->output[o]) < 0 ? OI_ENOMEM : 0;
-	for (size_t i = 0; i < f->n_node && !rc; i++) {
-		rc = visit_node_attrs(w, f->node[i], i, path, &sc);
-		if (!rc)
-			rc = check_inputs(w->m, f->node[i], i, path, &sc);
-	}
+			rc = scope_add(&sc, f->node[i]->output[o]);
+	if (!rc)
+		rc = visit_nodes(m, f->node, f->n_node, gi, &sc);
 	oi__strset_free(&sc.names);
-	free(path);
 	return rc;
 }
 
 /* Training graphs read the main graph's names. */
-static int visit_training(walk_ctx *w, const Onnx__ModelProto *pb)
+static int visit_training(oi_model *m, const Onnx__ModelProto *pb)
 {
 	scope main_sc = { NULL, { 0 } };
 	const Onnx__GraphProto *g = pb->graph;
 	int rc = 0;
 	for (size_t i = 0; i < g->n_input && !rc; i++)
-		rc = oi__strset_add(&main_sc.names, g->input[i]->name ? g->input[i]->name : "") < 0;
+		rc = scope_add(&main_sc, g->input[i]->name ? g->input[i]->name : "");
 	for (size_t i = 0; i < g->n_initializer && !rc; i++)
-		rc = oi__strset_add(&main_sc.names, g->initializer[i]->name ? g->initializer[i]->name : "") < 0;
+		rc = scope_add(&main_sc, g->initializer[i]->name ? g->initializer[i]->name : "");
 	for (size_t i = 0; i < g->n_node && !rc; i++)
 		for (size_t o = 0; o < g->node[i]->n_output && !rc; o++)
-			rc = oi__strset_add(&main_sc.names, g->node[i]->output[o]) < 0;
-	if (rc) {
-		oi__strset_free(&main_sc.names);
-		return OI_ENOMEM;
-	}
+			rc = scope_add(&main_sc, g->node[i]->output[o]);
 	for (size_t i = 0; i < pb->n_training_info && !rc; i++) {
 		const Onnx__TrainingInfoProto *ti = pb->training_info[i];
-		char path[64];
-		if (ti->initialization) {
-			snprintf(path, sizeof path, "training_info[%zu].initialization", i);
-			rc = visit_graph(w, ti->initialization, path, &main_sc);
-		}
-		if (ti->algorithm && !rc) {
-			snprintf(path, sizeof path, "training_info[%zu].algorithm", i);
-			rc = visit_graph(w, ti->algorithm, path, &main_sc);
-		}
+		if (ti->initialization)
+			rc = visit_graph(m, ti->initialization,
+			                 oi__asprintf("training_info[%zu].initialization", i), &main_sc);
+		if (ti->algorithm && !rc)
+			rc = visit_graph(m, ti->algorithm,
+			                 oi__asprintf("training_info[%zu].algorithm", i), &main_sc);
 	}
 	oi__strset_free(&main_sc.names);
 	return rc;
@@ -785,18 +803,16 @@ static int load(oi_model *m, const char *path)
 	if (!m->pb->graph)
 		return oi__fail(OI_EFORMAT, "not an ONNX model: it has no graph");
 
-	walk_ctx w = { m };
-	rc = visit_graph(&w, m->pb->graph, "main", NULL);
+	rc = visit_graph(m, m->pb->graph, oi__strdup("main"), NULL);
 	if (!rc && m->pb->n_training_info)
-		rc = visit_training(&w, m->pb);
+		rc = visit_training(m, m->pb);
 	for (size_t i = 0; i < m->pb->n_functions && !rc; i++) {
 		m->cur_ns = (int32_t)i + 1;
-		rc = visit_function(&w, m->pb->functions[i]);
+		rc = visit_function(m, m->pb->functions[i]);
 	}
 	if (!rc)
 		rc = check_external_overlaps(m);
-	if (!rc)
-		rc = oi__analyse(m);
+	m->n_load_warnings = m->n_warnings;
 	return rc;
 }
 
@@ -829,18 +845,19 @@ void oi_model_free(oi_model *m)
 		return;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		free(m->tensors[i].name_own);
-		free(m->tensors[i].graph_own);
 		free(m->tensors[i].dims_own);
 		free(m->tensors[i].scheme_own);
 		free(m->tensors[i].fill);
-		free(m->tensors[i].op_own);
-		free(m->tensors[i].node_own);
-		free(m->tensors[i].conflict_own);
 	}
-	for (size_t i = 0; i < m->n_warnings; i++)
-		free(m->warnings[i]);
-	free(m->warnings);
 	free(m->tensors);
+	for (size_t i = 0; i < m->n_graphs; i++)
+		free(m->graphs[i].path);
+	free(m->graphs);
+	free(m->nodes);
+	free(m->warnings);
+	for (size_t i = 0; i < m->n_pool; i++)
+		free(m->pool[i]);
+	free(m->pool);
 	for (size_t i = 0; i < m->n_ext; i++) {
 		if (m->ext[i].map)
 			munmap((void *)m->ext[i].map, m->ext[i].size);
@@ -903,12 +920,28 @@ const char *oi_model_warning(const oi_model *m, size_t i)
 	return i < m->n_warnings ? m->warnings[i] : NULL;
 }
 
+/* Keep s (malloc'd) until the model is freed; on failure s is freed. */
+static const char *pool_take(oi_model *m, char *s)
+{
+	if (!s)
+		return NULL;
+	if (OI_GROW(m->pool, m->n_pool, m->cap_pool)) {
+		free(s);
+		return NULL;
+	}
+	m->pool[m->n_pool++] = s;
+	return s;
+}
+
+const char *oi__model_str(oi_model *m, const char *s)
+{
+	return pool_take(m, oi__strdup(s));
+}
+
 int oi__warn(oi_model *m, const char *fmt, ...)
 {
-	char **w = oi__reallocarray(m->warnings, m->n_warnings + 1, sizeof *w);
-	if (!w)
+	if (OI_GROW(m->warnings, m->n_warnings, m->cap_warnings))
 		return OI_ENOMEM;
-	m->warnings = w;
 	va_list ap;
 	va_start(ap, fmt);
 	char *s = NULL;
@@ -919,113 +952,11 @@ int oi__warn(oi_model *m, const char *fmt, ...)
 	for (char *p = s; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
-	m->warnings[m->n_warnings++] = s;
+	const char *kept = pool_take(m, s);
+	if (!kept)
+		return OI_ENOMEM;
+	m->warnings[m->n_warnings++] = kept;
 	return 0;
-}
-
-/* ---- reading values (small tensors: shapes, indices, slopes) ------------ */
-
-/* The payload bytes of raw or external storage. */
-static const uint8_t *payload_bytes(const oi_model *m, const oi_tensor *t)
-{
-	if (t->info.storage == OI_STORAGE_EXTERNAL)
-		return m->ext[t->ext].map ? m->ext[t->ext].map + t->ext_off : NULL;
-	const oi_field_ref *f = oi__tensor_raw_field(m, t);
-	return f ? m->map + f->start : NULL;
-}
-
-static int read_values(const oi_model *m, const oi_tensor *t, int64_t *iout, double *fout,
-                       size_t max, size_t *n)
-{
-	int dtype = t->info.dtype;
-	uint64_t count = t->info.numel < max ? t->info.numel : max;
-	*n = 0;
-	if (t->info.storage != OI_STORAGE_TYPED) {
-		const uint8_t *p = payload_bytes(m, t);
-		if (!p && count)
-			return oi__fail(OI_EINVALID, "tensor '%s' has no payload", t->info.name);
-		for (uint64_t i = 0; i < count; i++) {
-			int64_t iv = 0;
-			double fv = 0;
-			switch (dtype) {
-			case OI_DTYPE_INT64: memcpy(&iv, p + 8 * i, 8); fv = (double)iv; break;
-			case OI_DTYPE_INT32: { int32_t v; memcpy(&v, p + 4 * i, 4); iv = v; fv = v; break; }
-			case OI_DTYPE_UINT8: iv = p[i]; fv = (double)iv; break;
-			case OI_DTYPE_INT8: iv = (int8_t)p[i]; fv = (double)iv; break;
-			case OI_DTYPE_BOOL: iv = p[i] != 0; fv = (double)iv; break;
-			case OI_DTYPE_FLOAT: case OI_DTYPE_DOUBLE: case OI_DTYPE_FLOAT16:
-			case OI_DTYPE_BFLOAT16:
-				oi__decode_raw(dtype, p + i * oi__float_size(dtype), 1, &fv);
-				iv = (int64_t)fv;
-				break;
-			default:
-				return oi__fail(OI_EUNSUPPORTED, "tensor '%s': cannot read %s values",
-				                t->info.name, oi_dtype_name(dtype));
-			}
-			if (iout)
-				iout[i] = iv;
-			if (fout)
-				fout[i] = fv;
-		}
-		*n = (size_t)count;
-		return 0;
-	}
-	const oi_tensor_rec *r = &m->scan.tensors[t->rec];
-	size_t k = 0;
-	for (uint32_t fi = 0; fi < r->n_fields && k < count; fi++) {
-		const oi_field_ref *f = &m->scan.fields[r->first_field + fi];
-		uint64_t pos = f->start;
-		while (pos < f->end && k < count) {
-			int64_t iv = 0;
-			double fv = 0;
-			if (f->field == OI_TP_FLOAT_DATA) {
-				float x;
-				memcpy(&x, m->map + pos, 4);
-				pos += 4;
-				fv = x;
-				iv = (int64_t)x;
-			} else if (f->field == OI_TP_DOUBLE_DATA) {
-				memcpy(&fv, m->map + pos, 8);
-				pos += 8;
-				iv = (int64_t)fv;
-			} else if (f->field == OI_TP_INT32_DATA || f->field == OI_TP_INT64_DATA ||
-			           f->field == OI_TP_UINT64_DATA) {
-				uint64_t v;
-				if (!oi__wire_varint(m->map, f->end, &pos, &v))
-					return oi__fail(OI_EFORMAT, "tensor '%s': bad varint", t->info.name);
-				if (dtype == OI_DTYPE_FLOAT16 || dtype == OI_DTYPE_BFLOAT16) {
-					fv = dtype == OI_DTYPE_FLOAT16 ? oi__f16_to_f64((uint16_t)v)
-					                               : oi__bf16_to_f64((uint16_t)v);
-					iv = (int64_t)fv;
-				} else {
-					iv = f->field == OI_TP_INT32_DATA ? (int32_t)v : (int64_t)v;
-					fv = (double)iv;
-				}
-			} else {
-				return oi__fail(OI_EUNSUPPORTED, "tensor '%s': cannot read %s values",
-				                t->info.name, oi_dtype_name(dtype));
-			}
-			if (iout)
-				iout[k] = iv;
-			if (fout)
-				fout[k] = fv;
-			k++;
-		}
-	}
-	*n = k;
-	return 0;
-}
-
-int oi__tensor_read_i64(const oi_model *m, const oi_tensor *t, int64_t *out, size_t max,
-                        size_t *n)
-{
-	return read_values(m, t, out, NULL, max, n);
-}
-
-int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size_t max,
-                        size_t *n)
-{
-	return read_values(m, t, NULL, out, max, n);
 }
 
 const char *oi_source_name(int s)

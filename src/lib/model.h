@@ -18,7 +18,7 @@ typedef struct oi_ext_file {
 
 typedef struct oi_tensor {
 	oi_tensor_info info;
-	char *name_own, *graph_own, *scheme_own;
+	char *name_own, *scheme_own;
 	int64_t *dims_own;
 	uint32_t rec;         /* scanner record of the TensorProto holding the values */
 	const Onnx__TensorProto *tp;
@@ -28,14 +28,28 @@ typedef struct oi_tensor {
 	struct oi_fill *fill; /* plan: what fills the values (NULL: keep) */
 	int32_t ns;           /* name space: 0 the model's graphs, k function k-1 */
 	bool addressable;     /* nodes read it by name (not an attribute tensor) */
-	/* analysis (roles.c) */
+	/* analysis (roles.c); its texts in info live in the model's pool */
 	oi_role role;         /* info.role is its name */
 	int64_t fans[2][2];   /* [torch|keras][in|out], -1 unknown */
-	char *op_own, *node_own, *conflict_own;
-	size_t consumers;
 	int32_t layer_node;   /* bias: the layer (graph index node) it belongs to */
 	int64_t rnn_hidden;   /* RNN roles: the node's hidden size, else -1 */
 } oi_tensor;
+
+/* A graph, a subgraph or a function body, as the load walked it. */
+typedef struct oi_graph_ref {
+	char *path;           /* "main", "main/If_3.then_branch", "function:dom.F" */
+	int32_t ns;           /* name space of its names */
+} oi_graph_ref;
+
+/* Every node of the model, in the order of the load's one walk: a graph's
+ * nodes in order, each node's subgraphs right after it; the main graph,
+ * the training graphs, then the functions. */
+typedef struct oi_node_ref {
+	const Onnx__NodeProto *n;
+	int32_t ns;           /* name space: 0 the model's graphs, k function k-1 */
+	uint32_t graph;       /* index into graphs */
+	uint32_t index;       /* its position in its graph */
+} oi_node_ref;
 
 struct oi_model {
 	char *path, *dir;
@@ -49,30 +63,33 @@ struct oi_model {
 	size_t n_tensors, cap_tensors;
 	oi_ext_file *ext;
 	size_t n_ext, cap_ext;
+	oi_graph_ref *graphs;
+	size_t n_graphs, cap_graphs;
+	oi_node_ref *nodes;
+	size_t n_nodes, cap_nodes;
 	char *provenance;     /* JSON to record, NULL for none */
 	unsigned threads;
 	bool in_memory;       /* OI_OPEN_IN_MEMORY: map is a malloc'd copy */
 	int32_t cur_ns;       /* while loading */
 	unsigned open_flags;
-	int fan_convention;
-	char **warnings;
-	size_t n_warnings;
+	/* analysis */
+	bool analysed;
+	int fan_convention;   /* of info.fan_in/fan_out and of the plan's schemes */
+	/* warnings: the load's first, then the analysis's, then the plan's */
+	const char **warnings;
+	size_t n_warnings, cap_warnings;
+	size_t n_load_warnings;
+	/* strings handed out by oi_model_* that outlive what made them */
+	char **pool;
+	size_t n_pool, cap_pool;
 	char *saved_external;
 };
 
-/* Analysis (graph.c, roles.c): fills role, op, node, fans, activation. */
-int oi__analyse(oi_model *m);
 /* Record a warning (one line, no file name). */
 int oi__warn(oi_model *m, const char *fmt, ...) OI_PRINTF(2, 3);
-/* Read up to max elements of a tensor as int64 / double; *n gets the count.
- * Fails for dtypes that are not integers / floats. */
-int oi__tensor_read_i64(const oi_model *m, const oi_tensor *t, int64_t *out, size_t max,
-                        size_t *n);
-int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size_t max,
-                        size_t *n);
+/* A copy of s that lives until oi_model_free; NULL (OI_ENOMEM) on failure. */
+const char *oi__model_str(oi_model *m, const char *s);
 
-/* The byte range of a tensor's raw payload (storage RAW) in the model. */
-const oi_field_ref *oi__tensor_raw_field(const oi_model *m, const oi_tensor *t);
 /* Worker threads for generating values (reinit.c). */
 unsigned oi__threads(const oi_model *m);
 

@@ -304,6 +304,9 @@ static char *provenance_json(const char *scheme, uint64_t seed, const rule *rule
 
 int oi_model_plan(oi_model *m, const oi_init_options *opts)
 {
+	int arc = m->analysed ? 0 : oi_model_analyse(m, NULL);
+	if (arc)
+		return arc;
 	if (!opts || opts->version != OI_INIT_OPTIONS_VERSION)
 		return oi__fail(OI_EARG, "oi_init_options missing or of another version");
 	rule *rules = NULL;

@@ -6,20 +6,6 @@
 #include "scan.h"
 #include "wire.h"
 
-#define GROW(arr, n, cap)                                                      \
-	(((n) < (cap)) ? 0 : grow((void **)&(arr), &(cap), sizeof *(arr)))
-
-static int grow(void **arr, size_t *cap, size_t elem)
-{
-	size_t ncap = *cap ? *cap * 2 : 64;
-	void *p = oi__reallocarray(*arr, ncap, elem);
-	if (!p)
-		return OI_ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static bool is_payload_field(uint32_t field)
 {
 	switch (field) {
@@ -50,7 +36,7 @@ static int walk(walker *w, const ProtobufCMessageDescriptor *desc, uint64_t star
 		return oi__fail(OI_EFORMAT, "messages nested deeper than %d levels at byte %llu",
 		                OI_SCAN_MAX_DEPTH, (unsigned long long)start);
 	if (is_tensor) {
-		if (GROW(s->tensors, s->n_tensors, s->cap_tensors))
+		if (OI_GROW(s->tensors, s->n_tensors, s->cap_tensors))
 			return OI_ENOMEM;
 		tensor_index = s->n_tensors++;
 		s->tensors[tensor_index] = (oi_tensor_rec){ self_span, (uint32_t)s->n_fields, 0 };
@@ -111,7 +97,7 @@ static int walk(walker *w, const ProtobufCMessageDescriptor *desc, uint64_t star
 					                desc->name, fd->name, (unsigned long long)tag_off);
 				seen_singular |= 1ULL << field;
 			}
-			if (GROW(s->spans, s->n_spans, s->cap_spans))
+			if (OI_GROW(s->spans, s->n_spans, s->cap_spans))
 				return OI_ENOMEM;
 			int32_t idx = (int32_t)s->n_spans++;
 			s->spans[idx] = (oi_span){ tag_off, prefix_off, vstart, pos, self_span, field,
@@ -120,7 +106,7 @@ static int walk(walker *w, const ProtobufCMessageDescriptor *desc, uint64_t star
 			if (rc)
 				return rc;
 		} else if (is_tensor && is_payload_field(field)) {
-			if (GROW(s->fields, s->n_fields, s->cap_fields))
+			if (OI_GROW(s->fields, s->n_fields, s->cap_fields))
 				return OI_ENOMEM;
 			s->fields[s->n_fields++] = (oi_field_ref){ tag_off, vstart, pos, field, wire };
 			s->tensors[tensor_index].n_fields++;

@@ -2,8 +2,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "scan.h"
+#include "model.h"
 #include "tensor.h"
+#include "wire.h"
 
 unsigned oi__dtype_bits(int dtype)
 {
@@ -193,4 +194,119 @@ void oi__decode_raw(int dtype, const uint8_t *in, size_t n, double *out)
 			out[i] = 0;
 		}
 	}
+}
+
+/* ---- reading values (small tensors: shapes, indices, slopes) ------------ */
+
+const oi_field_ref *oi__tensor_raw_field(const oi_model *m, const oi_tensor *t)
+{
+	const oi_tensor_rec *r = &m->scan.tensors[t->rec];
+	const oi_field_ref *raw = NULL;
+	for (uint32_t i = 0; i < r->n_fields; i++)
+		if (m->scan.fields[r->first_field + i].field == OI_TP_RAW_DATA)
+			raw = &m->scan.fields[r->first_field + i];
+	return raw;
+}
+
+/* The payload bytes of raw or external storage. */
+static const uint8_t *payload_bytes(const oi_model *m, const oi_tensor *t)
+{
+	if (t->info.storage == OI_STORAGE_EXTERNAL)
+		return m->ext[t->ext].map ? m->ext[t->ext].map + t->ext_off : NULL;
+	const oi_field_ref *f = oi__tensor_raw_field(m, t);
+	return f ? m->map + f->start : NULL;
+}
+
+static int read_values(const oi_model *m, const oi_tensor *t, int64_t *iout, double *fout,
+                       size_t max, size_t *n)
+{
+	int dtype = t->info.dtype;
+	uint64_t count = t->info.numel < max ? t->info.numel : max;
+	*n = 0;
+	if (t->info.storage != OI_STORAGE_TYPED) {
+		const uint8_t *p = payload_bytes(m, t);
+		if (!p && count)
+			return oi__fail(OI_EINVALID, "tensor '%s' has no payload", t->info.name);
+		for (uint64_t i = 0; i < count; i++) {
+			int64_t iv = 0;
+			double fv = 0;
+			switch (dtype) {
+			case OI_DTYPE_INT64: memcpy(&iv, p + 8 * i, 8); fv = (double)iv; break;
+			case OI_DTYPE_INT32: { int32_t v; memcpy(&v, p + 4 * i, 4); iv = v; fv = v; break; }
+			case OI_DTYPE_UINT8: iv = p[i]; fv = (double)iv; break;
+			case OI_DTYPE_INT8: iv = (int8_t)p[i]; fv = (double)iv; break;
+			case OI_DTYPE_BOOL: iv = p[i] != 0; fv = (double)iv; break;
+			case OI_DTYPE_FLOAT: case OI_DTYPE_DOUBLE: case OI_DTYPE_FLOAT16:
+			case OI_DTYPE_BFLOAT16:
+				oi__decode_raw(dtype, p + i * oi__float_size(dtype), 1, &fv);
+				iv = (int64_t)fv;
+				break;
+			default:
+				return oi__fail(OI_EUNSUPPORTED, "tensor '%s': cannot read %s values",
+				                t->info.name, oi_dtype_name(dtype));
+			}
+			if (iout)
+				iout[i] = iv;
+			if (fout)
+				fout[i] = fv;
+		}
+		*n = (size_t)count;
+		return 0;
+	}
+	const oi_tensor_rec *r = &m->scan.tensors[t->rec];
+	size_t k = 0;
+	for (uint32_t fi = 0; fi < r->n_fields && k < count; fi++) {
+		const oi_field_ref *f = &m->scan.fields[r->first_field + fi];
+		uint64_t pos = f->start;
+		while (pos < f->end && k < count) {
+			int64_t iv = 0;
+			double fv = 0;
+			if (f->field == OI_TP_FLOAT_DATA) {
+				float x;
+				memcpy(&x, m->map + pos, 4);
+				pos += 4;
+				fv = x;
+				iv = (int64_t)x;
+			} else if (f->field == OI_TP_DOUBLE_DATA) {
+				memcpy(&fv, m->map + pos, 8);
+				pos += 8;
+				iv = (int64_t)fv;
+			} else if (f->field == OI_TP_INT32_DATA || f->field == OI_TP_INT64_DATA ||
+			           f->field == OI_TP_UINT64_DATA) {
+				uint64_t v;
+				if (!oi__wire_varint(m->map, f->end, &pos, &v))
+					return oi__fail(OI_EFORMAT, "tensor '%s': bad varint", t->info.name);
+				if (dtype == OI_DTYPE_FLOAT16 || dtype == OI_DTYPE_BFLOAT16) {
+					fv = dtype == OI_DTYPE_FLOAT16 ? oi__f16_to_f64((uint16_t)v)
+					                               : oi__bf16_to_f64((uint16_t)v);
+					iv = (int64_t)fv;
+				} else {
+					iv = f->field == OI_TP_INT32_DATA ? (int32_t)v : (int64_t)v;
+					fv = (double)iv;
+				}
+			} else {
+				return oi__fail(OI_EUNSUPPORTED, "tensor '%s': cannot read %s values",
+				                t->info.name, oi_dtype_name(dtype));
+			}
+			if (iout)
+				iout[k] = iv;
+			if (fout)
+				fout[k] = fv;
+			k++;
+		}
+	}
+	*n = k;
+	return 0;
+}
+
+int oi__tensor_read_i64(const oi_model *m, const oi_tensor *t, int64_t *out, size_t max,
+                        size_t *n)
+{
+	return read_values(m, t, out, NULL, max, n);
+}
+
+int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size_t max,
+                        size_t *n)
+{
+	return read_values(m, t, NULL, out, max, n);
 }

@@ -1,5 +1,6 @@
-/* dtype facts and the element codecs (float16 and bfloat16 by round to
- * nearest even, straight from double so that nothing is rounded twice). */
+/* dtype facts, the element codecs (float16 and bfloat16 by round to
+ * nearest even, straight from double so that nothing is rounded twice), and
+ * reading the values of small tensors (shapes, indices, slopes). */
 #ifndef OI_TENSOR_H
 #define OI_TENSOR_H
 
@@ -27,5 +28,17 @@ size_t oi__float_size(int dtype);
 void oi__encode_raw(int dtype, const double *values, size_t n, uint8_t *out);
 /* Decode n raw little-endian elements of a float dtype. */
 void oi__decode_raw(int dtype, const uint8_t *in, size_t n, double *out);
+
+struct oi_tensor;
+struct oi_field_ref;
+
+/* The byte range of a tensor's raw payload (storage RAW) in the model. */
+const struct oi_field_ref *oi__tensor_raw_field(const oi_model *m, const struct oi_tensor *t);
+/* Read up to max elements of a tensor as int64 / double; *n gets the count.
+ * Fails for dtypes that are not integers / floats. */
+int oi__tensor_read_i64(const oi_model *m, const struct oi_tensor *t, int64_t *out, size_t max,
+                        size_t *n);
+int oi__tensor_read_f64(const oi_model *m, const struct oi_tensor *t, double *out, size_t max,
+                        size_t *n);
 
 #endif

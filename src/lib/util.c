@@ -27,6 +27,23 @@ void *oi__reallocarray(void *p, size_t n, size_t size)
 	return q;
 }
 
+int oi__grow(void *arrp, size_t *cap, size_t elem)
+{
+	/* arrp is the address of a T *: read and written as bytes, which any
+	 * object pointer of the platforms we build for is */
+	void *arr;
+	memcpy(&arr, arrp, sizeof arr);
+	size_t ncap = *cap ? *cap * 2 : 16;
+	if (ncap < *cap)
+		return oi__fail(OI_ENOMEM, "out of memory (size overflow)");
+	void *p = oi__reallocarray(arr, ncap, elem);
+	if (!p)
+		return OI_ENOMEM;
+	memcpy(arrp, &p, sizeof p);
+	*cap = ncap;
+	return 0;
+}
+
 char *oi__strdup(const char *s)
 {
 	char *d = strdup(s ? s : "");

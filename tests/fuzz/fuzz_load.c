@@ -3,8 +3,8 @@
  * Each input is written to IN/model.onnx in a private folder (under /dev/shm
  * when it exists, else $TMPDIR or /tmp), beside a fixed external data file
  * IN/external.onnx.data so that external-data models reach their payloads.
- * If oi_model_open() accepts it, every tensor is read, the model is planned
- * with scheme "zeros" and saved to OUT/model.onnx, and the saved file must
+ * If oi_model_open() accepts it, it is analysed (twice), every tensor is read,
+ * the model is planned with scheme "zeros" and saved to OUT/model.onnx, and the saved file must
  * open again with the same tensors (names, dtypes, shapes); then planned with
  * "keep" and no provenance, the save must give back the input byte for byte.
  * Anything else is a bug, and abort()s. A failed open must leave a one-line message that
@@ -192,6 +192,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "fuzz_load: rejected: %s\n", oi_last_error());
 		goto done;
 	}
+	/* twice: a second analysis (another convention) replaces the first */
+	oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
+	ao.fan_convention = OI_FANS_KERAS;
+	rc = oi_model_analyse(m, &ao);
+	if (!rc)
+		rc = oi_model_analyse(m, NULL);
+	if (rc == OI_ENOMEM) {
+		oi_model_free(m);
+		goto done;
+	}
+	if (rc)
+		fatal("oi_model_analyse failed on a model that opened", oi_last_error());
 	size_t n = oi_model_tensor_count(m);
 	if (verbose)
 		fprintf(stderr, "fuzz_load: opened, %zu tensors\n", n);

@@ -405,10 +405,9 @@ static inline oi_model *t_open(const char *path, int convention)
 	oi_model *m = NULL;
 	if (oi_model_open(&m, path, NULL))
 		fail_msg("%s: %s", path, oi_last_error());
-	/* THE ANALYSE CALL: when opening stops analysing, this line becomes
-	 * { oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT; ao.fan_convention = convention;
-	 *   rc = oi_model_analyse(m, &ao); } */
-	int rc = oi_model_set_fan_convention(m, convention);
+	oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
+	ao.fan_convention = (oi_fan_convention)convention;
+	int rc = oi_model_analyse(m, &ao);
 	if (rc)
 		fail_msg("%s: analysis: %s", path, oi_last_error());
 	return m;

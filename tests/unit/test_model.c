@@ -12,6 +12,7 @@
 
 #include "onnx.pb-c.h"
 #include "onnxinit.h"
+#include "ops.h"
 #include "tensor.h"
 
 void oi__set_protobuf_limit(uint64_t limit);
@@ -243,6 +244,126 @@ static void large_keep_is_identical(void **state)
 	free(b);
 }
 
+/* Analysis is a step of its own: open leaves the analysis fields unset, and
+ * analysing again (another convention) replaces results and warnings. */
+static void analyse_is_a_step(void **state)
+{
+	(void)state;
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	const oi_tensor_info *w = find(m, "W");
+	assert_null(w->role);
+	assert_int_equal(w->fan_in, -1);
+	assert_int_equal(oi_model_analyse(m, NULL), 0);
+	assert_string_equal(w->role, "dense_weight");
+	assert_string_equal(w->op, "MatMul");
+	assert_int_equal(w->fan_in, 16);
+	assert_int_equal(w->fan_out, 64);
+	const char *role = w->role;
+	size_t warnings = oi_model_warning_count(m);
+	oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
+	ao.fan_convention = OI_FANS_KERAS;
+	assert_int_equal(oi_model_analyse(m, &ao), 0);
+	assert_int_equal(oi_model_warning_count(m), warnings);
+	assert_string_equal(role, "dense_weight"); /* still readable */
+	assert_int_equal(w->fan_in, 16);
+	ao.fan_convention = (oi_fan_convention)7;
+	assert_int_equal(oi_model_analyse(m, &ao), OI_EARG);
+	ao.version = 99;
+	assert_int_equal(oi_model_analyse(m, &ao), OI_EARG);
+	oi_model_free(m);
+}
+
+static void write_graph(const char *path, Onnx__NodeProto **nodes, size_t n_nodes,
+                        Onnx__TensorProto **inits, size_t n_inits)
+{
+	Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT;
+	x.name = (char *)"x";
+	Onnx__ValueInfoProto *ins[1] = { &x };
+	Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+	g.name = (char *)"g"; g.n_node = n_nodes; g.node = nodes;
+	g.n_initializer = n_inits; g.initializer = inits; g.n_input = 1; g.input = ins;
+	Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+	op.domain = (char *)""; op.has_version = 1; op.version = 13;
+	Onnx__OperatorSetIdProto *ops[1] = { &op };
+	Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+	m.has_ir_version = 1; m.ir_version = 8; m.graph = &g; m.n_opset_import = 1; m.opset_import = ops;
+	size_t len = onnx__model_proto__get_packed_size(&m);
+	uint8_t *buf = malloc(len);
+	onnx__model_proto__pack(&m, buf);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	fclose(f);
+	free(buf);
+}
+
+/* A weight with a zero dim holds no value, but its other dims may be as
+ * large as int64 allows: its fans (and its bias's) overflow, and are unknown,
+ * with one warning. */
+static void zero_dim_fans_overflow(void **state)
+{
+	(void)state;
+	int64_t huge = (int64_t)1 << 32;
+	int64_t wd[4] = { 0, huge, huge, huge }, bd[1] = { 0 };
+	Onnx__TensorProto W = ONNX__TENSOR_PROTO__INIT, B = ONNX__TENSOR_PROTO__INIT;
+	W.name = (char *)"W"; W.n_dims = 4; W.dims = wd; W.has_data_type = 1; W.data_type = 1;
+	B.name = (char *)"B"; B.n_dims = 1; B.dims = bd; B.has_data_type = 1; B.data_type = 1;
+	Onnx__TensorProto *inits[2] = { &W, &B };
+	char *conv_in[3] = { (char *)"x", (char *)"W", (char *)"B" }, *conv_out[1] = { (char *)"y" };
+	Onnx__NodeProto conv = ONNX__NODE_PROTO__INIT;
+	conv.op_type = (char *)"Conv"; conv.n_input = 3; conv.input = conv_in;
+	conv.n_output = 1; conv.output = conv_out;
+	Onnx__NodeProto *nodes[1] = { &conv };
+	write_graph(path_in("zero.onnx"), nodes, 1, inits, 2);
+
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, path_in("zero.onnx"), NULL), 0);
+	assert_int_equal(oi_model_analyse(m, NULL), 0);
+	const oi_tensor_info *w = find(m, "W"), *b = find(m, "B");
+	assert_string_equal(w->role, "conv_weight");
+	assert_int_equal(w->fan_in, -1);
+	assert_int_equal(w->fan_out, -1);
+	assert_string_equal(b->role, "bias");
+	assert_int_equal(b->fan_in, -1);
+	assert_int_equal(b->fan_out, -1);
+	size_t overflows = 0;
+	for (size_t i = 0; i < oi_model_warning_count(m); i++)
+		overflows += strstr(oi_model_warning(m, i), "overflow") != NULL;
+	assert_int_equal(overflows, 1);
+	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	io.scheme = "torch";
+	oi_model_plan(m, &io); /* whatever it decides, without undefined behaviour */
+	oi_model_free(m);
+}
+
+/* oi__op_find bisects the op table: rows in oi_op_id order, sorted by
+ * (domain, name), each found by its own name and no other domain. */
+static void op_table_is_sorted(void **state)
+{
+	(void)state;
+	for (int i = 0; i < OI_OP_COUNT; i++) {
+		const oi_op_def *row = &oi__ops[i];
+		assert_int_equal(row->id, i);
+		assert_non_null(row->name);
+		if (i > 0) {
+			const oi_op_def *prev = &oi__ops[i - 1];
+			assert_true(prev->domain < row->domain ||
+			            (prev->domain == row->domain && strcmp(prev->name, row->name) < 0));
+		}
+		const char *dom = row->domain == OI_DOMAIN_MS ? "com.microsoft" : "";
+		assert_ptr_equal(oi__op_find(dom, row->name), row);
+		if (row->domain == OI_DOMAIN_ONNX) {
+			assert_ptr_equal(oi__op_find(NULL, row->name), row);
+			assert_ptr_equal(oi__op_find("ai.onnx", row->name), row);
+		}
+		assert_null(oi__op_find("ai.onnx.ml", row->name));
+		assert_true(!(row->flags & OI_OP_SHAPE_FROM_ATTRS) || row->shape);
+	}
+	assert_null(oi__op_find("", "NoSuchOp"));
+	assert_null(oi__op_find("", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +372,9 @@ int main(void)
 		cmocka_unit_test(output_is_input_refused),
 		cmocka_unit_test(past_limit_goes_external),
 		cmocka_unit_test(large_keep_is_identical),
+		cmocka_unit_test(analyse_is_a_step),
+		cmocka_unit_test(zero_dim_fans_overflow),
+		cmocka_unit_test(op_table_is_sorted),
 	};
 	return cmocka_run_group_tests_name("model", tests, setup, teardown);
 }
