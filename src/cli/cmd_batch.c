@@ -703,10 +703,10 @@ static void run_job(batch *b, job *j)
 static json_t *job_json(const job *j)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "input", json_string(j->input));
-	json_object_set_new(o, "output", json_string(j->output));
+	json_object_set_new(o, "input", cli_json_text(j->input));
+	json_object_set_new(o, "output", cli_json_text(j->output));
 	json_object_set_new(o, "status", json_string(j->status));
-	json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
+	json_object_set_new(o, "error", cli_json_text(j->error));
 	json_object_set_new(o, "tensors", json_integer((json_int_t)j->tensors));
 	json_object_set_new(o, "seed", cli_seed_json(j->seed));
 	json_object_set_new(o, "sha256", j->sha[0] ? json_string(j->sha) : json_null());

@@ -124,7 +124,7 @@ static int save(oi_model *m, const init_request *r)
 		           "in '%s'", r->out, oi_model_saved_external(m));
 	if (r->args.json) {
 		json_t *j = cli_model_json(m, true);
-		json_object_set_new(j, "output", json_string(r->out));
+		json_object_set_new(j, "output", cli_json_text(r->out));
 		return cli_print_json(j);
 	}
 	if (cli_verbosity > 0)

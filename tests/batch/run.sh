@@ -91,6 +91,30 @@ fi
 # py: check.py, for setup
 py() { "$PYTHON" "$HERE/check.py" "$@"; }
 
+# odd_model PATH MARK: a Gemm model whose tensors (w, b and unused, which no
+# node reads: a warning), node and opset domain have MARK (bytes) in their names
+odd_model() {
+	"$PYTHON" - "$1" "$2" <<'EOF'
+import os, sys
+from onnx import TensorProto, helper
+def t(name, dims):
+    n = 1
+    for d in dims:
+        n *= d
+    return helper.make_tensor(name, TensorProto.FLOAT, dims, [0.5] * n)
+g = helper.make_graph(
+    [helper.make_node("Gemm", ["x", "wQQ", "bQQ"], ["y"], name="gemmQQ", transB=1)], "g",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    [t("wQQ", [4, 8]), t("bQQ", [4]), t("unusedQQ", [3])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("dQQ", 1)])
+m.ir_version = 8
+mark = os.fsencode(sys.argv[2])
+with open(os.fsencode(sys.argv[1]), "wb") as f:
+    f.write(m.SerializeToString().replace(b"QQ", mark))
+EOF
+}
+
 # ---- the main tree --------------------------------------------------------
 T=$S/t
 mkdir -p "$T/a/b" "$T/x" "$T/c/d/e" "$T/g"
@@ -643,6 +667,38 @@ expect_rc 0
 r=$(chk expect "$S/r5/sub/m.onnx" fc2.weight=0.5 fc2.bias=5)
 [ -n "$r" ] && w "$r"
 verdict "rules: --scheme beats every file's scheme"
+
+# ---- 8. names and paths that are not text ----------------------------------
+# JSON strings are Unicode: a byte that is not UTF-8 (a file name, a tensor
+# name) is the character of that number, never dropped
+NU=$S/nu
+mkdir -p "$NU/in"
+odd_model "$NU/in/m"$'\xff'".onnx" $'\xff\xc3'
+run batch "$NU/in" -o "$NU/out" --json --manifest "$NU/m.jsonl"
+expect_rc 0
+r=$("$PYTHON" - "$OUT" "$NU/m.jsonl" <<'EOF' 2>&1 | head -n 1
+import json, sys
+for p in sys.argv[1:]:
+    lines = open(p, "rb").read().decode("utf-8").splitlines()
+    rec = json.loads(lines[0])
+    for k in ("input", "output"):
+        if not str(rec.get(k)).endswith("/m\u00ff.onnx"):
+            sys.exit(print("%s: %s is %r" % (p, k, rec.get(k))))
+EOF
+)
+[ -n "$r" ] && w "$r"
+run batch "$NU/in" --dry-run --json
+expect_rc 0
+r=$("$PYTHON" - "$OUT" <<'EOF' 2>&1 | head -n 1
+import json, sys
+doc = json.loads(open(sys.argv[1], "rb").read().decode("utf-8").splitlines()[0])
+names = [t.get("name") for t in doc["tensors"]]
+if not doc.get("model", "").endswith("/m\u00ff.onnx") or names != ["w\u00ff\u00c3", "b\u00ff\u00c3", "unused\u00ff\u00c3"]:
+    print("model %r, names %r" % (doc.get("model"), names))
+EOF
+)
+[ -n "$r" ] && w "$r"
+verdict "text: paths and names that are not UTF-8 are in the JSON and the manifest"
 
 echo "batch: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

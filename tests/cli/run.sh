@@ -7,7 +7,9 @@
 # folders up from this script). PYTHON: a python3 with python3-onnx (default
 # /usr/bin/python3). Scratch files go to a mktemp folder under $TMPDIR, removed
 # at the end unless KEEP_SCRATCH=1. Prints `ok - NAME` or `not ok - NAME: WHY`
-# per case, then `cli: N passed, M failed`; exits 1 if any failed.
+# per case, `skip - NAME: WHY` for a case that cannot run here (no strace, no
+# /dev/full), then `cli: N passed, M failed, K skipped`; exits 1 if any failed,
+# or with REQUIRE_ALL=1 if any was skipped.
 set -u
 
 if [ -z "${ONNXINIT:-}" ]; then
@@ -30,8 +32,14 @@ ERR=$S/stderr
 
 passed=0
 failed=0
+skipped=0
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
+# skip NAME WHY: neither passed nor failed; with REQUIRE_ALL=1 a failure
+skip() {
+	if [ "${REQUIRE_ALL:-0}" = 1 ]; then not_ok "$1" "cannot run here: $2"
+	else echo "skip - $1: $2"; skipped=$((skipped + 1)); fi
+}
 # verdict NAME WHY: ok if WHY is empty
 verdict() { if [ -z "$2" ]; then ok "$1"; else not_ok "$1" "$2"; fi; }
 
@@ -491,6 +499,71 @@ if [ -s "$S/bad-messages" ]; then
 fi
 verdict "bad/messages-legible" "$why"
 
+# ---- bytes that are not UTF-8 in names and paths; newlines in paths -----------------
+FT=$S/faults
+mkdir -p "$FT"
+# every model string (tensor, node, opset domain, warning) holds the bytes ff c3
+NU=$S/not-utf8
+mkdir -p "$NU"
+"$PYTHON" - "$NU/m"$'\xff'".onnx" <<'EOF' 2>"$NU/err"
+import sys
+from onnx import TensorProto, helper
+t = lambda name, dims: helper.make_tensor(name, TensorProto.FLOAT, dims, [0.5] * (dims[0] * (dims[1] if len(dims) > 1 else 1)))
+g = helper.make_graph(
+    [helper.make_node("Gemm", ["x", "wQQ", "bQQ"], ["y"], name="gemmQQ", transB=1)], "g",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    [t("wQQ", [4, 8]), t("bQQ", [4]), t("unusedQQ", [3])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("dQQ", 1)])
+m.ir_version = 8
+open(sys.argv[1].encode("utf-8", "surrogateescape"), "wb").write(m.SerializeToString().replace(b"QQ", b"\xff\xc3"))
+EOF
+NUM=$NU/m$'\xff'.onnx
+# nu_why JSON KIND: each name holds the bytes as the characters U+00FF U+00C3
+nu_why() {
+	"$PYTHON" - "$@" <<'EOF' 2>&1 | head -n 1
+import json, sys
+path, kind = sys.argv[1], sys.argv[2]
+bad = "\u00ff\u00c3"
+try:
+    doc = json.loads(open(path, "rb").read().decode("utf-8"))
+except ValueError as e:
+    sys.exit(print("not JSON in UTF-8: %s" % e))
+if not doc.get("model", "").endswith("/m\u00ff.onnx"):
+    sys.exit(print("model is %r" % doc.get("model")))
+names = [t.get("name") for t in doc["tensors"]]
+if names != ["w" + bad, "b" + bad, "unused" + bad]:
+    sys.exit(print("names %r" % names))
+if doc["tensors"][0].get("node") != "gemm" + bad:
+    sys.exit(print("node %r" % doc["tensors"][0].get("node")))
+if "d" + bad not in doc["opset"]:
+    sys.exit(print("opset %r" % doc["opset"]))
+if not any("unused" + bad in w for w in doc["warnings"]):
+    sys.exit(print("warnings %r" % doc["warnings"]))
+if kind == "saved" and not doc.get("output", "").endswith("/out\u00ff.onnx"):
+    sys.exit(print("output is %r" % doc.get("output")))
+EOF
+}
+if [ -s "$NUM" ]; then
+	run inspect --json "$NUM"
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && why=$(nu_why "$OUT" inspect)
+	verdict "not-utf8/inspect-json-keeps-every-name" "$why"
+	run init "$NUM" --dry-run --json
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && why=$(nu_why "$OUT" plan)
+	verdict "not-utf8/dry-run-json-keeps-every-name" "$why"
+	run init "$NUM" -o "$NU/out"$'\xff'".onnx" --json
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+	[ -z "$why" ] && why=$(nu_why "$OUT" saved)
+	verdict "not-utf8/init-json-keeps-every-name-and-the-output" "$why"
+else
+	not_ok "not-utf8/setup" "no model made: $(head -n 1 "$NU/err")"
+fi
+
 # ---- the inputs were never touched ---------------------------------------------
 sha_models >"$S/models.sha256.after"
 why=""
@@ -500,5 +573,5 @@ verdict "inputs-unchanged" "$why"
 why=$(temps_in "$MODELS")
 verdict "no-temporaries-in-models" "${why:+left: $why}"
 
-echo "cli: $passed passed, $failed failed"
+echo "cli: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
