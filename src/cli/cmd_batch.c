@@ -733,9 +733,10 @@ static void show_progress(const batch *b, bool final)
 	double eta = b->bytes_done && b->bytes_total > b->bytes_done
 		             ? el * (double)(b->bytes_total - b->bytes_done) / (double)b->bytes_done
 		             : 0;
-	fprintf(stderr, "\ronnxinit: batch: %zu/%zu models, %.1f MB/s, ETA %.0f s   %s", b->done,
-	        b->n_jobs, mbs, eta, final ? "\n" : "");
-	fflush(stderr);
+	char line[200];
+	snprintf(line, sizeof line, "onnxinit: batch: %zu/%zu models, %.1f MB/s, ETA %.0f s   ",
+	         b->done, b->n_jobs, mbs, eta);
+	cli_progress(line, final);
 }
 
 static void finish_job(batch *b, job *j)
@@ -747,8 +748,6 @@ static void finish_job(batch *b, job *j)
 		b->failed++;
 		if (b->o->fail_fast)
 			atomic_store(&b->stop, true);
-		if (b->o->progress)
-			fputc('\n', stderr);
 		cli_error(EXIT_FAIL, "%s", j->error ? j->error : j->input);
 	} else if (!strcmp(j->status, "skipped")) {
 		b->skipped++;
@@ -864,9 +863,8 @@ static int report(batch *b)
 	show_progress(b, true);
 	sync_output_dirs(b);
 	size_t not_run = b->n_jobs - b->done;
-	if (cli_verbosity >= 0)
-		fprintf(stderr, "onnxinit: batch: %zu ok, %zu failed, %zu skipped%s in %.2f s\n", b->ok,
-		        b->failed, b->skipped, not_run ? " (stopped early)" : "", now_s() - b->start);
+	cli_notice("batch: %zu ok, %zu failed, %zu skipped%s in %.2f s", b->ok, b->failed, b->skipped,
+	           not_run ? " (stopped early)" : "", now_s() - b->start);
 	if (b->failed || b->discovery_failed || not_run)
 		ret = EXIT_FAIL;
 	if (b->manifest && fclose(b->manifest) != 0)

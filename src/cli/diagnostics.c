@@ -1,9 +1,11 @@
-/* Messages, exit codes, and the temporaries removed on SIGINT/SIGTERM/SIGHUP. */
+/* Messages, the progress line, and the temporaries removed on
+ * SIGINT/SIGTERM/SIGHUP. */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,18 +13,65 @@
 
 int cli_verbosity = 0;
 
-static void vmsg(const char *fmt, va_list ap)
+/* ---- stderr ------------------------------------------------------------- */
+
+/* Messages come from several workers at once, and share stderr with the
+ * progress line: one lock for all of it. */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static char progress_line[512];
+static size_t progress_len;          /* 0: no progress line on screen */
+
+/* Control characters (a newline in a path or a tensor name) as spaces: a
+ * message stays one line, and a name cannot move the cursor. */
+static void one_line(char *s)
 {
-	fputs("onnxinit: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	for (unsigned char *p = (unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+/* "\r", spaces over the progress line, "\r": the cursor where it began. */
+static void clear_progress(void)
+{
+	char blank[sizeof progress_line + 2];
+	blank[0] = '\r';
+	memset(blank + 1, ' ', progress_len);
+	blank[progress_len + 1] = '\r';
+	fwrite(blank, 1, progress_len + 2, stderr);
+}
+
+/* prefix, the message, a newline; the progress line cleared and redrawn */
+static void say(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[1024], *msg = buf;
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	if (n >= (int)sizeof buf && (msg = malloc((size_t)n + 1)))
+		vsnprintf(msg, (size_t)n + 1, fmt, again);
+	else
+		msg = buf;
+	va_end(again);
+	one_line(msg);
+	pthread_mutex_lock(&err_lock);
+	if (progress_len)
+		clear_progress();
+	fputs(prefix, stderr);
+	fputs(msg, stderr);
 	fputc('\n', stderr);
+	if (progress_len)
+		fputs(progress_line, stderr);
+	fflush(stderr);
+	pthread_mutex_unlock(&err_lock);
+	if (msg != buf)
+		free(msg);
 }
 
 int cli_error(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	say("onnxinit: ", fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -31,7 +80,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap);
+	say("onnxinit: ", fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try 'onnxinit %s%s--help' for more information.\n", cmd ? cmd : "",
 	        cmd ? " " : "");
@@ -40,11 +89,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 static void vnotice(const char *prefix, const char *fmt, va_list ap)
 {
-	if (cli_verbosity < 0)
-		return;
-	fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	if (cli_verbosity >= 0)
+		say(prefix, fmt, ap);
 }
 
 void cli_warn(const char *fmt, ...)
@@ -82,13 +128,42 @@ void cli_print_warnings(const oi_model *m)
 		return;
 	size_t shown = cli_verbosity > 0 ? n : (n < 5 ? n : 5);
 	for (size_t i = 0; i < shown; i++)
-		fprintf(stderr, "onnxinit: %s: warning: %s\n", oi_model_path(m), oi_model_warning(m, i));
+		cli_notice("%s: warning: %s", oi_model_path(m), oi_model_warning(m, i));
 	if (shown < n)
-		fprintf(stderr, "onnxinit: %s: %zu more warnings (-v shows all)\n", oi_model_path(m),
-		        n - shown);
+		cli_notice("%s: %zu more warnings (-v shows all)", oi_model_path(m), n - shown);
 }
 
-/* ---- temporaries removed on SIGINT/SIGTERM ------------------------------ */
+void cli_progress(const char *line, int final)
+{
+	if (cli_verbosity < 0)
+		return;
+	pthread_mutex_lock(&err_lock);
+	size_t n = strlen(line);
+	if (n > sizeof progress_line - 2)
+		n = sizeof progress_line - 2;
+	/* drawn over the last one: what it had past this one's end blanked */
+	char buf[2 * sizeof progress_line + 2];
+	size_t len = 0;
+	buf[len++] = '\r';
+	memcpy(buf + len, line, n);
+	len += n;
+	size_t pad = progress_len > n + 1 ? progress_len - n - 1 : 0;
+	memset(buf + len, ' ', pad);
+	len += pad;
+	if (final) {
+		buf[len++] = '\n';
+		progress_len = 0;
+	} else {
+		memcpy(progress_line, buf, n + 1);
+		progress_line[n + 1] = 0;
+		progress_len = n + 1;
+	}
+	fwrite(buf, 1, len, stderr);
+	fflush(stderr);
+	pthread_mutex_unlock(&err_lock);
+}
+
+/* ---- temporaries removed on signals --------------------------------------- */
 
 /* A signal handler can reach nothing else: the table is process-wide. */
 #define TEMP_SLOTS 256
@@ -118,11 +193,16 @@ void cli_temp_callback(const char *path, int created, void *userdata)
 	pthread_mutex_unlock(&temps_lock);
 }
 
-static void on_signal(int sig)
+static void remove_temps(void)
 {
 	for (int i = 0; i < TEMP_SLOTS; i++)
 		if (temps[i].used)
 			unlink(temps[i].path);
+}
+
+static void on_signal(int sig)
+{
+	remove_temps();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -142,3 +222,4 @@ void cli_install_signal_cleanup(void)
 {
 	cli_install_signals(on_signal);
 }
+

@@ -9,6 +9,9 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 extern int cli_verbosity; /* -1 quiet, 0 normal, 1+ verbose */
 
+/* Every message is one line: control characters in it (a newline in a path
+ * or a name) are printed as spaces. */
+
 /* "onnxinit: what" on stderr; returns the exit code given. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Also names CMD's --help; returns EXIT_USAGE. */
@@ -21,6 +24,13 @@ void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_exit_for(int rc);
 /* The model's warnings on stderr (a few; all with -v; none with -q). */
 void cli_print_warnings(const oi_model *m);
+
+/* A progress line on stderr, redrawn in place ('\r'): the messages above
+ * clear it before they print and draw it again after. final: the line is
+ * ended with a newline and forgotten. Not with -q. */
+void cli_progress(const char *line, int final);
+
+/* ---- signals ------------------------------------------------------------ */
 
 /* Remove the temporaries of an interrupted save, then die by the signal. */
 void cli_install_signal_cleanup(void);

@@ -601,6 +601,37 @@ else
 	skip "progress: auto on a terminal shows progress" "no script(1) to give it a terminal"
 fi
 
+# a warning while the progress line is up: the line is cleared before it
+# and drawn again after (as a terminal shows it: '\r' goes back to the start)
+PW=$S/pw
+mkdir -p "$PW"
+cp "$MODELS/mlp.onnx" "$PW/a.onnx"
+cp "$MODELS/mlp.onnx" "$PW/c.onnx"
+odd_model "$PW/b.onnx" XX
+run batch "$PW" -o "$S/pwo" -j 1 --progress always
+expect_rc 0
+r=$("$PYTHON" - "$ERR" <<'EOF' 2>&1 | head -n 1
+import sys
+shown = []
+for raw in open(sys.argv[1], "rb").read().decode("latin-1").split("\n"):
+    cells = []
+    for part in raw.split("\r"):
+        cells[:len(part)] = part
+    shown.append("".join(cells).rstrip())
+warn = [l for l in shown if "warning:" in l]
+if not warn:
+    print("no warning on stderr: %r" % shown[:3])
+for l in warn:
+    if "models," in l or not l.startswith("onnxinit: "):
+        print("progress and warning on one line: %r" % l)
+        break
+EOF
+)
+[ -n "$r" ] && w "$r"
+tr '\r' '\n' <"$ERR" | grep -Eq "3/3 models, [0-9.]+ MB/s" || w "no '3/3 models' progress"
+tail -n 1 "$ERR" | grep -Eq "$summary_re" || w "no summary at the end: $(tail -n 1 "$ERR")"
+verdict "progress: a warning clears the progress line, which is drawn again after"
+
 # usage errors: exit 2, a diagnostic, nothing written
 for args in "-o $S/u" "$T" "$T -o $S/u --in-place" "$T -o $S/u --shard 0/4" "$T -o $S/u --shard 5/4" \
 	"$T -o $S/u --shard 1/0" "$T -o $S/u --shard x" "$T -o $S/u -j 0" "$T -o $S/u --progress sometimes" \
@@ -699,6 +730,19 @@ EOF
 )
 [ -n "$r" ] && w "$r"
 verdict "text: paths and names that are not UTF-8 are in the JSON and the manifest"
+
+# a newline in a path: each message stays one line
+NL=$S/new$'\n'line
+mkdir -p "$NL"
+odd_model "$NL/warns.onnx" XX
+head -c 100 "$MODELS/cnn.onnx" >"$NL/broken.onnx"
+run batch "$NL" "$S/no"$'\n'"such" -o "$S/nlo"
+expect_rc 1
+bad=$(grep -a -v -e '^onnxinit: ' "$ERR" | head -n 1)
+[ -n "$bad" ] && w "a line that is no message: '$bad' ($(head -c 300 "$ERR" | tr '\n' '|'))"
+grep -q 'warning' "$ERR" || w "no warning for warns.onnx"
+grep -q 'broken.onnx' "$ERR" || w "broken.onnx not named"
+verdict "text: a newline in a path leaves every message on one line"
 
 echo "batch: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -564,6 +564,41 @@ else
 	not_ok "not-utf8/setup" "no model made: $(head -n 1 "$NU/err")"
 fi
 
+# one_line_why [N]: every stderr line a message of its own (N of them if given)
+one_line_why() {
+	local n bad
+	n=$(n_lines "$ERR")
+	bad=$(grep -a -v -e '^onnxinit: ' -e "^Try 'onnxinit" "$ERR" | head -n 1)
+	if [ -n "$bad" ]; then echo "a line that is no message: '$bad' ($(head -c 300 "$ERR" | tr '\n' '|'))"
+	elif [ -n "${1:-}" ] && [ "$n" -ne "$1" ]; then echo "$n lines, not $1: $(head -c 300 "$ERR" | tr '\n' '|')"
+	fi
+}
+NL=$S/new$'\n'line
+mkdir -p "$NL"
+cp "$NUM" "$NL/warns.onnx" 2>/dev/null
+run init "$NL/no-such.onnx" -o "$NL/out.onnx"
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 1 ] && why="exit $rc, not 1"
+[ -z "$why" ] && why=$(one_line_why 1)
+verdict "newline-in-path/missing-model: one line" "$why"
+cp "$CNN" "$NL/cnn.onnx"
+run init "$NL/cnn.onnx" -o "$NL/cnn.onnx"
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 2 ] && why="exit $rc, not 2"
+[ -z "$why" ] && why=$(one_line_why 2)
+verdict "newline-in-path/output-is-input: one line and the hint" "$why"
+run inspect "$NL/warns.onnx"
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
+[ -z "$why" ] && ! grep -q 'warning' "$ERR" && why="no warning"
+[ -z "$why" ] && why=$(one_line_why)
+verdict "newline-in-path/warnings: one line each" "$why"
+run init "$CNN" -o "$NL/no/such/dir/out.onnx"
+why=$(crash_why)
+[ -z "$why" ] && [ "$rc" -ne 1 ] && why="exit $rc, not 1"
+[ -z "$why" ] && why=$(one_line_why 1)
+verdict "newline-in-path/output-folder-missing: one line" "$why"
+
 # ---- the inputs were never touched ---------------------------------------------
 sha_models >"$S/models.sha256.after"
 why=""
