@@ -108,7 +108,7 @@ static int show_plan(const oi_model *m, bool json)
 	if (json)
 		return cli_print_json(cli_model_json(m, true));
 	cli_print_table(stdout, m, true);
-	return EXIT_OK;
+	return cli_stdout_flush();
 }
 
 static int save(oi_model *m, const init_request *r)
@@ -123,6 +123,7 @@ static int save(oi_model *m, const init_request *r)
 		cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to external data "
 		           "in '%s'", r->out, oi_model_saved_external(m));
 	if (r->args.json) {
+		cli_stdout_note("the model was written to %s", r->out);
 		json_t *j = cli_model_json(m, true);
 		json_object_set_new(j, "output", cli_json_text(r->out));
 		return cli_print_json(j);

@@ -1,9 +1,11 @@
-/* Messages, the progress line, and the temporaries removed on
- * SIGINT/SIGTERM/SIGHUP. */
+/* Messages, exit codes, standard output's write errors, the progress line,
+ * and the temporaries removed on SIGINT/SIGTERM/SIGHUP. */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,47 @@ void cli_progress(const char *line, int final)
 	fwrite(buf, 1, len, stderr);
 	fflush(stderr);
 	pthread_mutex_unlock(&err_lock);
+}
+
+/* ---- standard output ---------------------------------------------------- */
+
+static int stdout_errno;            /* the first write error on stdout */
+static char stdout_note_text[1200]; /* what was done regardless */
+
+int cli_stdout_flush(void)
+{
+	/* a write that failed before (stdio flushes as its buffer fills) left
+	 * its errno, if nothing since changed it */
+	int before = errno;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return EXIT_OK;
+	if (!stdout_errno)
+		stdout_errno = errno ? errno : before ? before : EIO;
+	return EXIT_FAIL;
+}
+
+void cli_stdout_note(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(stdout_note_text, sizeof stdout_note_text, fmt, ap);
+	va_end(ap);
+}
+
+int cli_stdout_close(int ret)
+{
+	bool wrote_ok = cli_stdout_flush() == EXIT_OK;
+	/* a closed stdout (>&-) that was never written to is no error */
+	if (fclose(stdout) != 0 && !stdout_errno && !(wrote_ok && errno == EBADF))
+		stdout_errno = errno ? errno : EIO;
+	if (!stdout_errno)
+		return ret;
+	if (stdout_note_text[0])
+		cli_error(EXIT_FAIL, "cannot write to standard output: %s (%s)", strerror(stdout_errno),
+		          stdout_note_text);
+	else
+		cli_error(EXIT_FAIL, "cannot write to standard output: %s", strerror(stdout_errno));
+	return ret ? ret : EXIT_FAIL;
 }
 
 /* ---- temporaries removed on signals --------------------------------------- */

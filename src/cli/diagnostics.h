@@ -1,5 +1,5 @@
-/* What the program says on stderr, its exit codes, and the temporaries
- * removed when a signal ends it. */
+/* What the program says on stderr, its exit codes, standard output's write
+ * errors, and the temporaries removed when a signal ends it. */
 #ifndef OI_CLI_DIAGNOSTICS_H
 #define OI_CLI_DIAGNOSTICS_H
 
@@ -29,6 +29,20 @@ void cli_print_warnings(const oi_model *m);
  * clear it before they print and draw it again after. final: the line is
  * ended with a newline and forgotten. Not with -q. */
 void cli_progress(const char *line, int final);
+
+/* ---- standard output -------------------------------------------------- */
+
+/* Flush stdout: EXIT_OK, or EXIT_FAIL with the error kept for
+ * cli_stdout_close (nothing printed here). Writers set errno to 0 before
+ * they print, so that the errno of a write stdio made on its own is kept. */
+int cli_stdout_flush(void);
+/* What was done already when stdout fails (e.g. "the model was written to
+ * OUT"): said in parentheses after the error. */
+void cli_stdout_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The program's last word: stdout flushed and closed; a write error on it
+ * said in one line. The exit code: ret, or EXIT_FAIL if ret was 0 and
+ * stdout failed. */
+int cli_stdout_close(int ret);
 
 /* ---- signals ------------------------------------------------------------ */
 

@@ -159,12 +159,11 @@ int cli_print_json(json_t *j)
 {
 	if (!j)
 		return cli_error(EXIT_FAIL, "out of memory");
-	int rc = json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	errno = 0;
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	json_decref(j);
 	fputc('\n', stdout);
-	if (rc != 0 || fflush(stdout) != 0)
-		return cli_error(EXIT_FAIL, "cannot write to standard output: %s", strerror(errno));
-	return EXIT_OK;
+	return cli_stdout_flush();
 }
 
 enum { COL_NAME, COL_GRAPH, COL_SOURCE, COL_DTYPE, COL_SHAPE, COL_STORAGE, COL_NUMEL,
@@ -232,6 +231,7 @@ void cli_print_table(FILE *out, const oi_model *m, bool with_plan)
 {
 	size_t n = oi_model_tensor_count(m);
 	int ncols = with_plan ? NCOLS : COL_ACTION;
+	errno = 0; /* for cli_stdout_flush */
 	size_t width[NCOLS];
 	for (int c = 0; c < NCOLS; c++)
 		width[c] = strlen(col_names[c]);

@@ -25,7 +25,8 @@ json_t *cli_model_json(const oi_model *m, bool with_plan);
 json_t *cli_seed_json(uint64_t seed);
 /* Print the tensors as an aligned table. */
 void cli_print_table(FILE *out, const oi_model *m, bool with_plan);
-/* Dump JSON to stdout followed by a newline, and drop it; an exit code. */
+/* Dump JSON to stdout followed by a newline, and drop it; an exit code
+ * (a write error is kept for cli_stdout_close, not printed). */
 int cli_print_json(json_t *j);
 
 #endif

@@ -539,6 +539,47 @@ verdict "fault: kill -9 mid-run -> $n complete outputs ($left temporaries left, 
 for m in "${MOUNTS[@]}"; do [ "$m" = "$G" ] && umount "$G" 2>/dev/null; done
 rm -rf "$G"
 
+# a manifest on a full disk: a small tmpfs filled up (or, where mounting
+# fails, /dev/full)
+MF=$S/mfull
+mkdir -p "$MF"
+if mount -t tmpfs -o size=8k tmpfs "$MF" 2>/dev/null; then
+	MOUNTS+=("$MF")
+	head -c 1M /dev/zero >"$MF/fill" 2>/dev/null
+	how="a full tmpfs"
+	man=$MF/m.jsonl
+else
+	how="/dev/full"
+	man=/dev/full
+fi
+run batch "$M/b" -o "$S/mfo" --manifest "$man"
+expect_rc 1
+n=$(grep -c "^onnxinit: $man: cannot write the manifest: No space left on device" "$ERR")
+[ "$n" -eq 1 ] || w "$n lines say that the manifest cannot be written: $(first_err)"
+r=$(chk valid "$S/mfo/lstm.onnx" "$S/mfo/exists.onnx"); [ -n "$r" ] && w "$r"
+verdict "fault: the manifest on a full disk ($how) -> exit 1, said once, the models done"
+for m in "${MOUNTS[@]}"; do [ "$m" = "$MF" ] && umount "$MF" 2>/dev/null; done
+
+# a full standard output: the JSON records, the plans
+if [ -c /dev/full ]; then
+	for args in --json --dry-run "--dry-run --json"; do
+		rm -rf "$S/sfo"
+		# shellcheck disable=SC2086
+		timeout -k 5 "$RUN_TIMEOUT" "$ONNXINIT" batch "$M/b" -o "$S/sfo" $args >/dev/full 2>"$ERR" </dev/null
+		rc=$?
+		expect_rc 1
+		n=$(grep -c '^onnxinit: cannot write to standard output: No space left on device' "$ERR")
+		[ "$n" -eq 1 ] || w "$args: $n lines say that stdout cannot be written: $(first_err)"
+		if [ "$args" = --json ]; then
+			grep -q 'standard output: .*(2 models were written)' "$ERR" || w "--json: does not say the models were written: $(first_err)"
+			r=$(chk valid "$S/sfo/lstm.onnx" "$S/sfo/exists.onnx"); [ -n "$r" ] && w "$r"
+		fi
+	done
+	verdict "fault: stdout full (--json, --dry-run, --dry-run --json) -> exit 1, said once"
+else
+	skip "fault: stdout full (--json, --dry-run, --dry-run --json) -> exit 1, said once" "no /dev/full"
+fi
+
 # ---- 6. --in-place, --dry-run, progress -----------------------------------
 IP=$S/ip
 cp -a "$T" "$IP"

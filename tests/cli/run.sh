@@ -499,9 +499,52 @@ if [ -s "$S/bad-messages" ]; then
 fi
 verdict "bad/messages-legible" "$why"
 
-# ---- bytes that are not UTF-8 in names and paths; newlines in paths -----------------
+# ---- a full standard output ----------------------------------------------------
 FT=$S/faults
 mkdir -p "$FT"
+# run_full ARGS...: as run, stdout /dev/full (writes fail: No space left on device)
+run_full() {
+	timeout -k 5 "$RUN_TIMEOUT" "$ONNXINIT" "$@" >/dev/full 2>"$ERR" </dev/null
+	rc=$?
+	: >"$OUT"
+}
+# full_why [TEXT]: exit 1 and one line saying that stdout could not be
+# written (and TEXT)
+full_why() {
+	local why n
+	why=$(crash_why)
+	if [ -n "$why" ]; then echo "$why"; return; fi
+	if [ "$rc" -ne 1 ]; then echo "exit $rc, not 1 ($(first_err))"; return; fi
+	n=$(n_lines "$ERR")
+	if [ "$n" -ne 1 ]; then echo "$n lines on stderr, not 1: $(head -c 300 "$ERR" | tr '\n' '|')"; return; fi
+	if ! grep -q '^onnxinit: cannot write to standard output: No space left on device' "$ERR"; then
+		echo "stderr: $(first_err)"; return
+	fi
+	if [ -n "${1:-}" ] && ! grep -qF -- "$1" "$ERR"; then echo "does not say '$1': $(first_err)"; fi
+}
+if [ -c /dev/full ]; then
+	while read -r label args; do
+		# shellcheck disable=SC2086
+		run_full $args
+		verdict "stdout-full/$label" "$(full_why)"
+	done <<EOF
+help --help
+version --version
+init-help init --help
+inspect inspect $CNN
+inspect-json inspect --json $CNN
+dry-run init $CNN --dry-run
+dry-run-json init $CNN --dry-run --json
+EOF
+	run_full init "$CNN" -o "$FT/written.onnx" --json
+	why=$(full_why "(the model was written to $FT/written.onnx)")
+	[ -z "$why" ] && why=$(check valid "$FT/written.onnx")
+	verdict "stdout-full/init-json-says-the-model-was-written" "$why"
+else
+	skip "stdout-full" "no /dev/full"
+fi
+
+# ---- bytes that are not UTF-8 in names and paths; newlines in paths -----------------
 # every model string (tensor, node, opset domain, warning) holds the bytes ff c3
 NU=$S/not-utf8
 mkdir -p "$NU"
