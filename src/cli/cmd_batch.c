@@ -625,7 +625,7 @@ static oi_model *plan_job(batch *b, job *j, const job_rules *jr, cli_plan_option
 	cli_print_warnings(m);
 	if (rc) {
 		fail(j, "%s: %s", j->input, oi_last_error());
-		oi_model_free(m);
+		cli_close_model(m);
 		return NULL;
 	}
 	j->tensors = oi_model_changed_count(m);
@@ -694,7 +694,7 @@ static void run_job(batch *b, job *j)
 			show_plan(b, j, m);
 		else if (m)
 			save_job(b, j, m);
-		oi_model_free(m);
+		cli_close_model(m);
 		cli_plan_options_free(&po);
 	}
 	job_rules_free(&jr);

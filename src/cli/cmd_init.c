@@ -151,7 +151,7 @@ static int run_init(const init_request *r)
 		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
 	else
 		ret = a->dry ? show_plan(m, a->json) : save(m, r);
-	oi_model_free(m);
+	cli_close_model(m);
 	cli_plan_options_free(&po);
 	return ret;
 }

@@ -66,6 +66,6 @@ int cmd_inspect(int argc, char **argv)
 		cli_print_table(stdout, m, false);
 		ret = cli_stdout_flush();
 	}
-	oi_model_free(m);
+	cli_close_model(m);
 	return ret;
 }

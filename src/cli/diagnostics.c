@@ -1,5 +1,5 @@
 /* Messages, exit codes, standard output's write errors, the progress line,
- * and the temporaries removed on SIGINT/SIGTERM/SIGHUP. */
+ * and the temporaries removed on SIGINT/SIGTERM/SIGHUP and SIGBUS. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -22,6 +22,7 @@ int cli_verbosity = 0;
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 static char progress_line[512];
 static size_t progress_len;          /* 0: no progress line on screen */
+static volatile sig_atomic_t progress_shown; /* for the SIGBUS handler */
 
 /* Control characters (a newline in a path or a tensor name) as spaces: a
  * message stays one line, and a name cannot move the cursor. */
@@ -160,6 +161,7 @@ void cli_progress(const char *line, int final)
 		progress_line[n + 1] = 0;
 		progress_len = n + 1;
 	}
+	progress_shown = !final;
 	fwrite(buf, 1, len, stderr);
 	fflush(stderr);
 	pthread_mutex_unlock(&err_lock);
@@ -266,3 +268,65 @@ void cli_install_signal_cleanup(void)
 	cli_install_signals(on_signal);
 }
 
+/* ---- SIGBUS --------------------------------------------------------------- */
+
+/* Per thread, as SIGBUS is delivered to the thread that touched the
+ * mapping: each batch worker names its own model. A copy, so that it
+ * outlives nothing it points to. */
+static _Thread_local char reading[4096];
+
+void cli_reading(const char *path)
+{
+	if (!path) {
+		reading[0] = 0;
+		return;
+	}
+	size_t n = strlen(path);
+	if (n >= sizeof reading)
+		n = sizeof reading - 1;
+	memcpy(reading, path, n);
+	reading[n] = 0;
+}
+
+static size_t put(char *buf, size_t len, size_t cap, const char *s)
+{
+	while (*s && len < cap)
+		buf[len++] = *s++;
+	return len;
+}
+
+/* Only write, unlink and _exit here: any other thread may hold any lock. */
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	char msg[sizeof reading + 160];
+	size_t len = 0, cap = sizeof msg - 1;
+	if (progress_shown)
+		len = put(msg, len, cap, "\n");
+	len = put(msg, len, cap, "onnxinit: ");
+	if (reading[0]) {
+		size_t start = len;
+		len = put(msg, len, cap, reading);
+		for (size_t i = start; i < len; i++)
+			if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+				msg[i] = ' ';
+		len = put(msg, len, cap, ": the model or its external data");
+	} else {
+		len = put(msg, len, cap, "an input");
+	}
+	len = put(msg, len, cap, " was truncated while it was being read (by another program?)");
+	msg[len++] = '\n';
+	ssize_t w = write(STDERR_FILENO, msg, len);
+	(void)w;
+	remove_temps();
+	_exit(EXIT_FAIL);
+}
+
+void cli_install_sigbus(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}

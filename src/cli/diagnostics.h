@@ -52,5 +52,11 @@ void cli_install_signal_cleanup(void);
 void cli_install_signals(void (*handler)(int));
 /* An oi_save_options.on_temp that records the temporaries for the cleanup. */
 void cli_temp_callback(const char *path, int created, void *userdata);
+/* SIGBUS (a mapped input truncated by another process): one line naming
+ * the input this thread reads, the temporaries removed, exit 1. */
+void cli_install_sigbus(void);
+/* The input the calling thread reads from now on (NULL: none), named if
+ * it shrinks under its mapping. */
+void cli_reading(const char *path);
 
 #endif

@@ -44,6 +44,7 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	cli_install_sigbus();
 	/* every command's report checked to its last byte, --help's too */
 	return cli_stdout_close(run(argc, argv));
 }

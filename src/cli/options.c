@@ -145,11 +145,20 @@ int cli_open_model(oi_model **out, const char *path, unsigned open_flags,
 {
 	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
 	oo.flags = open_flags;
+	cli_reading(path);
 	int rc = oi_model_open(out, path, &oo);
-	if (rc)
+	if (rc) {
+		cli_reading(NULL);
 		return rc;
+	}
 	oi_model_set_fan_convention(*out, fans);
 	return 0;
+}
+
+void cli_close_model(oi_model *m)
+{
+	oi_model_free(m);
+	cli_reading(NULL);
 }
 
 int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
