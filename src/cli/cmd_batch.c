@@ -95,6 +95,7 @@ typedef struct batch {
 	size_t n_rules;
 	/* the run */
 	FILE *manifest;
+	int manifest_errno;   /* its first write error (said once) */
 	unsigned workers;
 	pthread_mutex_t lock; /* the rules cache, stdout, the counts, the manifest */
 	atomic_size_t next;
@@ -624,7 +625,7 @@ static oi_model *plan_job(batch *b, job *j, const job_rules *jr, cli_plan_option
 	cli_print_warnings(m);
 	if (rc) {
 		fail(j, "%s: %s", j->input, oi_last_error());
-		oi_model_free(m);
+		cli_close_model(m);
 		return NULL;
 	}
 	j->tensors = oi_model_changed_count(m);
@@ -635,12 +636,14 @@ static oi_model *plan_job(batch *b, job *j, const job_rules *jr, cli_plan_option
 static void show_plan(batch *b, job *j, const oi_model *m)
 {
 	pthread_mutex_lock(&b->lock);
+	/* a write error is said once, at the end (cli_stdout_close) */
 	if (b->o->init.json) {
 		json_t *o = cli_model_json(m, true);
 		json_object_set_new(o, "seed", cli_seed_json(j->seed));
 		cli_print_json(o);
 	} else {
 		cli_print_table(stdout, m, true);
+		cli_stdout_flush();
 	}
 	pthread_mutex_unlock(&b->lock);
 	set_error(j, "ok", NULL);
@@ -691,7 +694,7 @@ static void run_job(batch *b, job *j)
 			show_plan(b, j, m);
 		else if (m)
 			save_job(b, j, m);
-		oi_model_free(m);
+		cli_close_model(m);
 		cli_plan_options_free(&po);
 	}
 	job_rules_free(&jr);
@@ -703,10 +706,10 @@ static void run_job(batch *b, job *j)
 static json_t *job_json(const job *j)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "input", json_string(j->input));
-	json_object_set_new(o, "output", json_string(j->output));
+	json_object_set_new(o, "input", cli_json_text(j->input));
+	json_object_set_new(o, "output", cli_json_text(j->output));
 	json_object_set_new(o, "status", json_string(j->status));
-	json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
+	json_object_set_new(o, "error", cli_json_text(j->error));
 	json_object_set_new(o, "tensors", json_integer((json_int_t)j->tensors));
 	json_object_set_new(o, "seed", cli_seed_json(j->seed));
 	json_object_set_new(o, "sha256", j->sha[0] ? json_string(j->sha) : json_null());
@@ -714,14 +717,26 @@ static json_t *job_json(const job *j)
 	return o;
 }
 
-/* One JSON Lines record, flushed: what finished is on disk, whatever stops us. */
+/* One JSON Lines record: what finished is on disk (flushed by the caller),
+ * whatever stops us. */
 static void write_record(FILE *f, const job *j)
 {
 	json_t *o = job_json(j);
-	json_dumpf(o, f, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	errno = 0; /* the errno of a write stdio makes on its own is kept */
+	if (o)
+		json_dumpf(o, f, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', f);
-	fflush(f);
 	json_decref(o);
+}
+
+/* The manifest's record of j: 0, or errno of a write error. */
+static int manifest_record(FILE *f, const job *j)
+{
+	write_record(f, j);
+	int before = errno;
+	if (fflush(f) == 0 && !ferror(f))
+		return 0;
+	return errno ? errno : before ? before : EIO;
 }
 
 static void show_progress(const batch *b, bool final)
@@ -733,9 +748,10 @@ static void show_progress(const batch *b, bool final)
 	double eta = b->bytes_done && b->bytes_total > b->bytes_done
 		             ? el * (double)(b->bytes_total - b->bytes_done) / (double)b->bytes_done
 		             : 0;
-	fprintf(stderr, "\ronnxinit: batch: %zu/%zu models, %.1f MB/s, ETA %.0f s   %s", b->done,
-	        b->n_jobs, mbs, eta, final ? "\n" : "");
-	fflush(stderr);
+	char line[200];
+	snprintf(line, sizeof line, "onnxinit: batch: %zu/%zu models, %.1f MB/s, ETA %.0f s   ",
+	         b->done, b->n_jobs, mbs, eta);
+	cli_progress(line, final);
 }
 
 static void finish_job(batch *b, job *j)
@@ -747,8 +763,6 @@ static void finish_job(batch *b, job *j)
 		b->failed++;
 		if (b->o->fail_fast)
 			atomic_store(&b->stop, true);
-		if (b->o->progress)
-			fputc('\n', stderr);
 		cli_error(EXIT_FAIL, "%s", j->error ? j->error : j->input);
 	} else if (!strcmp(j->status, "skipped")) {
 		b->skipped++;
@@ -757,10 +771,16 @@ static void finish_job(batch *b, job *j)
 	} else {
 		b->ok++;
 	}
-	if (b->manifest)
-		write_record(b->manifest, j);
-	if (b->o->init.json && !b->o->init.dry)
+	int e;
+	if (b->manifest && !b->manifest_errno && (e = manifest_record(b->manifest, j))) {
+		/* the run goes on (its outputs are whole); its exit code says it */
+		b->manifest_errno = e;
+		cli_error(EXIT_FAIL, "%s: cannot write the manifest: %s", b->o->manifest, strerror(e));
+	}
+	if (b->o->init.json && !b->o->init.dry) {
 		write_record(stdout, j);
+		cli_stdout_flush(); /* its error is said at the end */
+	}
 	show_progress(b, false);
 	pthread_mutex_unlock(&b->lock);
 }
@@ -864,14 +884,16 @@ static int report(batch *b)
 	show_progress(b, true);
 	sync_output_dirs(b);
 	size_t not_run = b->n_jobs - b->done;
-	if (cli_verbosity >= 0)
-		fprintf(stderr, "onnxinit: batch: %zu ok, %zu failed, %zu skipped%s in %.2f s\n", b->ok,
-		        b->failed, b->skipped, not_run ? " (stopped early)" : "", now_s() - b->start);
-	if (b->failed || b->discovery_failed || not_run)
+	cli_notice("batch: %zu ok, %zu failed, %zu skipped%s in %.2f s", b->ok, b->failed, b->skipped,
+	           not_run ? " (stopped early)" : "", now_s() - b->start);
+	if (b->failed || b->discovery_failed || not_run || b->manifest_errno)
 		ret = EXIT_FAIL;
-	if (b->manifest && fclose(b->manifest) != 0)
-		ret = cli_error(EXIT_FAIL, "%s: cannot write the manifest", b->o->manifest);
+	if (b->manifest && fclose(b->manifest) != 0 && !b->manifest_errno)
+		ret = cli_error(EXIT_FAIL, "%s: cannot write the manifest: %s", b->o->manifest,
+		                strerror(errno));
 	b->manifest = NULL;
+	if (b->ok && !b->o->init.dry)
+		cli_stdout_note("%zu %s written", b->ok, b->ok == 1 ? "model was" : "models were");
 	if (cancel_signal) {
 		int sig = cancel_signal;
 		signal(sig, SIG_DFL);

@@ -108,7 +108,7 @@ static int show_plan(const oi_model *m, bool json)
 	if (json)
 		return cli_print_json(cli_model_json(m, true));
 	cli_print_table(stdout, m, true);
-	return EXIT_OK;
+	return cli_stdout_flush();
 }
 
 static int save(oi_model *m, const init_request *r)
@@ -123,8 +123,9 @@ static int save(oi_model *m, const init_request *r)
 		cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to external data "
 		           "in '%s'", r->out, oi_model_saved_external(m));
 	if (r->args.json) {
+		cli_stdout_note("the model was written to %s", r->out);
 		json_t *j = cli_model_json(m, true);
-		json_object_set_new(j, "output", json_string(r->out));
+		json_object_set_new(j, "output", cli_json_text(r->out));
 		return cli_print_json(j);
 	}
 	if (cli_verbosity > 0)
@@ -150,7 +151,7 @@ static int run_init(const init_request *r)
 		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
 	else
 		ret = a->dry ? show_plan(m, a->json) : save(m, r);
-	oi_model_free(m);
+	cli_close_model(m);
 	cli_plan_options_free(&po);
 	return ret;
 }

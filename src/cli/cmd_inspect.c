@@ -64,8 +64,8 @@ int cmd_inspect(int argc, char **argv)
 		ret = cli_print_json(cli_model_json(m, false));
 	} else {
 		cli_print_table(stdout, m, false);
-		ret = fflush(stdout) ? cli_error(EXIT_FAIL, "cannot write to standard output") : EXIT_OK;
+		ret = cli_stdout_flush();
 	}
-	oi_model_free(m);
+	cli_close_model(m);
 	return ret;
 }

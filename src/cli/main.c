@@ -20,7 +20,7 @@ static const char usage[] =
 	"Exit status: 0 success, 1 a model or file could not be read, understood or\n"
 	"written, 2 usage error.\n";
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage_error(NULL, "no command given");
@@ -40,4 +40,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "batch"))
 		return cmd_batch(argc - 1, argv + 1);
 	return cli_usage_error(NULL, "unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+	cli_install_sigbus();
+	/* every command's report checked to its last byte, --help's too */
+	return cli_stdout_close(run(argc, argv));
 }

@@ -145,17 +145,26 @@ int cli_open_model(oi_model **out, const char *path, unsigned open_flags,
 {
 	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
 	oo.flags = open_flags;
+	cli_reading(path);
 	int rc = oi_model_open(out, path, &oo);
-	if (rc)
+	if (rc) {
+		cli_reading(NULL);
 		return rc;
+	}
 	oi_analyse_options ao = OI_ANALYSE_OPTIONS_INIT;
 	ao.fan_convention = fans;
 	rc = oi_model_analyse(*out, &ao);
 	if (rc) {
-		oi_model_free(*out);
+		cli_close_model(*out);
 		*out = NULL;
 	}
 	return rc;
+}
+
+void cli_close_model(oi_model *m)
+{
+	oi_model_free(m);
+	cli_reading(NULL);
 }
 
 int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,

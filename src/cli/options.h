@@ -64,9 +64,13 @@ int cli_read_file(const char *path, char **out);
 /* ---- the library's options, made from the command line's ---------------- */
 
 /* Open the model at path and analyse its graph with the fan convention
- * fans: 0, or the library's error code (oi_last_error() says why). */
+ * fans: 0, or the library's error code (oi_last_error() says why). Until
+ * cli_close_model, the calling thread reads path (cli_reading). */
 int cli_open_model(oi_model **out, const char *path, unsigned open_flags,
                    oi_fan_convention fans);
+
+/* Free a model from cli_open_model (NULL too): its input no longer read. */
+void cli_close_model(oi_model *m);
 
 /* The rules files found above a model (batch's onnxinit.json files),
  * outermost first; they come before --rules FILE and --rule. */

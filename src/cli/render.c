@@ -1,6 +1,7 @@
 /* JSON and table renderings of a model's tensors and plan. */
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diagnostics.h"
@@ -16,9 +17,74 @@ static json_t *real_or_null(double v)
 	return isnan(v) ? json_null() : json_real(v);
 }
 
-static json_t *str_or_null(const char *s)
+/* The length of the well-formed UTF-8 sequence at s, or 0: jansson's rules
+ * (no overlong forms, no surrogates, nothing past U+10FFFF). */
+static size_t utf8_len(const unsigned char *s)
 {
-	return s ? json_string(s) : json_null();
+	unsigned c = s[0], v;
+	size_t n;
+	if (c < 0x80)
+		return 1;
+	if (c < 0xC2)
+		return 0;
+	if (c < 0xE0) {
+		n = 2;
+		v = c & 0x1F;
+	} else if (c < 0xF0) {
+		n = 3;
+		v = c & 0x0F;
+	} else if (c < 0xF5) {
+		n = 4;
+		v = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80) /* the string's end too */
+			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || (v >= 0xD800 && v <= 0xDFFF) ||
+	    v > 0x10FFFF)
+		return 0;
+	return n;
+}
+
+char *cli_utf8_text(const char *s)
+{
+	size_t len = strlen(s);
+	char *out = malloc(2 * len + 1);
+	if (!out)
+		return NULL;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+	while (*p) {
+		size_t k = utf8_len(p);
+		if (k) {
+			memcpy(out + o, p, k);
+			o += k;
+			p += k;
+		} else { /* the byte as the character of that number, U+0080..U+00FF */
+			out[o++] = (char)(0xC0 | (*p >> 6));
+			out[o++] = (char)(0x80 | (*p & 0x3F));
+			p++;
+		}
+	}
+	out[o] = 0;
+	return out;
+}
+
+json_t *cli_json_text(const char *s)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *t = cli_utf8_text(s);
+	j = t ? json_string(t) : NULL;
+	free(t);
+	return j;
 }
 
 json_t *cli_seed_json(uint64_t seed)
@@ -34,26 +100,26 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 	for (size_t d = 0; d < t->ndim; d++)
 		json_array_append_new(shape, json_integer(t->dims[d]));
 	json_t *o = json_object();
-	json_object_set_new(o, "name", json_string(t->name));
-	json_object_set_new(o, "graph", json_string(t->graph));
+	json_object_set_new(o, "name", cli_json_text(t->name));
+	json_object_set_new(o, "graph", cli_json_text(t->graph));
 	json_object_set_new(o, "source", json_string(oi_source_name(t->source)));
 	json_object_set_new(o, "dtype", json_string(oi_dtype_name(t->dtype)));
 	json_object_set_new(o, "shape", shape);
 	json_object_set_new(o, "storage", json_string(oi_storage_name(t->storage)));
 	json_object_set_new(o, "numel", json_integer((json_int_t)t->numel));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)t->nbytes));
-	json_object_set_new(o, "role", str_or_null(t->role));
-	json_object_set_new(o, "op", str_or_null(t->op));
-	json_object_set_new(o, "node", str_or_null(t->node));
+	json_object_set_new(o, "role", cli_json_text(t->role));
+	json_object_set_new(o, "op", cli_json_text(t->op));
+	json_object_set_new(o, "node", cli_json_text(t->node));
 	json_object_set_new(o, "fan_in", int_or_null(t->fan_in));
 	json_object_set_new(o, "fan_out", int_or_null(t->fan_out));
-	json_object_set_new(o, "activation", str_or_null(t->activation));
+	json_object_set_new(o, "activation", cli_json_text(t->activation));
 	json_object_set_new(o, "gain", real_or_null(t->gain));
 	json_object_set_new(o, "consumers", json_integer((json_int_t)t->consumers));
 	if (t->conflict)
-		json_object_set_new(o, "conflict", json_string(t->conflict));
+		json_object_set_new(o, "conflict", cli_json_text(t->conflict));
 	if (with_plan) {
-		json_object_set_new(o, "scheme", str_or_null(t->scheme));
+		json_object_set_new(o, "scheme", cli_json_text(t->scheme));
 		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
 		json_object_set_new(o, "std", real_or_null(t->std));
 		json_object_set_new(o, "bound", real_or_null(t->bound));
@@ -64,15 +130,18 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 json_t *cli_model_json(const oi_model *m, bool with_plan)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "model", json_string(oi_model_path(m)));
+	json_object_set_new(o, "model", cli_json_text(oi_model_path(m)));
 	int64_t ir = oi_model_ir_version(m);
 	json_object_set_new(o, "ir_version", int_or_null(ir));
 	json_t *ops = json_object();
 	for (size_t i = 0; i < oi_model_opset_count(m); i++) {
 		const char *dom;
 		int64_t ver;
-		if (oi_model_opset(m, i, &dom, &ver) == 0)
-			json_object_set_new(ops, dom, json_integer(ver));
+		char *key;
+		if (oi_model_opset(m, i, &dom, &ver) == 0 && (key = cli_utf8_text(dom))) {
+			json_object_set_new(ops, key, json_integer(ver));
+			free(key);
+		}
 	}
 	json_object_set_new(o, "opset", ops);
 	json_t *arr = json_array();
@@ -81,7 +150,7 @@ json_t *cli_model_json(const oi_model *m, bool with_plan)
 	json_object_set_new(o, "tensors", arr);
 	json_t *warn = json_array();
 	for (size_t i = 0; i < oi_model_warning_count(m); i++)
-		json_array_append_new(warn, json_string(oi_model_warning(m, i)));
+		json_array_append_new(warn, cli_json_text(oi_model_warning(m, i)));
 	json_object_set_new(o, "warnings", warn);
 	return o;
 }
@@ -90,12 +159,11 @@ int cli_print_json(json_t *j)
 {
 	if (!j)
 		return cli_error(EXIT_FAIL, "out of memory");
-	int rc = json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	errno = 0;
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	json_decref(j);
 	fputc('\n', stdout);
-	if (rc != 0 || fflush(stdout) != 0)
-		return cli_error(EXIT_FAIL, "cannot write to standard output: %s", strerror(errno));
-	return EXIT_OK;
+	return cli_stdout_flush();
 }
 
 enum { COL_NAME, COL_GRAPH, COL_SOURCE, COL_DTYPE, COL_SHAPE, COL_STORAGE, COL_NUMEL,
@@ -163,6 +231,7 @@ void cli_print_table(FILE *out, const oi_model *m, bool with_plan)
 {
 	size_t n = oi_model_tensor_count(m);
 	int ncols = with_plan ? NCOLS : COL_ACTION;
+	errno = 0; /* for cli_stdout_flush */
 	size_t width[NCOLS];
 	for (int c = 0; c < NCOLS; c++)
 		width[c] = strlen(col_names[c]);

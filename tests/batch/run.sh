@@ -91,6 +91,30 @@ fi
 # py: check.py, for setup
 py() { "$PYTHON" "$HERE/check.py" "$@"; }
 
+# odd_model PATH MARK: a Gemm model whose tensors (w, b and unused, which no
+# node reads: a warning), node and opset domain have MARK (bytes) in their names
+odd_model() {
+	"$PYTHON" - "$1" "$2" <<'EOF'
+import os, sys
+from onnx import TensorProto, helper
+def t(name, dims):
+    n = 1
+    for d in dims:
+        n *= d
+    return helper.make_tensor(name, TensorProto.FLOAT, dims, [0.5] * n)
+g = helper.make_graph(
+    [helper.make_node("Gemm", ["x", "wQQ", "bQQ"], ["y"], name="gemmQQ", transB=1)], "g",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    [t("wQQ", [4, 8]), t("bQQ", [4]), t("unusedQQ", [3])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("dQQ", 1)])
+m.ir_version = 8
+mark = os.fsencode(sys.argv[2])
+with open(os.fsencode(sys.argv[1]), "wb") as f:
+    f.write(m.SerializeToString().replace(b"QQ", mark))
+EOF
+}
+
 # ---- the main tree --------------------------------------------------------
 T=$S/t
 mkdir -p "$T/a/b" "$T/x" "$T/c/d/e" "$T/g"
@@ -515,6 +539,85 @@ verdict "fault: kill -9 mid-run -> $n complete outputs ($left temporaries left, 
 for m in "${MOUNTS[@]}"; do [ "$m" = "$G" ] && umount "$G" 2>/dev/null; done
 rm -rf "$G"
 
+# a manifest on a full disk: a small tmpfs filled up (or, where mounting
+# fails, /dev/full)
+MF=$S/mfull
+mkdir -p "$MF"
+if mount -t tmpfs -o size=8k tmpfs "$MF" 2>/dev/null; then
+	MOUNTS+=("$MF")
+	head -c 1M /dev/zero >"$MF/fill" 2>/dev/null
+	how="a full tmpfs"
+	man=$MF/m.jsonl
+else
+	how="/dev/full"
+	man=/dev/full
+fi
+run batch "$M/b" -o "$S/mfo" --manifest "$man"
+expect_rc 1
+n=$(grep -c "^onnxinit: $man: cannot write the manifest: No space left on device" "$ERR")
+[ "$n" -eq 1 ] || w "$n lines say that the manifest cannot be written: $(first_err)"
+r=$(chk valid "$S/mfo/lstm.onnx" "$S/mfo/exists.onnx"); [ -n "$r" ] && w "$r"
+verdict "fault: the manifest on a full disk ($how) -> exit 1, said once, the models done"
+for m in "${MOUNTS[@]}"; do [ "$m" = "$MF" ] && umount "$MF" 2>/dev/null; done
+
+# a full standard output: the JSON records, the plans
+if [ -c /dev/full ]; then
+	for args in --json --dry-run "--dry-run --json"; do
+		rm -rf "$S/sfo"
+		# shellcheck disable=SC2086
+		timeout -k 5 "$RUN_TIMEOUT" "$ONNXINIT" batch "$M/b" -o "$S/sfo" $args >/dev/full 2>"$ERR" </dev/null
+		rc=$?
+		expect_rc 1
+		n=$(grep -c '^onnxinit: cannot write to standard output: No space left on device' "$ERR")
+		[ "$n" -eq 1 ] || w "$args: $n lines say that stdout cannot be written: $(first_err)"
+		if [ "$args" = --json ]; then
+			grep -q 'standard output: .*(2 models were written)' "$ERR" || w "--json: does not say the models were written: $(first_err)"
+			r=$(chk valid "$S/sfo/lstm.onnx" "$S/sfo/exists.onnx"); [ -n "$r" ] && w "$r"
+		fi
+	done
+	verdict "fault: stdout full (--json, --dry-run, --dry-run --json) -> exit 1, said once"
+else
+	skip "fault: stdout full (--json, --dry-run, --dry-run --json) -> exit 1, said once" "no /dev/full"
+fi
+
+# an input truncated by another program while a worker has it mapped
+# (SIGBUS): each worker's second write is held 3 s by strace, b.onnx is cut
+# meanwhile; the message names it, and no temporary is left, its or a's. A
+# run that ended before the cut (a machine too busy) is tried again, 3 times.
+BU=$S/bus
+mkdir -p "$BU/in"
+if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1000 true 2>/dev/null &&
+	"$PYTHON" "$SRCDIR/scripts/bench/make_big_model.py" "$BU/in/a.onnx" --size-mib 16 --layers 8 >/dev/null 2>"$BU/err"; then
+	for try in 1 2 3; do
+		cp "$BU/in/a.onnx" "$BU/in/b.onnx"
+		rm -rf "$BU/out" "$BU/m.jsonl"
+		mkdir -p "$BU/out"
+		timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null -e trace=none \
+			-e inject=write:delay_enter=3000000:when=2 \
+			"$ONNXINIT" batch "$BU/in" -o "$BU/out" -j 2 --no-fsync --manifest "$BU/m.jsonl" \
+			>"$OUT" 2>"$ERR" </dev/null &
+		pid=$!
+		for ((t = 0; t < 200; t++)); do
+			[ "$(find "$BU/out" -name '.*.oi-*' | wc -l)" -ge 2 ] && break
+			sleep 0.05
+		done
+		truncate -s 0 "$BU/in/b.onnx"
+		wait "$pid"
+		rc=$?
+		[ "$rc" -ne 0 ] && break
+	done
+	expect_rc 1
+	[ "$(wc -l <"$ERR")" -eq 1 ] || w "$(wc -l <"$ERR") lines on stderr, not 1: $(head -c 300 "$ERR" | tr '\n' '|')"
+	grep -q "^onnxinit: $BU/in/b.onnx: .*truncated" "$ERR" || w "does not name b.onnx as truncated: $(first_err)"
+	[ -n "$(temps_in "$BU/out")" ] && w "temporaries left: $(temps_in "$BU/out")"
+	r=$(chk valid "$BU/out"); [ -n "$r" ] && w "a partial output: $r"
+	verdict "fault: an input truncated while mapped (SIGBUS) -> one line naming it, exit 1, no temporaries"
+else
+	skip "fault: an input truncated while mapped (SIGBUS) -> one line naming it, exit 1, no temporaries" \
+		"no strace that can inject, or no big model ($(head -c 100 "$BU/err" 2>/dev/null))"
+fi
+rm -rf "$BU"
+
 # ---- 6. --in-place, --dry-run, progress -----------------------------------
 IP=$S/ip
 cp -a "$T" "$IP"
@@ -576,6 +679,37 @@ if command -v script >/dev/null; then
 else
 	skip "progress: auto on a terminal shows progress" "no script(1) to give it a terminal"
 fi
+
+# a warning while the progress line is up: the line is cleared before it
+# and drawn again after (as a terminal shows it: '\r' goes back to the start)
+PW=$S/pw
+mkdir -p "$PW"
+cp "$MODELS/mlp.onnx" "$PW/a.onnx"
+cp "$MODELS/mlp.onnx" "$PW/c.onnx"
+odd_model "$PW/b.onnx" XX
+run batch "$PW" -o "$S/pwo" -j 1 --progress always
+expect_rc 0
+r=$("$PYTHON" - "$ERR" <<'EOF' 2>&1 | head -n 1
+import sys
+shown = []
+for raw in open(sys.argv[1], "rb").read().decode("latin-1").split("\n"):
+    cells = []
+    for part in raw.split("\r"):
+        cells[:len(part)] = part
+    shown.append("".join(cells).rstrip())
+warn = [l for l in shown if "warning:" in l]
+if not warn:
+    print("no warning on stderr: %r" % shown[:3])
+for l in warn:
+    if "models," in l or not l.startswith("onnxinit: "):
+        print("progress and warning on one line: %r" % l)
+        break
+EOF
+)
+[ -n "$r" ] && w "$r"
+tr '\r' '\n' <"$ERR" | grep -Eq "3/3 models, [0-9.]+ MB/s" || w "no '3/3 models' progress"
+tail -n 1 "$ERR" | grep -Eq "$summary_re" || w "no summary at the end: $(tail -n 1 "$ERR")"
+verdict "progress: a warning clears the progress line, which is drawn again after"
 
 # usage errors: exit 2, a diagnostic, nothing written
 for args in "-o $S/u" "$T" "$T -o $S/u --in-place" "$T -o $S/u --shard 0/4" "$T -o $S/u --shard 5/4" \
@@ -643,6 +777,51 @@ expect_rc 0
 r=$(chk expect "$S/r5/sub/m.onnx" fc2.weight=0.5 fc2.bias=5)
 [ -n "$r" ] && w "$r"
 verdict "rules: --scheme beats every file's scheme"
+
+# ---- 8. names and paths that are not text ----------------------------------
+# JSON strings are Unicode: a byte that is not UTF-8 (a file name, a tensor
+# name) is the character of that number, never dropped
+NU=$S/nu
+mkdir -p "$NU/in"
+odd_model "$NU/in/m"$'\xff'".onnx" $'\xff\xc3'
+run batch "$NU/in" -o "$NU/out" --json --manifest "$NU/m.jsonl"
+expect_rc 0
+r=$("$PYTHON" - "$OUT" "$NU/m.jsonl" <<'EOF' 2>&1 | head -n 1
+import json, sys
+for p in sys.argv[1:]:
+    lines = open(p, "rb").read().decode("utf-8").splitlines()
+    rec = json.loads(lines[0])
+    for k in ("input", "output"):
+        if not str(rec.get(k)).endswith("/m\u00ff.onnx"):
+            sys.exit(print("%s: %s is %r" % (p, k, rec.get(k))))
+EOF
+)
+[ -n "$r" ] && w "$r"
+run batch "$NU/in" --dry-run --json
+expect_rc 0
+r=$("$PYTHON" - "$OUT" <<'EOF' 2>&1 | head -n 1
+import json, sys
+doc = json.loads(open(sys.argv[1], "rb").read().decode("utf-8").splitlines()[0])
+names = [t.get("name") for t in doc["tensors"]]
+if not doc.get("model", "").endswith("/m\u00ff.onnx") or names != ["w\u00ff\u00c3", "b\u00ff\u00c3", "unused\u00ff\u00c3"]:
+    print("model %r, names %r" % (doc.get("model"), names))
+EOF
+)
+[ -n "$r" ] && w "$r"
+verdict "text: paths and names that are not UTF-8 are in the JSON and the manifest"
+
+# a newline in a path: each message stays one line
+NL=$S/new$'\n'line
+mkdir -p "$NL"
+odd_model "$NL/warns.onnx" XX
+head -c 100 "$MODELS/cnn.onnx" >"$NL/broken.onnx"
+run batch "$NL" "$S/no"$'\n'"such" -o "$S/nlo"
+expect_rc 1
+bad=$(grep -a -v -e '^onnxinit: ' "$ERR" | head -n 1)
+[ -n "$bad" ] && w "a line that is no message: '$bad' ($(head -c 300 "$ERR" | tr '\n' '|'))"
+grep -q 'warning' "$ERR" || w "no warning for warns.onnx"
+grep -q 'broken.onnx' "$ERR" || w "broken.onnx not named"
+verdict "text: a newline in a path leaves every message on one line"
 
 echo "batch: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
