@@ -15,16 +15,12 @@ enum { SEL_NAME, SEL_ROLE, SEL_OP };
 
 typedef struct rule {
 	int kind;
+	oi_role role;    /* SEL_ROLE: the role */
 	char *glob;
 	char *text;      /* the rule as given, for messages and provenance */
 	oi_spec spec;
 	size_t matched;
 } rule;
-
-static bool known_role(const char *r)
-{
-	return oi__role_parse(r) != OI_ROLE_NONE;
-}
 
 static int parse_rule(const char *selector, const char *spec_text, const char *text, rule *r)
 {
@@ -36,7 +32,8 @@ static int parse_rule(const char *selector, const char *spec_text, const char *t
 	} else if (!strncmp(selector, "role:", 5)) {
 		r->kind = SEL_ROLE;
 		glob = selector + 5;
-		if (!known_role(glob))
+		r->role = oi__role_parse(glob);
+		if (r->role == OI_ROLE_NONE)
 			return oi__fail(OI_EARG, "rule '%s': unknown role '%s'", text, glob);
 	} else if (!strncmp(selector, "op:", 3)) {
 		r->kind = SEL_OP;
@@ -157,11 +154,209 @@ out:
 	return rc;
 }
 
+/* ---- profiles: a SPEC per role ------------------------------------------- */
+
+/* Writes the SPEC for t where it depends on the tensor (fans, hidden size,
+ * activation, op). */
+typedef void (*spec_fn)(const oi_tensor *t, char *out, size_t cap);
+
+typedef struct role_spec {
+	const char *text; /* the SPEC, if fn is NULL */
+	spec_fn fn;
+} role_spec;
+
+typedef struct profile_def {
+	const char *name;
+	int conv;                        /* its fan convention; -1: the model's */
+	role_spec role[OI_ROLE_COUNT];   /* a role without a row is kept */
+} profile_def;
+
+/* torch.nn's reset_parameters: Linear/Conv weight kaiming_uniform(a=√5) */
+static void torch_weight(const oi_tensor *t, char *out, size_t cap)
+{
+	OI_UNUSED(t);
+	snprintf(out, cap, "kaiming_uniform(a=%.17g)", sqrt(5.0));
+}
+
+/* Linear/Conv bias: U(±1/√fan_in) */
+static void torch_bias(const oi_tensor *t, char *out, size_t cap)
+{
+	int64_t fi = t->fans[OI_FANS_TORCH][0];
+	double b = fi > 0 ? 1.0 / sqrt((double)fi) : 0.0;
+	snprintf(out, cap, "uniform(low=%.17g,high=%.17g)", -b, b);
+}
+
+/* RNN/LSTM/GRU: every tensor U(±1/√hidden) */
+static void torch_rnn(const oi_tensor *t, char *out, size_t cap)
+{
+	int64_t h = t->rnn_hidden;
+	double b = h > 0 ? 1.0 / sqrt((double)h) : 0.0;
+	snprintf(out, cap, "uniform(low=%.17g,high=%.17g)", -b, b);
+}
+
+/* The forget gate is found in ONNX's B (D, 8H) only; a PyTorch bias routed
+ * in by a training-mode export is in torch's gate order. */
+static void keras_rnn_bias(const oi_tensor *t, char *out, size_t cap)
+{
+	const oi_tensor_info *i = &t->info;
+	snprintf(out, cap, i->op && !strcmp(i->op, "LSTM") && i->ndim == 2 ? "unit_forget_bias"
+	                                                                     : "zeros");
+}
+
+/* flax.linen.Embed: variance_scaling(1, fan_in, normal, out_axis=0) on
+ * (V, D): fan_in is D, and JAX's "normal" is untruncated */
+static void flax_embedding(const oi_tensor *t, char *out, size_t cap)
+{
+	const oi_tensor_info *i = &t->info;
+	int64_t d = i->ndim == 2 ? i->dims[1] : 1;
+	snprintf(out, cap, "normal(mean=0,std=%.17g)", 1.0 / sqrt((double)(d > 0 ? d : 1)));
+}
+
+static bool relu_family(const char *act)
+{
+	return act && (!strcmp(act, "relu") || !strcmp(act, "relu6") || !strcmp(act, "gelu") ||
+	               !strcmp(act, "silu") || !strcmp(act, "elu") || !strcmp(act, "hard_swish"));
+}
+
+/* auto: the scheme made for the activation that follows the layer */
+static void auto_weight(const oi_tensor *t, char *out, size_t cap)
+{
+	const oi_tensor_info *i = &t->info;
+	const char *act = i->activation;
+	if (relu_family(act))
+		snprintf(out, cap, "kaiming_normal(mode=fan_in,nonlinearity=relu)");
+	else if (act && !strcmp(act, "leaky_relu"))
+		snprintf(out, cap, "kaiming_normal(a=%.17g,mode=fan_in,nonlinearity=leaky_relu)",
+		         isnan(i->act_slope) ? 0.01 : i->act_slope);
+	else if (act && !strcmp(act, "tanh"))
+		snprintf(out, cap, "xavier_uniform(gain=%.17g)", 5.0 / 3.0);
+	else if (act && !strcmp(act, "selu"))
+		snprintf(out, cap, "lecun_normal");
+	else
+		snprintf(out, cap, "xavier_uniform(gain=1)");
+}
+
+/* What every profile does with state: fixed tensors stay, a norm starts as
+ * the identity (scale and running variance 1, shift and running mean 0). */
+#define STATE_ROWS                                                                  \
+	[OI_ROLE_FIXED] = { "keep", NULL }, [OI_ROLE_NORM_SCALE] = { "ones", NULL },  \
+	[OI_ROLE_NORM_VAR] = { "ones", NULL }, [OI_ROLE_NORM_BIAS] = { "zeros", NULL }, \
+	[OI_ROLE_NORM_MEAN] = { "zeros", NULL }
+
+/* Adding a profile is adding a row. learnable_other of rank 2 or more takes
+ * the dense_weight row; below that it is kept (profile_spec). */
+static const profile_def profiles[] = {
+	{ "torch", OI_FANS_TORCH, {
+		STATE_ROWS,
+		[OI_ROLE_CONV_WEIGHT] = { NULL, torch_weight },
+		[OI_ROLE_CONV_TRANSPOSE_WEIGHT] = { NULL, torch_weight },
+		[OI_ROLE_DENSE_WEIGHT] = { NULL, torch_weight },
+		[OI_ROLE_BIAS] = { NULL, torch_bias },
+		[OI_ROLE_EMBEDDING] = { "normal(mean=0,std=1)", NULL },
+		[OI_ROLE_RNN_INPUT_WEIGHT] = { NULL, torch_rnn },
+		[OI_ROLE_RNN_RECURRENT_WEIGHT] = { NULL, torch_rnn },
+		[OI_ROLE_RNN_BIAS] = { NULL, torch_rnn },
+		[OI_ROLE_RNN_PEEPHOLE] = { NULL, torch_rnn },
+		[OI_ROLE_PRELU_SLOPE] = { "constant(value=0.25)", NULL },
+	} },
+	{ "keras", OI_FANS_KERAS, {
+		STATE_ROWS,
+		[OI_ROLE_CONV_WEIGHT] = { "glorot_uniform", NULL },
+		[OI_ROLE_CONV_TRANSPOSE_WEIGHT] = { "glorot_uniform", NULL },
+		[OI_ROLE_DENSE_WEIGHT] = { "glorot_uniform", NULL },
+		[OI_ROLE_BIAS] = { "zeros", NULL },
+		[OI_ROLE_EMBEDDING] = { "uniform(low=-0.05,high=0.05)", NULL },
+		[OI_ROLE_RNN_INPUT_WEIGHT] = { "glorot_uniform", NULL },
+		[OI_ROLE_RNN_RECURRENT_WEIGHT] = { "orthogonal", NULL },
+		[OI_ROLE_RNN_BIAS] = { NULL, keras_rnn_bias },
+		[OI_ROLE_RNN_PEEPHOLE] = { "zeros", NULL },
+		[OI_ROLE_PRELU_SLOPE] = { "zeros", NULL },
+	} },
+	{ "flax", OI_FANS_KERAS, {
+		STATE_ROWS,
+		[OI_ROLE_CONV_WEIGHT] = { "lecun_normal", NULL },
+		[OI_ROLE_CONV_TRANSPOSE_WEIGHT] = { "lecun_normal", NULL },
+		[OI_ROLE_DENSE_WEIGHT] = { "lecun_normal", NULL },
+		[OI_ROLE_BIAS] = { "zeros", NULL },
+		[OI_ROLE_EMBEDDING] = { NULL, flax_embedding },
+		[OI_ROLE_RNN_INPUT_WEIGHT] = { "lecun_normal", NULL },
+		[OI_ROLE_RNN_RECURRENT_WEIGHT] = { "orthogonal", NULL },
+		[OI_ROLE_RNN_BIAS] = { "zeros", NULL },
+		[OI_ROLE_RNN_PEEPHOLE] = { "zeros", NULL },
+		[OI_ROLE_PRELU_SLOPE] = { "constant(value=0.01)", NULL },
+	} },
+	/* follows the graph: the activation after each layer */
+	{ "auto", -1, {
+		STATE_ROWS,
+		[OI_ROLE_CONV_WEIGHT] = { NULL, auto_weight },
+		[OI_ROLE_CONV_TRANSPOSE_WEIGHT] = { NULL, auto_weight },
+		[OI_ROLE_DENSE_WEIGHT] = { NULL, auto_weight },
+		[OI_ROLE_BIAS] = { "zeros", NULL },
+		[OI_ROLE_EMBEDDING] = { "normal(mean=0,std=1)", NULL },
+		[OI_ROLE_RNN_INPUT_WEIGHT] = { "xavier_uniform(gain=1)", NULL },
+		[OI_ROLE_RNN_RECURRENT_WEIGHT] = { "orthogonal(gain=1)", NULL },
+		[OI_ROLE_RNN_BIAS] = { "zeros", NULL },
+		[OI_ROLE_RNN_PEEPHOLE] = { "zeros", NULL },
+		[OI_ROLE_PRELU_SLOPE] = { "constant(value=0.25)", NULL },
+	} },
+};
+
+static const profile_def *find_profile(const char *name)
+{
+	for (size_t i = 0; i < sizeof profiles / sizeof *profiles; i++)
+		if (!strcmp(profiles[i].name, name))
+			return &profiles[i];
+	return NULL;
+}
+
+bool oi__is_profile(const char *name)
+{
+	return find_profile(name) != NULL;
+}
+
+const char *oi__profile_name(size_t i)
+{
+	return i < sizeof profiles / sizeof *profiles ? profiles[i].name : NULL;
+}
+
+/* The SPEC profile p gives tensor t. */
+static void profile_spec(const profile_def *p, const oi_tensor *t, char *out, size_t cap)
+{
+	oi_role r = t->role == OI_ROLE_NONE ? OI_ROLE_LEARNABLE_OTHER : t->role;
+	if (r == OI_ROLE_LEARNABLE_OTHER) {
+		if (t->info.ndim < 2) {
+			snprintf(out, cap, "keep");
+			return;
+		}
+		r = OI_ROLE_DENSE_WEIGHT;
+	}
+	const role_spec *rs = &p->role[r];
+	if (rs->fn)
+		rs->fn(t, out, cap);
+	else
+		snprintf(out, cap, "%s", rs->text ? rs->text : "keep");
+}
+
+/* Resolve a SPEC, a scheme's or a profile's, for t. */
+static int resolve_spec(const oi_model *m, const oi_tensor *t, const oi_spec *spec,
+                        uint64_t seed, oi_fill *out)
+{
+	const profile_def *p = find_profile(spec->name);
+	if (!p)
+		return oi__resolve_scheme(t, spec, m->fan_convention, seed, out);
+	char text[160];
+	profile_spec(p, t, text, sizeof text);
+	oi_spec s;
+	int rc = oi__spec_parse(text, &s);
+	return rc ? rc : oi__resolve_scheme(t, &s, p->conv < 0 ? m->fan_convention : p->conv,
+	                                    seed, out);
+}
+
 static bool rule_matches(const rule *r, const oi_tensor *t)
 {
 	const oi_tensor_info *i = &t->info;
 	switch (r->kind) {
-	case SEL_ROLE: return i->role && !strcmp(r->glob, i->role);
+	case SEL_ROLE: return t->role == r->role;
 	case SEL_OP: return i->op && fnmatch(r->glob, i->op, 0) == 0;
 	default: return fnmatch(r->glob, i->name, 0) == 0;
 	}
@@ -173,7 +368,7 @@ static bool protected_tensor(const oi_tensor *t)
 {
 	const oi_tensor_info *i = &t->info;
 	return !oi__dtype_is_float(i->dtype) || i->source == OI_SOURCE_ATTRIBUTE ||
-	       (i->role && !strcmp(i->role, "fixed"));
+	       t->role == OI_ROLE_FIXED;
 }
 
 static void set_keep(oi_tensor *t)
@@ -203,9 +398,8 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 	/* running statistics are state, not learnable: a default scheme leaves
 	 * them to the auto profile (mean 0, var 1); a rule may still name them */
 	oi_spec auto_spec;
-	const char *r = t->info.role ? t->info.role : "";
 	if (!by && !oi__is_profile(spec->name) && strcmp(spec->name, "keep") &&
-	    (!strcmp(r, "norm_mean") || !strcmp(r, "norm_var"))) {
+	    (t->role == OI_ROLE_NORM_MEAN || t->role == OI_ROLE_NORM_VAR)) {
 		oi__spec_parse("auto", &auto_spec);
 		spec = &auto_spec;
 	}
@@ -227,7 +421,7 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 	oi_fill f;
 	int rc = 0;
 	if (!keep) {
-		rc = oi__resolve(m, t, spec, m->fan_convention, seed, &f);
+		rc = resolve_spec(m, t, spec, seed, &f);
 		if (rc == OI_EARG && !by && oi__is_profile(spec->name)) {
 			/* a profile never fails a run: what it cannot fill stays */
 			rc = oi__warn(m, "profile '%s' cannot fill '%s' (%s); it is kept", spec->name,
@@ -241,7 +435,7 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 			snprintf(why, sizeof why, "%s", oi_last_error());
 			oi_spec a;
 			oi__spec_parse("auto", &a);
-			rc = oi__resolve(m, t, &a, m->fan_convention, seed, &f);
+			rc = resolve_spec(m, t, &a, seed, &f);
 			if (!rc) {
 				(*fallbacks)++;
 				if (*fallbacks <= 20)
