@@ -73,7 +73,5 @@ int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size
 
 /* The byte range of a tensor's raw payload (storage RAW) in the model. */
 const oi_field_ref *oi__tensor_raw_field(const oi_model *m, const oi_tensor *t);
-/* Worker threads for generating values (plan.c). */
-unsigned oi__threads(const oi_model *m);
 
 #endif

@@ -586,11 +586,3 @@ size_t oi_model_changed_count(const oi_model *m)
 		n += m->tensors[i].info.action != OI_ACTION_KEEP;
 	return n;
 }
-
-unsigned oi__threads(const oi_model *m)
-{
-	if (m->threads)
-		return m->threads;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
-}

@@ -4,33 +4,8 @@
 #ifndef OI_SCHEMES_H
 #define OI_SCHEMES_H
 
+#include "fill.h"
 #include "model.h"
-#include "rng.h"
-
-/* What fills a tensor's values. */
-enum {
-	OI_FILL_KEEP = 0,
-	OI_FILL_CONST,      /* p0 */
-	OI_FILL_UNIFORM,    /* [p0, p1) */
-	OI_FILL_NORMAL,     /* mean p0, std p1 */
-	OI_FILL_TRUNC,      /* mean p0, std p1, cut at absolute p2, p3 */
-	OI_FILL_EYE,        /* identity per matrix */
-	OI_FILL_DIRAC,      /* groups p0 */
-	OI_FILL_FORGET,     /* LSTM B: 1 on the forget gate of Wb, else 0 */
-	OI_FILL_ORTHOGONAL, /* gain p0; materialized */
-	OI_FILL_SPARSE      /* sparsity p0, std p1; materialized */
-};
-
-typedef struct oi_fill {
-	int kind;
-	double p[4];
-	/* the tensor seen as batch × rows × cols matrices (RNN weights are one
-	 * matrix per direction; others as torch flattens them) */
-	uint64_t batch, rows, cols;
-	oi_key key;
-	double std, bound;   /* what the values get; NaN where unbounded/unknown */
-	char desc[160];      /* the scheme with every parameter, e.g. "uniform(low=-0.1,high=0.1)" */
-} oi_fill;
 
 /* A parsed SPEC: NAME or NAME(key=value,...). */
 #define OI_SPEC_MAX_PARAMS 8
@@ -62,10 +37,5 @@ const char *oi__scheme_name(size_t i);
  * order (NULL past the last). */
 bool oi__is_profile(const char *name);
 const char *oi__profile_name(size_t i);
-
-/* Element values first .. first+n of an elementwise fill. */
-void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out);
-/* The whole tensor of a materialized fill (orthogonal, sparse). */
-int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out);
 
 #endif
