@@ -66,6 +66,7 @@ typedef struct cli_init_args {
 	size_t n_rules;
 	const char *rules_file;
 	char *rules_text;      /* owned, after cli_init_args_finish */
+	unsigned threads;      /* --threads, for oi_save_options */
 	unsigned open_flags;
 	unsigned save_flags;
 	bool dry, json;
@@ -75,8 +76,13 @@ void cli_init_args_start(cli_init_args *a);
 /* Take option c if it is one of CLI_INIT_LONG_OPTIONS: 1 taken (with
  * *exit_code -1), 0 not one of them, or 1 with *exit_code set on an error. */
 int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code);
-/* Read the rules file into io; 0 or an exit code. */
+/* Read the rules file; 0 or an exit code. */
 int cli_init_args_finish(cli_init_args *a);
+/* The rules, in order: the rules files' texts given (batch: the onnxinit.json
+ * files from the root down), then --rules, then each --rule. 0 or an
+ * OI_E* code with oi_last_error(). */
+int cli_build_rules(const cli_init_args *a, const char *const *files,
+                    const char *const *names, size_t n_files, oi_rules **out);
 void cli_init_args_free(cli_init_args *a);
 /* Decimal digits only: no sign, no spaces, no octal or hex surprises. */
 bool cli_parse_u64(const char *s, uint64_t *out);

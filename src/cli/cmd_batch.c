@@ -73,6 +73,8 @@ typedef struct batch {
 	unsigned jobs;
 	int fans;
 	oi_init_options io;
+	const cli_init_args *ia; /* the rules of the command line */
+	unsigned threads;        /* per model */
 	FILE *manifest;
 	/* work */
 	job *jobs_list;
@@ -438,9 +440,6 @@ static void run_job(batch *b, job *j)
 		set_error(j, "failed", msg);
 		goto out;
 	}
-	io.rule_files = texts;
-	io.rule_file_names = names;
-	io.n_rule_files = nf;
 
 	struct stat st;
 	if (!b->in_place && !b->force && !b->dry && stat(j->output, &st) == 0) {
@@ -453,7 +452,12 @@ static void run_job(batch *b, job *j)
 	int rc = oi_model_open(&m, j->input, &oo);
 	if (!rc) {
 		oi_model_set_fan_convention(m, b->fans);
-		rc = oi_model_plan(m, &io);
+		oi_rules *rules = NULL;
+		rc = cli_build_rules(b->ia, texts, names, nf, &rules);
+		io.rules = rules;
+		if (!rc)
+			rc = oi_model_plan(m, &io);
+		oi_rules_free(rules);
 		cli_print_warnings(m);
 		if (rc) {
 			char msg[1200];
@@ -498,6 +502,7 @@ static void run_job(batch *b, job *j)
 	           b->save_flags;
 	so.on_temp = cli_temp_callback;
 	so.cancel = &cancel_flag;
+	so.threads = b->threads;
 	rc = oi_model_save(m, j->output, &so);
 	if (rc) {
 		set_error(j, "failed", oi_last_error());
@@ -765,6 +770,7 @@ static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manif
 	if (frc)
 		return frc;
 	oi_init_options io = ia->io;
+	b.ia = ia;
 
 	/* where the output directory is or will be, links resolved */
 	char *out_real = b.outdir && !b.dry ? future_realpath(b.outdir) : NULL;
@@ -887,8 +893,9 @@ static int run_batch(cli_init_args *ia, int argc, char **argv, const char *manif
 	b.jobs = jobs ? (unsigned)jobs : (unsigned)(cores > 0 ? cores : 1);
 	if (b.jobs > b.n_jobs && b.n_jobs)
 		b.jobs = (unsigned)b.n_jobs;
-	if (!io.threads) /* the cores shared among the models in flight */
-		io.threads = b.jobs && cores > 0 && (unsigned)cores > b.jobs ? (unsigned)cores / b.jobs : 1;
+	b.threads = ia->threads;
+	if (!b.threads) /* the cores shared among the models in flight */
+		b.threads = b.jobs && cores > 0 && (unsigned)cores > b.jobs ? (unsigned)cores / b.jobs : 1;
 	b.io = io;
 	pthread_mutex_init(&b.lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b.start);

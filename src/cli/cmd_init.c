@@ -33,7 +33,7 @@ static const char help[] =
 	"  -v, --verbose             more on stderr\n"
 	"  -h, --help                this text\n";
 
-static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
+static int run_init(const char *model, const char *out, const cli_init_args *ia, int fans,
                     unsigned open_flags, unsigned save_flags, bool dry, bool json,
                     bool in_place);
 static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *out,
@@ -110,15 +110,16 @@ static int check_and_run(int argc, char **argv, cli_init_args *ia, const char *o
 	int rc = cli_init_args_finish(ia);
 	if (rc)
 		return rc;
-	return run_init(model, out, &ia->io, ia->fans, ia->open_flags, ia->save_flags, dry, json,
+	return run_init(model, out, ia, ia->fans, ia->open_flags, ia->save_flags, dry, json,
 	                in_place);
 }
 
-static int run_init(const char *model, const char *out, const oi_init_options *iop, int fans,
+static int run_init(const char *model, const char *out, const cli_init_args *ia, int fans,
                     unsigned open_flags, unsigned save_flags, bool dry, bool json,
                     bool in_place)
 {
-	oi_init_options io = *iop;
+	oi_init_options io = ia->io;
+	oi_rules *rules = NULL;
 	oi_model *m;
 	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
 	oo.flags = open_flags;
@@ -126,7 +127,11 @@ static int run_init(const char *model, const char *out, const oi_init_options *i
 	if (rc)
 		return cli_error(cli_exit_for(rc), "%s", oi_last_error());
 	oi_model_set_fan_convention(m, fans);
-	rc = oi_model_plan(m, &io);
+	rc = cli_build_rules(ia, NULL, NULL, 0, &rules);
+	io.rules = rules;
+	if (!rc)
+		rc = oi_model_plan(m, &io);
+	oi_rules_free(rules);
 	cli_print_warnings(m);
 	if (rc) {
 		int ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
@@ -146,6 +151,7 @@ static int run_init(const char *model, const char *out, const oi_init_options *i
 	oi_save_options so = OI_SAVE_OPTIONS_INIT;
 	so.flags = (in_place ? OI_SAVE_REPLACE_INPUT : 0) | save_flags;
 	so.on_temp = cli_temp_callback;
+	so.threads = ia->threads;
 	rc = oi_model_save(m, out, &so);
 	if (rc) {
 		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());

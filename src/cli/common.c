@@ -109,7 +109,7 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 			*exit_code = cli_usage_error(cmd, "--threads takes a count from 0 to 1024, not "
 			                             "'%s'", arg);
 		else
-			a->io.threads = (unsigned)n;
+			a->threads = (unsigned)n;
 		return 1;
 	case CLI_O_FAN:
 		if (strcmp(arg, "torch") && strcmp(arg, "keras"))
@@ -143,11 +143,26 @@ int cli_init_args_finish(cli_init_args *a)
 		if (rc)
 			return rc;
 	}
-	a->io.rules = a->rules;
-	a->io.n_rules = a->n_rules;
-	a->io.rules_json = a->rules_text;
-	a->io.rules_json_name = a->rules_file;
 	return 0;
+}
+
+int cli_build_rules(const cli_init_args *a, const char *const *files,
+                    const char *const *names, size_t n_files, oi_rules **out)
+{
+	oi_rules *r = NULL;
+	int rc = oi_rules_new(&r);
+	for (size_t i = 0; i < n_files && !rc; i++)
+		rc = oi_rules_add_json(r, files[i], names[i]);
+	if (!rc && a->rules_text)
+		rc = oi_rules_add_json(r, a->rules_text, a->rules_file);
+	for (size_t i = 0; i < a->n_rules && !rc; i++)
+		rc = oi_rules_add(r, a->rules[i]);
+	if (rc) {
+		oi_rules_free(r);
+		r = NULL;
+	}
+	*out = r;
+	return rc;
 }
 
 void cli_init_args_free(cli_init_args *a)

@@ -96,6 +96,50 @@ extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, doubl
 extern void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda,
                     const double *tau, double *work, const int *lwork, int *info);
 extern void openblas_set_num_threads(int n);
+extern int openblas_get_num_threads(void);
+
+/* OpenBLAS's thread count is the process's: one LAPACK call at a time sets
+ * it to 1 and puts back what it found (the header says so). */
+static pthread_mutex_t lapack_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Q of the QR of the m × n matrix a (m >= n, column-major), in place, with
+ * sign[j] the sign of R's diagonal. */
+static int lapack_qr(int m, int n, double *a, double *sign)
+{
+	int info = 0, lwork = -1, rc = 0;
+	double q, *tau = malloc((size_t)n * sizeof *tau), *work = NULL;
+	pthread_mutex_lock(&lapack_lock);
+	int saved = openblas_get_num_threads();
+	/* one BLAS thread: the same bytes however the machine is set up */
+	openblas_set_num_threads(1);
+	if (!tau) {
+		rc = oi__fail(OI_ENOMEM, "out of memory");
+		goto out;
+	}
+	dgeqrf_(&m, &n, a, &m, tau, &q, &lwork, &info);
+	lwork = info == 0 && q > n ? (int)q : n;
+	work = malloc((size_t)lwork * sizeof *work);
+	if (!work) {
+		rc = oi__fail(OI_ENOMEM, "out of memory");
+		goto out;
+	}
+	dgeqrf_(&m, &n, a, &m, tau, work, &lwork, &info);
+	if (info) {
+		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dgeqrf failed (%d)", info);
+		goto out;
+	}
+	for (int j = 0; j < n; j++)
+		sign[j] = a[j + (uint64_t)j * (uint64_t)m] < 0 ? -1.0 : 1.0;
+	dorgqr_(&m, &n, &n, a, &m, tau, work, &lwork, &info);
+	if (info)
+		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dorgqr failed (%d)", info);
+out:
+	openblas_set_num_threads(saved);
+	pthread_mutex_unlock(&lapack_lock);
+	free(tau);
+	free(work);
+	return rc;
+}
 
 /* torch.nn.init.orthogonal_ on one rows × cols matrix: N(0, 1) entries,
  * transposed if rows < cols, QR, Q times sign(diag R), transposed back. */
@@ -106,15 +150,10 @@ static int orthogonal_matrix(const oi_fill *f, uint64_t base, double *w)
 	if (mm > INT32_MAX || nn > INT32_MAX || mm * nn > (uint64_t)INT32_MAX)
 		return oi__fail(OI_ETOOBIG, "orthogonal: a %llu x %llu matrix is too large for LAPACK",
 		                (unsigned long long)rows, (unsigned long long)cols);
-	int m = (int)mm, n = (int)nn, info = 0, lwork = -1;
-	double *a = malloc(mm * nn * sizeof *a), *tau = malloc(nn * sizeof *tau), q;
-	if (!a || !tau) {
-		free(a);
-		free(tau);
-		return oi__fail(OI_ENOMEM, "out of memory");
-	}
+	double *a = malloc(mm * nn * sizeof *a), *sign = malloc(nn * sizeof *sign);
+	int rc = a && sign ? 0 : oi__fail(OI_ENOMEM, "out of memory");
 	/* a is m × n, column-major: a = W if rows >= cols, else Wᵀ */
-	for (uint64_t r = 0; r < rows; r++)
+	for (uint64_t r = 0; r < rows && !rc; r++)
 		for (uint64_t c = 0; c < cols; c++) {
 			double z = oi__normal(f->key, base + r * cols + c, 0);
 			if (rows >= cols)
@@ -122,38 +161,14 @@ static int orthogonal_matrix(const oi_fill *f, uint64_t base, double *w)
 			else
 				a[c + r * mm] = z;
 		}
-	/* one BLAS thread: the same bytes however the machine is set up */
-	openblas_set_num_threads(1);
-	dgeqrf_(&m, &n, a, &m, tau, &q, &lwork, &info);
-	lwork = info == 0 && q > n ? (int)q : n;
-	double *work = malloc((size_t)lwork * sizeof *work);
-	double *sign = malloc(nn * sizeof *sign);
-	int rc = 0;
-	if (!work || !sign) {
-		rc = oi__fail(OI_ENOMEM, "out of memory");
-		goto out;
-	}
-	dgeqrf_(&m, &n, a, &m, tau, work, &lwork, &info);
-	if (info) {
-		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dgeqrf failed (%d)", info);
-		goto out;
-	}
-	for (int j = 0; j < n; j++)
-		sign[j] = a[j + (uint64_t)j * mm] < 0 ? -1.0 : 1.0;
-	dorgqr_(&m, &n, &n, a, &m, tau, work, &lwork, &info);
-	if (info) {
-		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dorgqr failed (%d)", info);
-		goto out;
-	}
-	for (uint64_t r = 0; r < rows; r++)
+	if (!rc)
+		rc = lapack_qr((int)mm, (int)nn, a, sign);
+	for (uint64_t r = 0; r < rows && !rc; r++)
 		for (uint64_t c = 0; c < cols; c++) {
 			double v = rows >= cols ? a[r + c * mm] * sign[c] : a[c + r * mm] * sign[r];
 			w[r * cols + c] = f->p[0] * v;
 		}
-out:
 	free(a);
-	free(tau);
-	free(work);
 	free(sign);
 	return rc;
 }

@@ -820,7 +820,7 @@ int oi_model_open(oi_model **out, const char *path, const oi_open_options *opts)
 		return rc;
 	}
 	*out = m;
-	return 0;
+	return oi__ok();
 }
 
 void oi_model_free(oi_model *m)
@@ -831,7 +831,6 @@ void oi_model_free(oi_model *m)
 		free(m->tensors[i].name_own);
 		free(m->tensors[i].graph_own);
 		free(m->tensors[i].dims_own);
-		free(m->tensors[i].scheme_own);
 		free(m->tensors[i].fill);
 		free(m->tensors[i].op_own);
 		free(m->tensors[i].node_own);
@@ -862,7 +861,7 @@ void oi_model_free(oi_model *m)
 	free(m->path);
 	free(m->dir);
 	free(m->provenance);
-	free(m->saved_external);
+	oi__model_pool_free(m);
 	free(m);
 }
 
@@ -884,7 +883,7 @@ int oi_model_opset(const oi_model *m, size_t i, const char **domain, int64_t *ve
 		*domain = o->domain ? o->domain : "";
 	if (version)
 		*version = o->version;
-	return 0;
+	return oi__ok();
 }
 
 size_t oi_model_tensor_count(const oi_model *m) { return m->n_tensors; }
@@ -1028,7 +1027,7 @@ int oi__tensor_read_f64(const oi_model *m, const oi_tensor *t, double *out, size
 	return read_values(m, t, NULL, out, max, n);
 }
 
-const char *oi_source_name(int s)
+const char *oi_source_name(oi_source s)
 {
 	switch (s) {
 	case OI_SOURCE_INITIALIZER: return "initializer";
@@ -1039,7 +1038,7 @@ const char *oi_source_name(int s)
 	}
 }
 
-const char *oi_storage_name(int s)
+const char *oi_storage_name(oi_storage s)
 {
 	switch (s) {
 	case OI_STORAGE_RAW: return "raw";
@@ -1049,12 +1048,11 @@ const char *oi_storage_name(int s)
 	}
 }
 
-const char *oi_action_name(int a)
+const char *oi_action_name(oi_action a)
 {
 	switch (a) {
 	case OI_ACTION_KEEP: return "keep";
 	case OI_ACTION_REINIT: return "reinit";
-	case OI_ACTION_COPY: return "copy";
 	default: return "unknown";
 	}
 }

@@ -18,7 +18,7 @@ typedef struct oi_ext_file {
 
 typedef struct oi_tensor {
 	oi_tensor_info info;
-	char *name_own, *graph_own, *scheme_own;
+	char *name_own, *graph_own;
 	int64_t *dims_own;
 	uint32_t rec;         /* scanner record of the TensorProto holding the values */
 	const Onnx__TensorProto *tp;
@@ -50,15 +50,30 @@ struct oi_model {
 	oi_ext_file *ext;
 	size_t n_ext, cap_ext;
 	char *provenance;     /* JSON to record, NULL for none */
-	unsigned threads;
 	bool in_memory;       /* OI_OPEN_IN_MEMORY: map is a malloc'd copy */
 	int32_t cur_ns;       /* while loading */
 	unsigned open_flags;
 	int fan_convention;
 	char **warnings;
 	size_t n_warnings;
-	char *saved_external;
+	/* the last plan's warnings: warnings[plan_warn_first ...], plan_warn_n
+	 * of them; the next plan drops them (an analysis that rebuilds the
+	 * list sets plan_warn_n to 0) */
+	size_t plan_warn_first, plan_warn_n;
+	const char *saved_external; /* in the pool */
+	/* strings handed to the caller that a re-plan or re-save replaces: they
+	 * live until oi_model_free (pool.c) */
+	char **pool;
+	size_t n_pool, cap_pool;
 };
+
+/* The model's string pool. keep takes s (malloc'd) and returns it, or frees
+ * it and returns NULL on failure (never, after a reserve of room for it);
+ * strdup copies s into the pool. */
+int oi__model_pool_reserve(oi_model *m, size_t more);
+char *oi__model_keep(oi_model *m, char *s);
+const char *oi__model_strdup(oi_model *m, const char *s);
+void oi__model_pool_free(oi_model *m);
 
 /* Analysis (graph.c, roles.c): fills role, op, node, fans, activation. */
 int oi__analyse(oi_model *m);

@@ -1,158 +1,15 @@
 /* The plan: for every tensor, the scheme it gets from the default scheme or
  * profile and the rules, resolved into a fill with its std and bound. */
-#include <fnmatch.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "model.h"
+#include "rules.h"
 #include "schemes.h"
 #include "tensor.h"
-
-enum { SEL_NAME, SEL_ROLE, SEL_OP };
-
-typedef struct rule {
-	int kind;
-	oi_role role;    /* SEL_ROLE: the role */
-	char *glob;
-	char *text;      /* the rule as given, for messages and provenance */
-	oi_spec spec;
-	size_t matched;
-} rule;
-
-static int parse_rule(const char *selector, const char *spec_text, const char *text, rule *r)
-{
-	memset(r, 0, sizeof *r);
-	const char *glob = selector;
-	r->kind = SEL_NAME;
-	if (!strncmp(selector, "name:", 5)) {
-		glob = selector + 5;
-	} else if (!strncmp(selector, "role:", 5)) {
-		r->kind = SEL_ROLE;
-		glob = selector + 5;
-		r->role = oi__role_parse(glob);
-		if (r->role == OI_ROLE_NONE)
-			return oi__fail(OI_EARG, "rule '%s': unknown role '%s'", text, glob);
-	} else if (!strncmp(selector, "op:", 3)) {
-		r->kind = SEL_OP;
-		glob = selector + 3;
-	}
-	if (!*glob)
-		return oi__fail(OI_EARG, "rule '%s': empty selector", text);
-	int rc = oi__spec_parse(spec_text, &r->spec);
-	if (!rc)
-		rc = oi__spec_check(&r->spec);
-	if (rc) {
-		char why[512];
-		snprintf(why, sizeof why, "%s", oi_last_error());
-		return oi__fail(OI_EARG, "rule '%s': %s", text, why);
-	}
-	r->glob = oi__strdup(glob);
-	r->text = oi__strdup(text);
-	return r->glob && r->text ? 0 : OI_ENOMEM;
-}
-
-static int parse_rule_text(const char *text, rule *r)
-{
-	memset(r, 0, sizeof *r); /* freed on every path, parsed or not */
-	const char *eq = strchr(text, '=');
-	if (!eq)
-		return oi__fail(OI_EARG, "rule '%s': expected SELECTOR=SPEC", text);
-	char selector[256];
-	size_t n = (size_t)(eq - text);
-	if (n >= sizeof selector)
-		return oi__fail(OI_EARG, "rule '%s': selector too long", text);
-	memcpy(selector, text, n);
-	selector[n] = 0;
-	return parse_rule(selector, eq + 1, text, r);
-}
-
-static void free_rules(rule *rules, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(rules[i].glob);
-		free(rules[i].text);
-	}
-	free(rules);
-}
-
-/* A rules file: {"scheme": SPEC, "rules": [...]} or just [...]; each rule is
- * "SELECTOR=SPEC" or {"select": SELECTOR, "scheme": SPEC}. */
-static int parse_rules_json(const char *text, const char *name, rule **rules, size_t *n,
-                            char **scheme)
-{
-	json_error_t err;
-	json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &err);
-	if (!root)
-		return oi__fail(OI_EARG, "%s: not valid JSON: %s (line %d, column %d)", name, err.text,
-		                err.line, err.column);
-	int rc = 0;
-	json_t *list = root;
-	if (json_is_object(root)) {
-		const char *key;
-		json_t *val;
-		json_object_foreach(root, key, val) {
-			if (strcmp(key, "scheme") && strcmp(key, "rules")) {
-				rc = oi__fail(OI_EARG, "%s: unknown key '%s' (expected \"scheme\" and \"rules\")",
-				              name, key);
-				goto out;
-			}
-		}
-		json_t *s = json_object_get(root, "scheme");
-		if (s) {
-			if (!json_is_string(s)) {
-				rc = oi__fail(OI_EARG, "%s: \"scheme\" must be a string", name);
-				goto out;
-			}
-			*scheme = oi__strdup(json_string_value(s));
-			if (!*scheme) {
-				rc = OI_ENOMEM;
-				goto out;
-			}
-		}
-		list = json_object_get(root, "rules");
-		if (!list)
-			goto out;
-	}
-	if (!json_is_array(list)) {
-		rc = oi__fail(OI_EARG, "%s: \"rules\" must be an array", name);
-		goto out;
-	}
-	size_t count = json_array_size(list);
-	rule *arr = oi__calloc(count, sizeof *arr);
-	if (!arr) {
-		rc = OI_ENOMEM;
-		goto out;
-	}
-	*rules = arr;
-	for (size_t i = 0; i < count && !rc; i++) {
-		json_t *item = json_array_get(list, i);
-		if (json_is_string(item)) {
-			rc = parse_rule_text(json_string_value(item), &arr[i]);
-		} else if (json_is_object(item) && json_is_string(json_object_get(item, "select")) &&
-		           json_is_string(json_object_get(item, "scheme"))) {
-			const char *sel = json_string_value(json_object_get(item, "select"));
-			const char *sch = json_string_value(json_object_get(item, "scheme"));
-			char *t = oi__asprintf("%s=%s", sel, sch);
-			rc = t ? parse_rule(sel, sch, t, &arr[i]) : OI_ENOMEM;
-			free(t);
-		} else {
-			rc = oi__fail(OI_EARG, "%s: rule %zu must be \"SELECTOR=SPEC\" or "
-			              "{\"select\": ..., \"scheme\": ...}", name, i + 1);
-		}
-		*n = i + 1;
-	}
-	if (rc && rc != OI_ENOMEM && strncmp(oi_last_error(), name, strlen(name))) {
-		char why[512];
-		snprintf(why, sizeof why, "%s", oi_last_error());
-		oi__fail(rc, "%s: %s", name, why);
-	}
-out:
-	json_decref(root);
-	return rc;
-}
 
 /* ---- profiles: a SPEC per role ------------------------------------------- */
 
@@ -352,15 +209,7 @@ static int resolve_spec(const oi_model *m, const oi_tensor *t, const oi_spec *sp
 	                                    seed, out);
 }
 
-static bool rule_matches(const rule *r, const oi_tensor *t)
-{
-	const oi_tensor_info *i = &t->info;
-	switch (r->kind) {
-	case SEL_ROLE: return t->role == r->role;
-	case SEL_OP: return i->op && fnmatch(r->glob, i->op, 0) == 0;
-	default: return fnmatch(r->glob, i->name, 0) == 0;
-	}
-}
+/* ---- the plan of one tensor ---------------------------------------------- */
 
 /* Tensors nobody asked for by name stay as they are: shapes, scalars,
  * quantization parameters, integer tensors, other nodes' attributes. */
@@ -379,22 +228,23 @@ static void set_keep(oi_tensor *t)
 	t->info.std = t->info.bound = NAN;
 }
 
-static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rules, size_t n,
-                       uint64_t seed, size_t *fallbacks)
+/* matched[k] counts the tensors rule k selects; *fallbacks those that
+ * follow the auto profile where the default scheme does not fit. */
+static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_rules *rules,
+                       size_t *matched, uint64_t seed, size_t *fallbacks)
 {
 	const oi_spec *spec = dflt;
-	const rule *by = NULL;
+	const oi_rule *by = NULL;
 	bool prot = protected_tensor(t);
-	for (size_t k = 0; k < n; k++) {
-		if (!rule_matches(&rules[k], t) || (prot && rules[k].kind != SEL_NAME))
+	for (size_t k = 0; k < rules->n; k++) {
+		const oi_rule *r = &rules->rule[k];
+		if (!oi__rule_matches(r, t) || (prot && r->kind != OI_SEL_NAME))
 			continue;
-		rules[k].matched++;
-		spec = &rules[k].spec;
-		by = &rules[k];
+		matched[k]++;
+		spec = &r->spec;
+		by = r;
 	}
 	set_keep(t);
-	free(t->scheme_own);
-	t->scheme_own = NULL;
 	/* running statistics are state, not learnable: a default scheme leaves
 	 * them to the auto profile (mean 0, var 1); a rule may still name them */
 	oi_spec auto_spec;
@@ -407,15 +257,14 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 	if (!keep && !oi__dtype_is_float(t->info.dtype)) {
 		/* a glob that happens to cover an integer tensor leaves it alone; a
 		 * rule naming it outright asks for the impossible */
-		if (strpbrk(by->glob, "*?["))
+		if (oi__rule_is_glob(by))
 			keep = true;
 		else
 			return oi__fail(OI_EARG, "rule '%s': tensor '%s' is %s; schemes write float "
 			                "tensors", by->text, t->info.name, oi_dtype_name(t->info.dtype));
 	}
 	if (!keep && t->info.source == OI_SOURCE_SPARSE_INITIALIZER &&
-	    (!strcmp(spec->name, "orthogonal") || !strcmp(spec->name, "sparse") ||
-	     !strcmp(spec->name, "eye") || !strcmp(spec->name, "dirac")))
+	    oi__scheme_needs_dense(spec->name))
 		return oi__fail(OI_EARG, "scheme '%s' cannot fill the sparse tensor '%s'", spec->name,
 		                t->info.name);
 	oi_fill f;
@@ -460,23 +309,26 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 			                oi_dtype_name(t->info.dtype), max);
 	}
 	if (keep) {
-		t->scheme_own = oi__strdup("keep");
-		t->info.scheme = t->scheme_own;
-		return t->scheme_own ? 0 : OI_ENOMEM;
+		t->info.scheme = "keep";
+		return 0;
 	}
+	/* the previous plan's scheme string stays in the pool: a caller may
+	 * still hold it */
 	t->fill = malloc(sizeof f);
-	t->scheme_own = oi__strdup(f.desc);
-	if (!t->fill || !t->scheme_own)
+	const char *desc = oi__model_strdup(m, f.desc);
+	if (!t->fill || !desc)
 		return oi__fail(OI_ENOMEM, "out of memory");
 	*t->fill = f;
-	t->info.scheme = t->scheme_own;
+	t->info.scheme = desc;
 	t->info.action = OI_ACTION_REINIT;
 	t->info.std = f.std;
 	t->info.bound = f.bound;
 	return 0;
 }
 
-static char *provenance_json(const char *scheme, uint64_t seed, const rule *rules, size_t n)
+/* ---- the plan of the model ---------------------------------------------- */
+
+static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *rules)
 {
 	json_t *o = json_object(), *arr = json_array();
 	json_object_set_new(o, "version", json_string(OI_VERSION_STRING));
@@ -488,77 +340,72 @@ static char *provenance_json(const char *scheme, uint64_t seed, const rule *rule
 		json_object_set_new(o, "seed", json_integer((json_int_t)seed));
 	}
 	json_object_set_new(o, "scheme", json_string(scheme));
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_string(rules[i].text));
+	for (size_t i = 0; i < rules->n; i++)
+		json_array_append_new(arr, json_string(rules->rule[i].text));
 	json_object_set_new(o, "rules", arr);
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
 }
 
-int oi_model_plan(oi_model *m, const oi_init_options *opts)
+/* The previous plan's warnings go (the analysis's stay); their strings stay
+ * in the pool, since a caller may still hold them. */
+static int drop_plan_warnings(oi_model *m)
 {
-	if (!opts || opts->version != OI_INIT_OPTIONS_VERSION)
-		return oi__fail(OI_EARG, "oi_init_options missing or of another version");
-	rule *rules = NULL;
-	size_t n = 0;
-	char *json_scheme = NULL;
-	int rc = 0;
-	size_t n_files = opts->n_rule_files + (opts->rules_json != NULL);
-	for (size_t f = 0; f < n_files && !rc; f++) {
-		bool last = f == opts->n_rule_files;
-		const char *text = last ? opts->rules_json : opts->rule_files[f];
-		const char *name = last ? opts->rules_json_name
-		                        : opts->rule_file_names ? opts->rule_file_names[f] : NULL;
-		rule *more = NULL;
-		size_t n_more = 0;
-		char *sch = NULL;
-		rc = parse_rules_json(text, name ? name : "rules file", &more, &n_more, &sch);
-		if (sch) {
-			free(json_scheme);
-			json_scheme = sch;
-		}
-		rule *all = rc ? NULL : oi__reallocarray(rules, n + n_more, sizeof *rules);
-		if (!rc && !all)
-			rc = OI_ENOMEM;
-		if (all) {
-			rules = all;
-			memcpy(rules + n, more, n_more * sizeof *more);
-			n += n_more;
-			free(more);
-		} else {
-			free_rules(more, n_more);
-		}
-	}
-	if (!rc && opts->n_rules) {
-		rule *more = oi__reallocarray(rules, n + opts->n_rules, sizeof *rules);
-		if (!more) {
-			rc = OI_ENOMEM;
-		} else {
-			rules = more;
-			for (size_t i = 0; i < opts->n_rules && !rc; i++) {
-				rc = parse_rule_text(opts->rules[i], &rules[n]);
-				n++;
-			}
-		}
-	}
-	const char *scheme = opts->scheme ? opts->scheme : json_scheme ? json_scheme : "auto";
-	oi_spec dflt;
-	if (!rc) {
-		rc = oi__spec_parse(scheme, &dflt);
-		if (!rc)
-			rc = oi__spec_check(&dflt);
-	}
-	m->threads = opts->threads;
+	size_t first = m->plan_warn_first, n = m->plan_warn_n;
+	m->plan_warn_n = 0;
+	if (first > m->n_warnings || n > m->n_warnings - first)
+		return 0; /* the list was rebuilt since */
+	if (oi__model_pool_reserve(m, n))
+		return OI_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		oi__model_keep(m, m->warnings[first + i]);
+	memmove(m->warnings + first, m->warnings + first + n,
+	        (m->n_warnings - first - n) * sizeof *m->warnings);
+	m->n_warnings -= n;
+	return 0;
+}
+
+/* Plan every tensor; then the warnings about the whole plan. */
+static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
+                        const oi_rules *rules, uint64_t seed)
+{
+	size_t *matched = oi__calloc(rules->n ? rules->n : 1, sizeof *matched);
+	if (!matched)
+		return OI_ENOMEM;
 	size_t fallbacks = 0;
+	int rc = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++)
-		rc = plan_tensor(m, &m->tensors[i], &dflt, rules, n, opts->seed, &fallbacks);
+		rc = plan_tensor(m, &m->tensors[i], dflt, rules, matched, seed, &fallbacks);
 	if (!rc && fallbacks > 20)
 		rc = oi__warn(m, "%zu more tensors follow the auto profile where the default scheme '%s' "
 		              "does not fit", fallbacks - 20, scheme);
-	for (size_t k = 0; k < n && !rc; k++)
-		if (!rules[k].matched)
-			rc = oi__warn(m, "rule '%s' matches no tensor", rules[k].text);
+	for (size_t k = 0; k < rules->n && !rc; k++)
+		if (!matched[k])
+			rc = oi__warn(m, "rule '%s' matches no tensor", rules->rule[k].text);
+	free(matched);
+	return rc;
+}
+
+int oi_model_plan(oi_model *m, const oi_init_options *opts)
+{
+	static const oi_rules no_rules;
+	if (!opts || opts->version != OI_INIT_OPTIONS_VERSION)
+		return oi__fail(OI_EARG, "oi_init_options missing or of another version");
+	int rc = drop_plan_warnings(m);
+	if (rc)
+		return rc;
+	size_t warn_base = m->n_warnings;
+	const oi_rules *rules = opts->rules ? opts->rules : &no_rules;
+	const char *scheme = opts->scheme ? opts->scheme : rules->scheme ? rules->scheme : "auto";
+	oi_spec dflt;
+	rc = oi__spec_parse(scheme, &dflt);
+	if (!rc)
+		rc = oi__spec_check(&dflt);
+	if (!rc)
+		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed);
+	m->plan_warn_first = warn_base;
+	m->plan_warn_n = m->n_warnings - warn_base;
 	for (size_t i = 0; i < m->n_ext; i++)
 		m->ext[i].changed = false;
 	for (size_t i = 0; i < m->n_tensors; i++)
@@ -567,16 +414,16 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	free(m->provenance);
 	m->provenance = NULL;
 	if (!rc && oi_model_changed_count(m) && !opts->no_provenance) {
-		m->provenance = provenance_json(scheme, opts->seed, rules, n);
+		m->provenance = provenance_json(scheme, opts->seed, rules);
 		if (!m->provenance)
 			rc = oi__fail(OI_ENOMEM, "out of memory");
 	}
-	if (rc)
+	if (rc) {
 		for (size_t i = 0; i < m->n_tensors; i++)
 			set_keep(&m->tensors[i]);
-	free_rules(rules, n);
-	free(json_scheme);
-	return rc;
+		return rc;
+	}
+	return oi__ok();
 }
 
 size_t oi_model_changed_count(const oi_model *m)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,9 +452,10 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 	if (!rc)
 		rc = finish_temp(t, !(c->opts->flags & OI_SAVE_NO_FSYNC));
 	if (!rc) {
-		free(m->saved_external);
-		m->saved_external = loc;
+		m->saved_external = oi__model_keep(m, loc);
 		loc = NULL;
+		if (!m->saved_external)
+			rc = OI_ENOMEM;
 	}
 out:
 	free(moved);
@@ -464,14 +466,15 @@ out:
 
 /* ---- the model ---------------------------------------------------------- */
 
-int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
+int oi_model_save(oi_model *m, const char *path, const oi_save_options *given)
 {
-	static const oi_save_options defaults = OI_SAVE_OPTIONS_INIT;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version != OI_SAVE_OPTIONS_VERSION)
+	oi_save_options o = OI_SAVE_OPTIONS_INIT;
+	const oi_save_options *opts = &o;
+	if (given && given->version != 1 && given->version != OI_SAVE_OPTIONS_VERSION)
 		return oi__fail(OI_EARG, "%s: oi_save_options version %u is not %u", path,
-		                opts->version, OI_SAVE_OPTIONS_VERSION);
+		                given->version, OI_SAVE_OPTIONS_VERSION);
+	if (given) /* version 1 ends before threads */
+		memcpy(&o, given, given->version == 1 ? offsetof(oi_save_options, threads) : sizeof o);
 	if (same_file(path, m->dev, m->ino) && !(opts->flags & OI_SAVE_REPLACE_INPUT))
 		return oi__fail(OI_ECONFLICT, "%s: the output is the input model itself (use in-place)", path);
 	for (size_t i = 0; i < m->n_ext; i++)
@@ -487,7 +490,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	oi_buf *typed = oi__calloc(m->n_tensors, sizeof *typed);
 	oi_buf *moved_fields = oi__calloc(m->n_tensors, sizeof *moved_fields);
 	oi_buf prov = { 0 };
-	unsigned threads = oi__fill_threads(m->threads);
+	unsigned threads = oi__fill_threads(opts->threads);
 	int rc = (out_dir && pcs && edits && typed && moved_fields) ? 0 : OI_ENOMEM;
 	size_t n_edits = 0;
 
@@ -557,8 +560,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	uint64_t out_len = 0;
 	if (!rc)
 		rc = oi__splice(m->map, m->size, m->in_memory ? -1 : m->fd, &m->scan, edits, n_edits, NULL, &out_len);
-	free(m->saved_external);
-	m->saved_external = NULL;
+	m->saved_external = NULL; /* the previous save's stays in the pool */
 	if (!rc && out_len > protobuf_limit) {
 		rc = move_to_external(&c, path, out_dir, edits, &n_edits, pcs, moved_fields);
 		if (!rc)
@@ -606,5 +608,5 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	free(out_dir);
 	if (rc && strncmp(oi_last_error(), path, strlen(path)) != 0)
 		oi__error_prefix(path);
-	return rc;
+	return rc ? rc : oi__ok();
 }

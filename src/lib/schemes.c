@@ -106,6 +106,8 @@ struct scheme_def {
 	param_def params[MAX_PARAMS];
 	resolve_fn resolve;
 	check_fn check;      /* NULL: every value is fine */
+	bool dense;          /* fills the dense shape (matrices, kernels): not a
+	                      * sparse tensor's values */
 	/* the fixed settings of rows that share a resolve function */
 	double value;        /* zeros, ones */
 	bool normal;         /* xavier_*, kaiming_*: normal, not uniform */
@@ -571,12 +573,13 @@ static const scheme_def schemes[] = {
 	              { "distribution", "truncated_normal",
 	                "truncated_normal|normal|untruncated_normal|uniform" } },
 	  .resolve = resolve_variance_scaling, .check = check_variance_scaling },
-	{ .name = "orthogonal", .params = { { "gain", "1", NULL } }, .resolve = resolve_orthogonal },
-	{ .name = "eye", .resolve = resolve_eye },
+	{ .name = "orthogonal", .params = { { "gain", "1", NULL } }, .resolve = resolve_orthogonal,
+	  .dense = true },
+	{ .name = "eye", .resolve = resolve_eye, .dense = true },
 	{ .name = "dirac", .params = { { "groups", "1", NULL } }, .resolve = resolve_dirac,
-	  .check = check_dirac },
+	  .check = check_dirac, .dense = true },
 	{ .name = "sparse", .params = { { "sparsity", NULL, NULL }, { "std", "0.01", NULL } },
-	  .resolve = resolve_sparse, .check = check_sparse },
+	  .resolve = resolve_sparse, .check = check_sparse, .dense = true },
 	{ .name = "unit_forget_bias", .resolve = resolve_unit_forget_bias },
 };
 
@@ -596,6 +599,12 @@ static const scheme_def *find_scheme(const char *name)
 		if (!strcmp(schemes[i].name, name))
 			return &schemes[i];
 	return NULL;
+}
+
+bool oi__scheme_needs_dense(const char *name)
+{
+	const scheme_def *d = find_scheme(name);
+	return d && d->dense;
 }
 
 /* "unknown scheme" with every name the tables hold. */

@@ -29,6 +29,10 @@ int oi__spec_check(const oi_spec *spec);
 int oi__resolve_scheme(const oi_tensor *t, const oi_spec *spec, int convention, uint64_t seed,
                        oi_fill *out);
 
+/* Whether a scheme fills the dense shape (matrices, kernels), which a
+ * sparse tensor's values are not. */
+bool oi__scheme_needs_dense(const char *name);
+
 /* The scheme table, for listing: names 0 .. count-1. */
 size_t oi__scheme_count(void);
 const char *oi__scheme_name(size_t i);
