@@ -208,7 +208,9 @@ int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out)
 	*out = NULL;
 	if (numel > SIZE_MAX / sizeof(double))
 		return oi__fail(OI_ETOOBIG, "tensor too large to hold in memory");
-	double *w = malloc((numel ? numel : 1) * sizeof *w);
+	/* zeroed: a Constant's sparse_value has fewer values than its dense
+	 * shape's matrices hold, and what they leave must not be garbage */
+	double *w = calloc(numel ? numel : 1, sizeof *w);
 	if (!w)
 		return oi__fail(OI_ENOMEM, "out of memory for a %llu-element tensor",
 		                (unsigned long long)numel);

@@ -354,8 +354,8 @@ static int drop_plan_warnings(oi_model *m)
 {
 	size_t first = m->plan_warn_first, n = m->plan_warn_n;
 	m->plan_warn_n = 0;
-	if (first > m->n_warnings || n > m->n_warnings - first)
-		return 0; /* the list was rebuilt since */
+	if (!n || first > m->n_warnings || n > m->n_warnings - first)
+		return 0; /* none, or the list was rebuilt since */
 	if (oi__model_pool_reserve(m, n))
 		return OI_ENOMEM;
 	for (size_t i = 0; i < n; i++)
