@@ -15,8 +15,8 @@
  *  - the library never prints, never exits and never installs signal handlers.
  *
  * Threads: one model handle is used by one thread at a time; different
- * handles may be used from different threads at once. An oi_rules object
- * may be read by several plans at once once it is built (no more adds).
+ * handles may be used from different threads at once. A rule set that is
+ * no longer being added to may serve plans in several threads at once.
  * oi_last_error() is per thread. See oi_model_save() on OpenBLAS.
  */
 #ifndef ONNXINIT_H
@@ -243,6 +243,7 @@ OI_EXTERN const oi_tensor_info *oi_model_tensor(const oi_model *model, size_t i)
  */
 typedef struct oi_rules oi_rules;
 
+/** A new, empty rule set. */
 OI_EXTERN int oi_rules_new(oi_rules **out);
 /** Free a rule set; NULL is fine. */
 OI_EXTERN void oi_rules_free(oi_rules *rules);

@@ -232,7 +232,7 @@ int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out)
 
 #define FILL_CHUNK (1u << 20)
 
-/* ---- threads ------------------------------------------------------------- */
+/* ---- threads ------------------------------------------------------------ */
 
 unsigned oi__fill_threads(unsigned requested)
 {
@@ -331,7 +331,7 @@ static bool materialized(const oi_tensor *t)
 	return t->fill->kind == OI_FILL_ORTHOGONAL || t->fill->kind == OI_FILL_SPARSE;
 }
 
-/* ---- writers ------------------------------------------------------------- */
+/* ---- writers ------------------------------------------------------------ */
 
 /* Writes a float tensor's new values as raw little-endian bytes: chunk k+1
  * is generated while chunk k is written. */

@@ -11,7 +11,7 @@
 #include "schemes.h"
 #include "tensor.h"
 
-/* ---- profiles: a SPEC per role ------------------------------------------- */
+/* ---- profiles: a SPEC per role ------------------------------------------ */
 
 /* Writes the SPEC for t where it depends on the tensor (fans, hidden size,
  * activation, op). */
@@ -209,7 +209,7 @@ static int resolve_spec(const oi_model *m, const oi_tensor *t, const oi_spec *sp
 	                                    seed, out);
 }
 
-/* ---- the plan of one tensor ---------------------------------------------- */
+/* ---- the plan of one tensor --------------------------------------------- */
 
 /* Tensors nobody asked for by name stay as they are: shapes, scalars,
  * quantization parameters, integer tensors, other nodes' attributes. */

@@ -161,7 +161,7 @@ bool oi__rule_is_glob(const oi_rule *r)
 	return strpbrk(r->glob, "*?[") != NULL;
 }
 
-/* ---- the public object --------------------------------------------------- */
+/* ---- the public object -------------------------------------------------- */
 
 int oi_rules_new(oi_rules **out)
 {

@@ -365,7 +365,7 @@ static void relocate_edits(const oi_model *m, size_t fi, const oi_buf *entry, oi
 	}
 }
 
-/* ---- past 2 GiB: weights move to external data ------------------------- */
+/* ---- past 2 GiB: weights move to external data -------------------------- */
 
 #define EXT_ALIGN 4096
 #define EXT_MIN_BYTES 1024 /* ONNX's own size_threshold */

@@ -211,7 +211,7 @@ static void matrix_view(const oi_tensor *t, oi_fill *f)
 	f->cols = f->rows ? i->numel / f->rows : 0;
 }
 
-/* ---- value checks -------------------------------------------------------- */
+/* ---- value checks ------------------------------------------------------- */
 
 static int check_std(const scheme_def *d, const args *a)
 {
@@ -527,7 +527,7 @@ static int resolve_unit_forget_bias(const scheme_def *d, const oi_tensor *t, con
 	return 0;
 }
 
-/* ---- the scheme table: adding a scheme is adding a row ------------------- */
+/* ---- the scheme table: adding a scheme is adding a row ------------------ */
 
 #define NONLIN "linear|conv1d|conv2d|conv3d|conv_transpose1d|conv_transpose2d|" \
                "conv_transpose3d|sigmoid|tanh|relu|leaky_relu|selu|auto"
@@ -621,7 +621,7 @@ static int unknown_scheme(const char *name)
 	return oi__fail(OI_EARG, "unknown scheme '%s' (schemes: %s)", name, list);
 }
 
-/* ---- binding a SPEC to its scheme ---------------------------------------- */
+/* ---- binding a SPEC to its scheme --------------------------------------- */
 
 static bool choice_ok(const char *choices, const char *v)
 {
