@@ -3,11 +3,21 @@
  *
  * The only public header of libonnxinit. Conventions:
  *  - every fallible function returns int: 0 (OI_OK) or a negative OI_E* code;
- *    the detail of the last failure on the calling thread is oi_last_error();
+ *    the detail of the last failure on the calling thread is oi_last_error(),
+ *    which such a function sets to "" when it succeeds;
  *  - out-parameters come first; handles are opaque;
- *  - pointers returned by oi_model_* functions are borrowed: they stay valid
- *    until oi_model_free() of the model they came from;
+ *  - pointers returned by oi_model_* functions (tensor infos and their
+ *    strings, schemes, warnings, oi_model_saved_external) are borrowed: they
+ *    stay valid, unchanged, until oi_model_free() of the model they came
+ *    from, however often it is planned or saved again;
+ *  - option structs start with their version: initialize them with their
+ *    *_INIT macro, which sets it and zeroes the rest;
  *  - the library never prints, never exits and never installs signal handlers.
+ *
+ * Threads: one model handle is used by one thread at a time; different
+ * handles may be used from different threads at once. A rule set that is
+ * no longer being added to may serve plans in several threads at once.
+ * oi_last_error() is per thread. See oi_model_save() on OpenBLAS.
  */
 #ifndef ONNXINIT_H
 #define ONNXINIT_H
@@ -48,12 +58,17 @@ typedef enum oi_error {
 	OI_ECONFLICT = -9     /* the write would overwrite a file that is being read */
 } oi_error;
 
-/** A short constant name for an error code, e.g. "format". */
-OI_EXTERN const char *oi_error_name(int code);
+/**
+ * A short constant name for an error code: "ok", "nomem", "io", "format",
+ * "invalid", "external", "toobig", "unsupported", "arg", "conflict"; and
+ * "unknown" for a value that is none of the codes.
+ */
+OI_EXTERN const char *oi_error_name(oi_error code);
 
 /**
  * The message of the last failure on this thread: one line naming the file,
- * and the tensor or node where one is involved. Never NULL; "" if none.
+ * and the tensor or node where one is involved. Never NULL; "" if the last
+ * fallible call succeeded.
  */
 OI_EXTERN const char *oi_last_error(void);
 
@@ -88,7 +103,7 @@ typedef enum oi_dtype {
 } oi_dtype;
 
 /** "float32", "float16", "bfloat16", "int64", ...; "unknown" otherwise. */
-OI_EXTERN const char *oi_dtype_name(int dtype);
+OI_EXTERN const char *oi_dtype_name(oi_dtype dtype);
 
 /** Where a tensor was found. */
 typedef enum oi_source {
@@ -98,7 +113,7 @@ typedef enum oi_source {
 	OI_SOURCE_ATTRIBUTE = 3          /* a tensor attribute of any other node */
 } oi_source;
 /** "initializer", "constant_node", "sparse_initializer", "attribute". */
-OI_EXTERN const char *oi_source_name(int source);
+OI_EXTERN const char *oi_source_name(oi_source source);
 
 /** How a tensor's payload is stored. */
 typedef enum oi_storage {
@@ -107,16 +122,15 @@ typedef enum oi_storage {
 	OI_STORAGE_EXTERNAL = 2  /* a file beside the model */
 } oi_storage;
 /** "raw", "typed", "external". */
-OI_EXTERN const char *oi_storage_name(int storage);
+OI_EXTERN const char *oi_storage_name(oi_storage storage);
 
 /** What re-initialization does to a tensor. */
 typedef enum oi_action {
 	OI_ACTION_KEEP = 0,   /* left exactly as it was */
-	OI_ACTION_REINIT = 1, /* new values from a scheme */
-	OI_ACTION_COPY = 2    /* values copied from another model */
+	OI_ACTION_REINIT = 1  /* new values from a scheme */
 } oi_action;
-/** "keep", "reinit", "copy". */
-OI_EXTERN const char *oi_action_name(int action);
+/** "keep", "reinit"; "unknown" otherwise. */
+OI_EXTERN const char *oi_action_name(oi_action action);
 
 /* ---- models ------------------------------------------------------------- */
 
@@ -143,7 +157,8 @@ typedef struct oi_tensor_info {
 	int64_t fan_in, fan_out;
 	const char *activation;
 	double gain;
-	/* plan, after oi_model_plan(); scheme is NULL before */
+	/* plan, after oi_model_plan(); scheme is NULL before; each plan sets a
+	 * new string, the previous one staying valid */
 	int action;            /* oi_action */
 	const char *scheme;
 	/* analysis, continued */
@@ -170,7 +185,11 @@ typedef struct oi_open_options {
 	unsigned version;   /* OI_OPEN_OPTIONS_VERSION */
 	unsigned flags;     /* OI_OPEN_* */
 } oi_open_options;
+#ifdef __cplusplus /* no designated initializers before C++20: every field */
 #define OI_OPEN_OPTIONS_INIT { OI_OPEN_OPTIONS_VERSION, 0 }
+#else
+#define OI_OPEN_OPTIONS_INIT { .version = OI_OPEN_OPTIONS_VERSION }
+#endif
 
 /**
  * Open and validate the model at path. The file is mapped, not copied:
@@ -217,8 +236,10 @@ OI_EXTERN int oi_model_analyse(oi_model *model, const oi_analyse_options *opts);
 
 /** What the load and the analysis noticed (and, after oi_model_plan(), the
  *  plan): names nothing defines (OI_OPEN_LENIENT), tensors the analysis
- *  could not place, consumers that disagree, odd graphs. One line each,
- *  without the file name. */
+ *  could not place, consumers that disagree, odd graphs, rules that match
+ *  nothing. One line each, without the file name. A plan drops the previous
+ *  plan's warnings (their strings stay valid) and keeps the load's and the
+ *  analysis's. */
 OI_EXTERN size_t oi_model_warning_count(const oi_model *model);
 OI_EXTERN const char *oi_model_warning(const oi_model *model, size_t i);
 
@@ -226,37 +247,60 @@ OI_EXTERN size_t oi_model_tensor_count(const oi_model *model);
 /** The i-th tensor, in file order of the graphs; NULL if i is out of range. */
 OI_EXTERN const oi_tensor_info *oi_model_tensor(const oi_model *model, size_t i);
 
+/* ---- rules -------------------------------------------------------------- */
+
+/**
+ * Rules give the tensors they select a scheme other than the default one.
+ * A rule is "SELECTOR=SPEC"; SELECTOR is a name glob, name:GLOB, role:ROLE
+ * or op:GLOB (fnmatch globs). The caller builds the set; each add checks
+ * what it adds (the selector, the role, the SPEC's scheme and parameters)
+ * and fails with OI_EARG and a message quoting the text, leaving the set as
+ * it was. Rules apply in the order added: a later match wins.
+ * A plan reads the set and never changes it: once built, one set may serve
+ * any number of plans, in any number of threads at once.
+ */
+typedef struct oi_rules oi_rules;
+
+/** A new, empty rule set. */
+OI_EXTERN int oi_rules_new(oi_rules **out);
+/** Free a rule set; NULL is fine. */
+OI_EXTERN void oi_rules_free(oi_rules *rules);
+/** Add one rule, "SELECTOR=SPEC". */
+OI_EXTERN int oi_rules_add(oi_rules *rules, const char *rule);
+/**
+ * Add the rules of a rules file's text: {"scheme": SPEC, "rules": [...]} or
+ * just [...], each rule "SELECTOR=SPEC" or {"select": SELECTOR, "scheme":
+ * SPEC}. name names it in messages (NULL: "rules file"). Its "scheme" is the
+ * default scheme of plans whose options give none, replacing the one of a
+ * file added before; it is checked when a plan uses it.
+ */
+OI_EXTERN int oi_rules_add_json(oi_rules *rules, const char *json, const char *name);
+
 /* ---- re-initialization -------------------------------------------------- */
 
-#define OI_INIT_OPTIONS_VERSION 1
+#define OI_INIT_OPTIONS_VERSION 2
 typedef struct oi_init_options {
 	unsigned version;      /* OI_INIT_OPTIONS_VERSION */
 	const char *scheme;    /* default scheme or profile SPEC; NULL: the rules
 	                          file's "scheme", else "auto" */
 	uint64_t seed;
 	int no_provenance;     /* do not record provenance in metadata_props */
-	unsigned threads;      /* 0 = as many as cores; never changes the bytes */
-	const char *const *rules; /* "SELECTOR=SPEC" each; later ones win */
-	size_t n_rules;
-	const char *rules_json;   /* a rules file's text, or NULL; its rules come
-	                             before `rules` */
-	const char *rules_json_name; /* its name, for messages */
-	/* more rules files, applied first, in order (batch: the onnxinit.json
-	 * files from the root down); a later file's "scheme" beats an earlier's */
-	const char *const *rule_files;
-	const char *const *rule_file_names;
-	size_t n_rule_files;
+	const oi_rules *rules; /* NULL: none; only read, and only during the call */
 } oi_init_options;
-#define OI_INIT_OPTIONS_INIT \
-	{ OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, 0 }
+#ifdef __cplusplus
+#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, NULL }
+#else
+#define OI_INIT_OPTIONS_INIT { .version = OI_INIT_OPTIONS_VERSION }
+#endif
 
 /**
  * Decide the action and scheme of every tensor. Nothing is generated yet:
  * the new values are produced while oi_model_save() streams the output.
- * Fails with OI_EARG (and a message quoting the text) on a bad SPEC, rule
- * or rules file, or a scheme a rule gives to a tensor it cannot fill.
- * Rules that match nothing, and tensors the default scheme cannot fill (which
- * then follow the auto profile), are reported as warnings.
+ * Fails with OI_EARG (and a message quoting the text) on a bad default
+ * SPEC, or a scheme a rule gives to a tensor it cannot fill; the tensors are
+ * then all kept. Rules that match nothing, and tensors the default scheme
+ * cannot fill (which then follow the auto profile), are reported as
+ * warnings, in place of the previous plan's.
  */
 OI_EXTERN int oi_model_plan(oi_model *model, const oi_init_options *opts);
 
@@ -277,7 +321,7 @@ OI_EXTERN uint64_t oi_derive_seed(uint64_t seed, const char *text);
  *  the temporaries from a signal handler. */
 typedef void (*oi_temp_callback)(const char *path, int created, void *userdata);
 
-#define OI_SAVE_OPTIONS_VERSION 1
+#define OI_SAVE_OPTIONS_VERSION 2
 /** Save flags. */
 enum {
 	/* The output may replace the files the model was read from (in-place). */
@@ -298,20 +342,35 @@ typedef struct oi_save_options {
 	/* if set, the save stops (OI_EIO, "interrupted", nothing left behind) as
 	 * soon as it sees *cancel nonzero; a signal handler may set it */
 	const volatile int *cancel;
+	/* threads that generate the new values; 0: as many as cores (at most
+	 * 64). Never changes the bytes. (Since version 2; a version 1 struct,
+	 * which ends before it, is still accepted.) */
+	unsigned threads;
 } oi_save_options;
-#define OI_SAVE_OPTIONS_INIT { OI_SAVE_OPTIONS_VERSION, 0, NULL, NULL, NULL }
+#ifdef __cplusplus
+#define OI_SAVE_OPTIONS_INIT { OI_SAVE_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0 }
+#else
+#define OI_SAVE_OPTIONS_INIT { .version = OI_SAVE_OPTIONS_VERSION }
+#endif
 
 /**
  * Write the model, with the planned tensors re-initialized and every other
  * byte as it was, to path: a temporary file beside it, fsync, rename. Its
  * external data files are written beside path with the same layout. On
  * failure nothing is left behind. opts may be NULL.
+ *
+ * OpenBLAS: the orthogonal scheme calls LAPACK (dgeqrf, dorgqr) with one
+ * BLAS thread, so that the bytes never depend on the machine. OpenBLAS's
+ * thread count is process-wide: the save sets it to 1 around those calls,
+ * one such call at a time in the process, and restores it after; OpenBLAS
+ * work of the program's own threads during that time runs on one thread.
  */
 OI_EXTERN int oi_model_save(oi_model *model, const char *path,
                             const oi_save_options *opts);
 
 /** Set after a save that had to move tensors to external data because the
- *  model would have passed protobuf's 2 GiB limit: the data file's name. */
+ *  model would have passed protobuf's 2 GiB limit: the data file's name;
+ *  NULL after a save that did not. */
 OI_EXTERN const char *oi_model_saved_external(const oi_model *model);
 
 #ifdef __cplusplus

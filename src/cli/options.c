@@ -175,22 +175,24 @@ int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
 	p->io.scheme = a->scheme;
 	p->io.seed = seed;
 	p->io.no_provenance = a->no_provenance;
-	p->io.threads = a->threads;
-	if (dir_rules) {
-		p->io.rule_files = dir_rules->texts;
-		p->io.rule_file_names = dir_rules->names;
-		p->io.n_rule_files = dir_rules->n;
-	}
-	p->io.rules_json = a->rules_text;
-	p->io.rules_json_name = a->rules_file;
-	p->io.rules = a->rules;
-	p->io.n_rules = a->n_rules;
-	return 0;
+	/* the rules in the order they apply: batch's onnxinit.json files from
+	 * the root down, then --rules FILE, then each --rule */
+	int rc = oi_rules_new(&p->rules);
+	for (size_t i = 0; dir_rules && i < dir_rules->n && !rc; i++)
+		rc = oi_rules_add_json(p->rules, dir_rules->texts[i], dir_rules->names[i]);
+	if (!rc && a->rules_text)
+		rc = oi_rules_add_json(p->rules, a->rules_text, a->rules_file);
+	for (size_t i = 0; i < a->n_rules && !rc; i++)
+		rc = oi_rules_add(p->rules, a->rules[i]);
+	p->io.rules = p->rules;
+	return rc;
 }
 
 void cli_plan_options_free(cli_plan_options *p)
 {
-	(void)p;
+	oi_rules_free(p->rules);
+	p->rules = NULL;
+	p->io.rules = NULL;
 }
 
 void cli_save_options(oi_save_options *so, const cli_init_args *a, unsigned flags)
@@ -198,5 +200,6 @@ void cli_save_options(oi_save_options *so, const cli_init_args *a, unsigned flag
 	static const oi_save_options init = OI_SAVE_OPTIONS_INIT;
 	*so = init;
 	so->flags = flags | a->save_flags;
+	so->threads = a->threads;
 	so->on_temp = cli_temp_callback;
 }

@@ -83,6 +83,7 @@ typedef struct cli_rule_files {
 /* The options one plan is given, with what they own. */
 typedef struct cli_plan_options {
 	oi_init_options io;
+	oi_rules *rules;
 } cli_plan_options;
 
 /* The plan options of one model: the command line's, the rules files above

@@ -11,6 +11,12 @@ const char *oi_last_error(void)
 	return last_error;
 }
 
+int oi__ok(void)
+{
+	last_error[0] = 0;
+	return OI_OK;
+}
+
 int oi__failv(int code, const char *fmt, va_list ap)
 {
 	vsnprintf(last_error, sizeof last_error, fmt, ap);
@@ -46,21 +52,21 @@ void oi__error_prefix(const char *prefix)
 	memcpy(last_error, tmp, sizeof tmp);
 }
 
-const char *oi_error_name(int code)
+const char *oi_error_name(oi_error code)
 {
 	switch (code) {
 	case OI_OK: return "ok";
-	case OI_ENOMEM: return "out of memory";
-	case OI_EIO: return "i/o error";
-	case OI_EFORMAT: return "not a well-formed ONNX model";
-	case OI_EINVALID: return "invalid model";
-	case OI_EEXTERNAL: return "external data error";
-	case OI_ETOOBIG: return "too big";
+	case OI_ENOMEM: return "nomem";
+	case OI_EIO: return "io";
+	case OI_EFORMAT: return "format";
+	case OI_EINVALID: return "invalid";
+	case OI_EEXTERNAL: return "external";
+	case OI_ETOOBIG: return "toobig";
 	case OI_EUNSUPPORTED: return "unsupported";
-	case OI_EARG: return "bad argument";
-	case OI_ECONFLICT: return "would overwrite an input";
-	default: return "unknown error";
+	case OI_EARG: return "arg";
+	case OI_ECONFLICT: return "conflict";
 	}
+	return "unknown";
 }
 
 const char *oi_version(void)

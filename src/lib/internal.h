@@ -12,6 +12,8 @@
 #define OI_UNUSED(x) ((void)(x))
 #define OI_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
+/* error.c: success: clear the message of this thread and return OI_OK. */
+int oi__ok(void);
 /* error.c: record the failure of this thread and return code. */
 int oi__fail(int code, const char *fmt, ...) OI_PRINTF(2, 3);
 int oi__failv(int code, const char *fmt, va_list ap);

@@ -812,7 +812,7 @@ static int load(oi_model *m, const char *path)
 	}
 	if (!rc)
 		rc = check_external_overlaps(m);
-	m->n_load_warnings = m->n_warnings;
+	m->n_load_warnings = m->n_analysis_warnings = m->n_warnings;
 	return rc;
 }
 
@@ -836,7 +836,7 @@ int oi_model_open(oi_model **out, const char *path, const oi_open_options *opts)
 		return rc;
 	}
 	*out = m;
-	return 0;
+	return oi__ok();
 }
 
 void oi_model_free(oi_model *m)
@@ -846,7 +846,6 @@ void oi_model_free(oi_model *m)
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		free(m->tensors[i].name_own);
 		free(m->tensors[i].dims_own);
-		free(m->tensors[i].scheme_own);
 		free(m->tensors[i].fill);
 	}
 	free(m->tensors);
@@ -855,9 +854,7 @@ void oi_model_free(oi_model *m)
 	free(m->graphs);
 	free(m->nodes);
 	free(m->warnings);
-	for (size_t i = 0; i < m->n_pool; i++)
-		free(m->pool[i]);
-	free(m->pool);
+	oi__model_pool_free(m);
 	for (size_t i = 0; i < m->n_ext; i++) {
 		if (m->ext[i].map)
 			munmap((void *)m->ext[i].map, m->ext[i].size);
@@ -879,7 +876,7 @@ void oi_model_free(oi_model *m)
 	free(m->path);
 	free(m->dir);
 	free(m->provenance);
-	free(m->saved_external);
+	oi__model_pool_free(m);
 	free(m);
 }
 
@@ -901,7 +898,7 @@ int oi_model_opset(const oi_model *m, size_t i, const char **domain, int64_t *ve
 		*domain = o->domain ? o->domain : "";
 	if (version)
 		*version = o->version;
-	return 0;
+	return oi__ok();
 }
 
 size_t oi_model_tensor_count(const oi_model *m) { return m->n_tensors; }
@@ -920,24 +917,6 @@ const char *oi_model_warning(const oi_model *m, size_t i)
 	return i < m->n_warnings ? m->warnings[i] : NULL;
 }
 
-/* Keep s (malloc'd) until the model is freed; on failure s is freed. */
-static const char *pool_take(oi_model *m, char *s)
-{
-	if (!s)
-		return NULL;
-	if (OI_GROW(m->pool, m->n_pool, m->cap_pool)) {
-		free(s);
-		return NULL;
-	}
-	m->pool[m->n_pool++] = s;
-	return s;
-}
-
-const char *oi__model_str(oi_model *m, const char *s)
-{
-	return pool_take(m, oi__strdup(s));
-}
-
 int oi__warn(oi_model *m, const char *fmt, ...)
 {
 	if (OI_GROW(m->warnings, m->n_warnings, m->cap_warnings))
@@ -952,14 +931,14 @@ int oi__warn(oi_model *m, const char *fmt, ...)
 	for (char *p = s; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
-	const char *kept = pool_take(m, s);
+	const char *kept = oi__model_keep(m, s);
 	if (!kept)
 		return OI_ENOMEM;
 	m->warnings[m->n_warnings++] = kept;
 	return 0;
 }
 
-const char *oi_source_name(int s)
+const char *oi_source_name(oi_source s)
 {
 	switch (s) {
 	case OI_SOURCE_INITIALIZER: return "initializer";
@@ -970,7 +949,7 @@ const char *oi_source_name(int s)
 	}
 }
 
-const char *oi_storage_name(int s)
+const char *oi_storage_name(oi_storage s)
 {
 	switch (s) {
 	case OI_STORAGE_RAW: return "raw";
@@ -980,12 +959,11 @@ const char *oi_storage_name(int s)
 	}
 }
 
-const char *oi_action_name(int a)
+const char *oi_action_name(oi_action a)
 {
 	switch (a) {
 	case OI_ACTION_KEEP: return "keep";
 	case OI_ACTION_REINIT: return "reinit";
-	case OI_ACTION_COPY: return "copy";
 	default: return "unknown";
 	}
 }

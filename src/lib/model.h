@@ -18,7 +18,7 @@ typedef struct oi_ext_file {
 
 typedef struct oi_tensor {
 	oi_tensor_info info;
-	char *name_own, *scheme_own;
+	char *name_own;
 	int64_t *dims_own;
 	uint32_t rec;         /* scanner record of the TensorProto holding the values */
 	const Onnx__TensorProto *tp;
@@ -68,7 +68,6 @@ struct oi_model {
 	oi_node_ref *nodes;
 	size_t n_nodes, cap_nodes;
 	char *provenance;     /* JSON to record, NULL for none */
-	unsigned threads;
 	bool in_memory;       /* OI_OPEN_IN_MEMORY: map is a malloc'd copy */
 	int32_t cur_ns;       /* while loading */
 	unsigned open_flags;
@@ -79,18 +78,24 @@ struct oi_model {
 	const char **warnings;
 	size_t n_warnings, cap_warnings;
 	size_t n_load_warnings;
+	size_t n_analysis_warnings; /* a plan drops back to these */
 	/* strings handed out by oi_model_* that outlive what made them */
 	char **pool;
 	size_t n_pool, cap_pool;
-	char *saved_external;
+	const char *saved_external; /* in the pool */
 };
+
+/* The model's string pool (pool.c): what oi_model_* hands out stays valid
+ * until oi_model_free, however often the model is analysed, planned and
+ * saved again. keep takes s (malloc'd) and returns it, or frees it and
+ * returns NULL (OI_ENOMEM); strdup copies s into the pool. */
+int oi__model_pool_reserve(oi_model *m, size_t more);
+char *oi__model_keep(oi_model *m, char *s);
+const char *oi__model_strdup(oi_model *m, const char *s);
+void oi__model_pool_free(oi_model *m);
 
 /* Record a warning (one line, no file name). */
 int oi__warn(oi_model *m, const char *fmt, ...) OI_PRINTF(2, 3);
-/* A copy of s that lives until oi_model_free; NULL (OI_ENOMEM) on failure. */
-const char *oi__model_str(oi_model *m, const char *s);
 
-/* Worker threads for generating values (reinit.c). */
-unsigned oi__threads(const oi_model *m);
 
 #endif

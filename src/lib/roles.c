@@ -864,7 +864,7 @@ static bool generic_fans(const oi_tensor_info *t, int64_t fans[2][2])
 
 static int set_text(oi_model *m, const char **view, const char *s)
 {
-	*view = s ? oi__model_str(m, s) : NULL;
+	*view = s ? oi__model_strdup(m, s) : NULL;
 	return s && !*view ? OI_ENOMEM : 0;
 }
 
@@ -1050,7 +1050,7 @@ int oi_model_analyse(oi_model *m, const oi_analyse_options *opts)
 		return oi__fail(OI_EARG, "unknown fan convention %d", convention);
 	/* a new analysis replaces the last one's results and warnings */
 	m->analysed = false;
-	m->n_warnings = m->n_load_warnings;
+	m->n_warnings = m->n_analysis_warnings = m->n_load_warnings;
 	m->fan_convention = convention;
 	ctx c = { .m = m };
 	int rc = oi__graph_build(&c.g, m);
@@ -1066,5 +1066,6 @@ int oi_model_analyse(oi_model *m, const oi_analyse_options *opts)
 		return rc;
 	}
 	m->analysed = true;
-	return 0;
+	m->n_analysis_warnings = m->n_warnings;
+	return oi__ok();
 }

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "model.h"
-#include "schemes.h"
+#include "fill.h"
 #include "splice.h"
 #include "tensor.h"
 #include "wire.h"
@@ -25,202 +25,45 @@ void oi__set_protobuf_limit(uint64_t limit)
 	protobuf_limit = limit ? limit : (uint64_t)INT32_MAX;
 }
 
-#define FILL_CHUNK (1u << 20)
+/* The protobuf field numbers the save writes. */
+enum {
+	ENTRY_KEY = 1,            /* StringStringEntryProto.key */
+	ENTRY_VALUE = 2,          /* StringStringEntryProto.value */
+	TENSOR_EXTERNAL_DATA = 13, /* TensorProto.external_data: entries */
+	TENSOR_DATA_LOCATION = 14, /* TensorProto.data_location */
+	MODEL_METADATA_PROPS = 14  /* ModelProto.metadata_props: entries */
+};
+enum { DATA_LOCATION_EXTERNAL = 1 };
 
-/* ---- producers ---------------------------------------------------------- */
-
-typedef struct produce_ctx {
-	const oi_model *m;
-	const oi_tensor *t;
-} produce_ctx;
-
-/* One worker's share of a chunk: values, then raw bytes if wanted. */
-typedef struct gen_job {
-	const oi_tensor *t;
-	const double *mat;   /* a materialized tensor, or NULL */
-	uint64_t first;
-	size_t n;
-	double *vals;
-	uint8_t *bytes;      /* NULL: values only */
-} gen_job;
-
-static void run_job(const gen_job *j)
+/* A length-delimited field: tag, length, bytes. */
+static int put_bytes_field(oi_buf *out, uint32_t field, const void *data, size_t len)
 {
-	if (j->mat)
-		memcpy(j->vals, j->mat + j->first, j->n * sizeof *j->vals);
-	else
-		oi__fill_chunk(j->t->fill, j->first, j->n, j->vals);
-	if (j->bytes)
-		oi__encode_raw(j->t->info.dtype, j->vals, j->n, j->bytes);
+	uint8_t h[20];
+	size_t n = oi__varint_put(h, ((uint64_t)field << 3) | OI_WIRE_LEN);
+	n += oi__varint_put(h + n, len);
+	int rc = oi__buf_append(out, h, n);
+	return rc ? rc : oi__buf_append(out, data, len);
 }
 
-static void *job_thread(void *p)
+/* A StringStringEntryProto {key, value}: as field `field` of the message
+ * that holds it, or (field 0) its content alone. */
+static int string_entry(oi_buf *out, uint32_t field, const char *key, const char *value)
 {
-	run_job(p);
-	return NULL;
-}
-
-enum { MAX_THREADS = 64, MIN_SHARE = 16384 };
-
-/* One chunk being generated, split in shares among threads. */
-typedef struct gen_batch {
-	gen_job jobs[MAX_THREADS];
-	pthread_t tid[MAX_THREADS];
-	bool started[MAX_THREADS];
-	unsigned k;
-} gen_batch;
-
-/* Elements first .. first+n of t into vals (and bytes), on up to `threads`
- * threads, the caller taking the first share if `caller_helps`. Each
- * element's value depends only on its index, so how the work is split never
- * shows in the result. */
-static void gen_begin(gen_batch *g, const oi_tensor *t, const double *mat, unsigned threads,
-                      uint64_t first, size_t n, double *vals, uint8_t *bytes, bool caller_helps)
-{
-	size_t esz = oi__float_size(t->info.dtype);
-	unsigned k = threads < MAX_THREADS ? threads : MAX_THREADS;
-	if (k > n / MIN_SHARE)
-		k = (unsigned)(n / MIN_SHARE);
-	if (k < 1)
-		k = 1;
-	g->k = k;
-	size_t per = (n + k - 1) / k;
-	for (unsigned i = 0; i < k; i++) {
-		size_t lo = (size_t)i * per, hi = lo + per < n ? lo + per : n;
-		g->jobs[i] = (gen_job){ t, mat, first + lo, hi > lo ? hi - lo : 0, vals + lo,
-		                        bytes ? bytes + lo * esz : NULL };
-		g->started[i] = false;
+	size_t kl = strlen(key), vl = strlen(value);
+	int rc = 0;
+	if (field) {
+		uint64_t ktag = (ENTRY_KEY << 3) | OI_WIRE_LEN, vtag = (ENTRY_VALUE << 3) | OI_WIRE_LEN;
+		size_t body = oi__varint_len(ktag) + oi__varint_len(kl) + kl + oi__varint_len(vtag) +
+		              oi__varint_len(vl) + vl;
+		uint8_t h[20];
+		size_t n = oi__varint_put(h, ((uint64_t)field << 3) | OI_WIRE_LEN);
+		n += oi__varint_put(h + n, body);
+		rc = oi__buf_append(out, h, n);
 	}
-	for (unsigned i = caller_helps ? 1 : 0; i < k; i++)
-		g->started[i] = pthread_create(&g->tid[i], NULL, job_thread, &g->jobs[i]) == 0;
-	if (caller_helps) {
-		run_job(&g->jobs[0]);
-		g->jobs[0].n = 0; /* done: gen_end neither joins nor runs it */
-	}
-}
-
-static void gen_end(gen_batch *g)
-{
-	for (unsigned i = 0; i < g->k; i++) {
-		if (g->started[i])
-			pthread_join(g->tid[i], NULL);
-		else if (g->jobs[i].n)
-			run_job(&g->jobs[i]); /* no thread to be had: do it here */
-	}
-}
-
-static int generate(const oi_tensor *t, const double *mat, unsigned threads, uint64_t first,
-                    size_t n, double *vals, uint8_t *bytes)
-{
-	gen_batch g;
-	gen_begin(&g, t, mat, threads, first, n, vals, bytes, true);
-	gen_end(&g);
-	return 0;
-}
-
-static bool materialized(const oi_tensor *t)
-{
-	return t->fill->kind == OI_FILL_ORTHOGONAL || t->fill->kind == OI_FILL_SPARSE;
-}
-
-/* Writes a float tensor's new values as raw little-endian bytes: chunk k+1
- * is generated while chunk k is written. */
-static int produce_raw(const oi_edit *e, oi_sink *sink)
-{
-	const produce_ctx *c = e->ud;
-	const oi_tensor *t = c->t;
-	uint64_t numel = t->info.numel;
-	size_t esz = oi__float_size(t->info.dtype);
-	/* in memory: the whole tensor at once (the path the streaming one is
-	 * checked against) */
-	size_t chunk = numel < FILL_CHUNK || c->m->in_memory ? (size_t)numel : FILL_CHUNK;
-	double *mat = NULL;
-	int rc = materialized(t) ? oi__fill_materialize(t->fill, numel, &mat) : 0;
-	bool two = numel > chunk;
-	double *vals[2] = { NULL, NULL };
-	uint8_t *bytes[2] = { NULL, NULL };
-	for (int b = 0; b < (two ? 2 : 1) && !rc; b++) {
-		vals[b] = malloc((chunk ? chunk : 1) * sizeof *vals[b]);
-		bytes[b] = malloc((chunk ? chunk : 1) * esz);
-		if (!vals[b] || !bytes[b])
-			rc = oi__fail(OI_ENOMEM, "out of memory");
-	}
-	unsigned threads = oi__threads(c->m);
-	if (!rc && numel)
-		rc = generate(t, mat, threads, 0, (size_t)(numel < chunk ? numel : chunk), vals[0],
-		              bytes[0]);
-	int cur = 0;
-	for (uint64_t i = 0; i < numel && !rc; i += chunk) {
-		size_t n = (size_t)(numel - i < chunk ? numel - i : chunk);
-		gen_batch next;
-		bool ahead = i + chunk < numel;
-		if (ahead) {
-			uint64_t j = i + chunk;
-			size_t m = (size_t)(numel - j < chunk ? numel - j : chunk);
-			gen_begin(&next, t, mat, threads, j, m, vals[1 - cur], bytes[1 - cur], false);
-		}
-		rc = oi__sink_write(sink, bytes[cur], n * esz);
-		if (ahead)
-			gen_end(&next);
-		cur = 1 - cur;
-	}
-	free(mat);
-	for (int b = 0; b < 2; b++) {
-		free(vals[b]);
-		free(bytes[b]);
-	}
-	return rc;
-}
-
-/* The whole replacement field of a typed tensor: one packed field. */
-static int encode_typed(const oi_model *m, const oi_tensor *t, oi_buf *out)
-{
-	uint64_t n = t->info.numel;
-	oi_buf body = { 0 };
-	double *mat = NULL;
-	int rc = materialized(t) ? oi__fill_materialize(t->fill, n, &mat) : 0;
-	size_t chunk = n < FILL_CHUNK ? (size_t)n : FILL_CHUNK;
-	double *vals = rc ? NULL : malloc((chunk ? chunk : 1) * sizeof *vals);
-	if (!rc && !vals)
-		rc = oi__fail(OI_ENOMEM, "out of memory");
-	for (uint64_t i = 0; i < n && !rc; i += chunk) {
-		size_t k = (size_t)(n - i < chunk ? n - i : chunk);
-		rc = generate(t, mat, oi__threads(m), i, k, vals, NULL);
-		if (!rc)
-			rc = oi__buf_reserve(&body, k * 10);
-		for (size_t j = 0; j < k && !rc; j++) {
-			uint8_t *p = body.data + body.len;
-			switch (t->info.dtype) {
-			case OI_DTYPE_FLOAT: {
-				float f = (float)vals[j];
-				memcpy(p, &f, 4);
-				body.len += 4;
-				break;
-			}
-			case OI_DTYPE_DOUBLE:
-				memcpy(p, &vals[j], 8);
-				body.len += 8;
-				break;
-			case OI_DTYPE_FLOAT16:
-				body.len += oi__varint_put(p, oi__f64_to_f16(vals[j]));
-				break;
-			case OI_DTYPE_BFLOAT16:
-				body.len += oi__varint_put(p, oi__f64_to_bf16(vals[j]));
-				break;
-			}
-		}
-	}
-	free(vals);
-	free(mat);
-	if (!rc) {
-		uint8_t head[20];
-		size_t h = oi__varint_put(head, ((uint64_t)t->typed_field << 3) | 2);
-		h += oi__varint_put(head + h, body.len);
-		rc = oi__buf_append(out, head, h);
-		if (!rc)
-			rc = oi__buf_append(out, body.data, body.len);
-	}
-	oi__buf_free(&body);
+	if (!rc)
+		rc = put_bytes_field(out, ENTRY_KEY, key, kl);
+	if (!rc)
+		rc = put_bytes_field(out, ENTRY_VALUE, value, vl);
 	return rc;
 }
 
@@ -404,12 +247,12 @@ static int cmp_edit_start(const void *a, const void *b)
 	const oi_edit *x = a, *y = b;
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
-	const produce_ctx *p = x->ud, *q = y->ud;
+	const oi_fill_ctx *p = x->ud, *q = y->ud;
 	return p < q ? -1 : p > q; /* file order of the tensors */
 }
 
 static int write_external(save_ctx *c, const char *path, const char *out_dir, size_t fi,
-                          produce_ctx *pcs, char **new_loc)
+                          oi_fill_ctx *pcs, char **new_loc)
 {
 	oi_model *m = c->m;
 	oi_ext_file *e = &m->ext[fi];
@@ -451,7 +294,7 @@ static int write_external(save_ctx *c, const char *path, const char *out_dir, si
 			continue;
 		edits[n_edits++] = (oi_edit){ .start = tt->ext_off, .end = tt->ext_off + tt->info.nbytes,
 		                              .new_len = tt->info.nbytes, .span = -1,
-		                              .produce = produce_raw, .ud = &pcs[i] };
+		                              .produce = oi__fill_produce_raw, .ud = &pcs[i] };
 	}
 	/* Tensors may share bytes (tied weights): one range is written once, by
 	 * the first tensor in file order; ranges that overlap in part cannot be. */
@@ -459,7 +302,7 @@ static int write_external(save_ctx *c, const char *path, const char *out_dir, si
 	size_t kept = 0;
 	for (size_t i = 0; i < n_edits && !rc; i++) {
 		if (kept && edits[i].start < edits[kept - 1].end) {
-			const produce_ctx *a = edits[kept - 1].ud, *b = edits[i].ud;
+			const oi_fill_ctx *a = edits[kept - 1].ud, *b = edits[i].ud;
 			if (edits[i].start == edits[kept - 1].start && edits[i].end == edits[kept - 1].end)
 				continue;
 			rc = oi__fail(OI_EINVALID, "tensors '%s' and '%s' share part of their external "
@@ -494,25 +337,6 @@ out:
 	return rc;
 }
 
-/* A StringStringEntryProto's content: key "location", value loc. */
-static int location_entry(const char *loc, oi_buf *out)
-{
-	uint8_t h[12];
-	size_t kl = strlen("location"), vl = strlen(loc);
-	size_t n = oi__varint_put(h, (1 << 3) | 2);
-	n += oi__varint_put(h + n, kl);
-	int rc = oi__buf_append(out, h, n);
-	if (!rc)
-		rc = oi__buf_append(out, "location", kl);
-	n = oi__varint_put(h, (2 << 3) | 2);
-	n += oi__varint_put(h + n, vl);
-	if (!rc)
-		rc = oi__buf_append(out, h, n);
-	if (!rc)
-		rc = oi__buf_append(out, loc, vl);
-	return rc;
-}
-
 /* Point every tensor of ext file fi at its new location. */
 static void relocate_edits(const oi_model *m, size_t fi, const oi_buf *entry, oi_edit *edits,
                            size_t *n_edits)
@@ -528,7 +352,7 @@ static void relocate_edits(const oi_model *m, size_t fi, const oi_buf *entry, oi
 			const oi_span *sp = &m->scan.spans[s];
 			if (sp->start >= m->scan.spans[tspan].end)
 				break;
-			if (sp->parent != tspan || sp->field != 13)
+			if (sp->parent != tspan || sp->field != TENSOR_EXTERNAL_DATA)
 				continue;
 			const Onnx__StringStringEntryProto *kv =
 				k < t->tp->n_external_data ? t->tp->external_data[k] : NULL;
@@ -541,37 +365,16 @@ static void relocate_edits(const oi_model *m, size_t fi, const oi_buf *entry, oi
 	}
 }
 
-/* ---- past 2 GiB: weights move to external data ------------------------- */
+/* ---- past 2 GiB: weights move to external data -------------------------- */
 
 #define EXT_ALIGN 4096
 #define EXT_MIN_BYTES 1024 /* ONNX's own size_threshold */
-
-static int kv_entry(oi_buf *out, const char *key, const char *value)
-{
-	uint8_t h[24];
-	size_t kl = strlen(key), vl = strlen(value);
-	size_t body = 1 + oi__varint_len(kl) + kl + 1 + oi__varint_len(vl) + vl;
-	size_t n = oi__varint_put(h, (13 << 3) | 2);
-	n += oi__varint_put(h + n, body);
-	n += oi__varint_put(h + n, (1 << 3) | 2);
-	n += oi__varint_put(h + n, kl);
-	int rc = oi__buf_append(out, h, n);
-	if (!rc)
-		rc = oi__buf_append(out, key, kl);
-	n = oi__varint_put(h, (2 << 3) | 2);
-	n += oi__varint_put(h + n, vl);
-	if (!rc)
-		rc = oi__buf_append(out, h, n);
-	if (!rc)
-		rc = oi__buf_append(out, value, vl);
-	return rc;
-}
 
 /* Rewrite every raw tensor of at least EXT_MIN_BYTES as external data in
  * "<output name>.data" beside the output, at 4096-aligned offsets (ONNX's
  * layout for mmap), replacing its raw_data field by external_data entries. */
 static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
-                            oi_edit *edits, size_t *n_edits, produce_ctx *pcs, oi_buf *fields)
+                            oi_edit *edits, size_t *n_edits, oi_fill_ctx *pcs, oi_buf *fields)
 {
 	oi_model *m = c->m;
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -593,7 +396,7 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 	/* their in-place payload edits give way to the whole-field ones */
 	size_t k = 0;
 	for (size_t i = 0; i < *n_edits; i++) {
-		const produce_ctx *pc = edits[i].ud;
+		const oi_fill_ctx *pc = edits[i].ud;
 		if (edits[i].produce && pc >= pcs && pc < pcs + m->n_tensors && moved[pc - pcs])
 			continue;
 		edits[k++] = edits[i];
@@ -621,12 +424,12 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 		snprintf(num[0], sizeof num[0], "%llu", (unsigned long long)off);
 		snprintf(num[1], sizeof num[1], "%llu", (unsigned long long)tt->info.nbytes);
 		if (!rc)
-			rc = kv_entry(&fields[i], "location", loc);
+			rc = string_entry(&fields[i], TENSOR_EXTERNAL_DATA, "location", loc);
 		if (!rc)
-			rc = kv_entry(&fields[i], "offset", num[0]);
+			rc = string_entry(&fields[i], TENSOR_EXTERNAL_DATA, "offset", num[0]);
 		if (!rc)
-			rc = kv_entry(&fields[i], "length", num[1]);
-		uint8_t dl[2] = { (14 << 3) | 0, 1 };
+			rc = string_entry(&fields[i], TENSOR_EXTERNAL_DATA, "length", num[1]);
+		uint8_t dl[2] = { (TENSOR_DATA_LOCATION << 3) | OI_WIRE_VARINT, DATA_LOCATION_EXTERNAL };
 		if (!rc)
 			rc = oi__buf_append(&fields[i], dl, sizeof dl);
 		if (rc)
@@ -639,7 +442,7 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 			rc = oi__sink_copy(&sink, m->map, m->in_memory ? -1 : m->fd, f->start, f->end - f->start);
 		} else {
 			oi_edit e = { .new_len = tt->info.nbytes, .ud = &pcs[i] };
-			rc = produce_raw(&e, &sink);
+			rc = oi__fill_produce_raw(&e, &sink);
 		}
 		off += tt->info.nbytes;
 	}
@@ -649,9 +452,10 @@ static int move_to_external(save_ctx *c, const char *path, const char *out_dir,
 	if (!rc)
 		rc = finish_temp(t, !(c->opts->flags & OI_SAVE_NO_FSYNC));
 	if (!rc) {
-		free(m->saved_external);
-		m->saved_external = loc;
+		m->saved_external = oi__model_keep(m, loc);
 		loc = NULL;
+		if (!m->saved_external)
+			rc = OI_ENOMEM;
 	}
 out:
 	free(moved);
@@ -662,41 +466,15 @@ out:
 
 /* ---- the model ---------------------------------------------------------- */
 
-static int provenance_entry(const char *json, oi_buf *out)
+int oi_model_save(oi_model *m, const char *path, const oi_save_options *given)
 {
-	oi_buf entry = { 0 };
-	uint8_t h[12];
-	size_t kl = strlen("onnxinit"), vl = strlen(json), n;
-	int rc = 0;
-	n = oi__varint_put(h, (1 << 3) | 2);
-	n += oi__varint_put(h + n, kl);
-	rc = oi__buf_append(&entry, h, n);
-	if (!rc)
-		rc = oi__buf_append(&entry, "onnxinit", kl);
-	n = oi__varint_put(h, (2 << 3) | 2);
-	n += oi__varint_put(h + n, vl);
-	if (!rc)
-		rc = oi__buf_append(&entry, h, n);
-	if (!rc)
-		rc = oi__buf_append(&entry, json, vl);
-	n = oi__varint_put(h, (14 << 3) | 2);
-	n += oi__varint_put(h + n, entry.len);
-	if (!rc)
-		rc = oi__buf_append(out, h, n);
-	if (!rc)
-		rc = oi__buf_append(out, entry.data, entry.len);
-	oi__buf_free(&entry);
-	return rc;
-}
-
-int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
-{
-	static const oi_save_options defaults = OI_SAVE_OPTIONS_INIT;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version != OI_SAVE_OPTIONS_VERSION)
+	oi_save_options o = OI_SAVE_OPTIONS_INIT;
+	const oi_save_options *opts = &o;
+	if (given && given->version != 1 && given->version != OI_SAVE_OPTIONS_VERSION)
 		return oi__fail(OI_EARG, "%s: oi_save_options version %u is not %u", path,
-		                opts->version, OI_SAVE_OPTIONS_VERSION);
+		                given->version, OI_SAVE_OPTIONS_VERSION);
+	if (given) /* version 1 ends before threads */
+		memcpy(&o, given, given->version == 1 ? offsetof(oi_save_options, threads) : sizeof o);
 	if (same_file(path, m->dev, m->ino) && !(opts->flags & OI_SAVE_REPLACE_INPUT))
 		return oi__fail(OI_ECONFLICT, "%s: the output is the input model itself (use in-place)", path);
 	for (size_t i = 0; i < m->n_ext; i++)
@@ -706,18 +484,19 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 
 	save_ctx c = { m, opts, NULL, 0 };
 	char *out_dir = oi__dirname(path);
-	produce_ctx *pcs = oi__calloc(m->n_tensors, sizeof *pcs);
+	oi_fill_ctx *pcs = oi__calloc(m->n_tensors, sizeof *pcs);
 	oi_edit *edits = oi__calloc(m->scan.n_fields + m->n_tensors + m->scan.n_spans + 1,
 	                            sizeof *edits);
 	oi_buf *typed = oi__calloc(m->n_tensors, sizeof *typed);
 	oi_buf *moved_fields = oi__calloc(m->n_tensors, sizeof *moved_fields);
 	oi_buf prov = { 0 };
+	unsigned threads = oi__fill_threads(opts->threads);
 	int rc = (out_dir && pcs && edits && typed && moved_fields) ? 0 : OI_ENOMEM;
 	size_t n_edits = 0;
 
 	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
 		oi_tensor *t = &m->tensors[i];
-		pcs[i] = (produce_ctx){ m, t };
+		pcs[i] = (oi_fill_ctx){ t, threads, m->in_memory };
 		if (t->info.action == OI_ACTION_KEEP || t->info.storage == OI_STORAGE_EXTERNAL)
 			continue;
 		const oi_tensor_rec *r = &m->scan.tensors[t->rec];
@@ -727,11 +506,11 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 				continue; /* an empty tensor: nothing to write */
 			edits[n_edits++] = (oi_edit){ .start = f->start, .end = f->end,
 			                              .new_len = f->end - f->start, .span = r->span,
-			                              .produce = produce_raw, .ud = &pcs[i] };
+			                              .produce = oi__fill_produce_raw, .ud = &pcs[i] };
 			continue;
 		}
 		/* typed: the first occurrence becomes one packed field, others go */
-		rc = encode_typed(m, t, &typed[i]);
+		rc = oi__fill_encode_typed(&pcs[i], &typed[i]);
 		bool first = true;
 		for (uint32_t k = 0; k < r->n_fields && !rc; k++) {
 			const oi_field_ref *f = &m->scan.fields[r->first_field + k];
@@ -742,12 +521,12 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 		}
 	}
 	if (!rc && m->provenance) {
-		rc = provenance_entry(m->provenance, &prov);
+		rc = string_entry(&prov, MODEL_METADATA_PROPS, "onnxinit", m->provenance);
 		bool replaced = false;
 		size_t k = 0;
 		for (size_t i = 0; i < m->scan.n_spans && !rc; i++) {
 			const oi_span *s = &m->scan.spans[i];
-			if (s->parent != -1 || s->field != 14)
+			if (s->parent != -1 || s->field != MODEL_METADATA_PROPS)
 				continue;
 			const Onnx__StringStringEntryProto *kv =
 				k < m->pb->n_metadata_props ? m->pb->metadata_props[k] : NULL;
@@ -772,7 +551,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	for (size_t i = 0; i < m->n_ext && !rc; i++) {
 		rc = write_external(&c, path, out_dir, i, pcs, &new_locs[i]);
 		if (!rc && new_locs[i]) {
-			rc = location_entry(new_locs[i], &loc_entries[i]);
+			rc = string_entry(&loc_entries[i], 0, "location", new_locs[i]);
 			if (!rc)
 				relocate_edits(m, i, &loc_entries[i], edits, &n_edits);
 		}
@@ -781,8 +560,7 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	uint64_t out_len = 0;
 	if (!rc)
 		rc = oi__splice(m->map, m->size, m->in_memory ? -1 : m->fd, &m->scan, edits, n_edits, NULL, &out_len);
-	free(m->saved_external);
-	m->saved_external = NULL;
+	m->saved_external = NULL; /* the previous save's stays in the pool */
 	if (!rc && out_len > protobuf_limit) {
 		rc = move_to_external(&c, path, out_dir, edits, &n_edits, pcs, moved_fields);
 		if (!rc)
@@ -830,5 +608,5 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *opts)
 	free(out_dir);
 	if (rc && strncmp(oi_last_error(), path, strlen(path)) != 0)
 		oi__error_prefix(path);
-	return rc;
+	return rc ? rc : oi__ok();
 }

@@ -75,218 +75,45 @@ int oi__spec_parse(const char *text, oi_spec *out)
 	return 0;
 }
 
-/* ---- the registry ------------------------------------------------------- */
+/* ---- what the resolve functions share ----------------------------------- */
+
+#define MAX_PARAMS 5
+
+/* The parameter values of a SPEC against its scheme, defaults filled in:
+ * v the text, num the number (for parameters that are numbers). */
+typedef struct args {
+	const char *v[MAX_PARAMS];
+	double num[MAX_PARAMS];
+} args;
+
+typedef struct scheme_def scheme_def;
+
+/* Fill f (matrix view set, std and bound NaN) for tensor t; conv is the fan
+ * convention. OI_EARG with a message naming t if the scheme cannot apply. */
+typedef int (*resolve_fn)(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                          oi_fill *f);
+/* Reject values that are wrong whatever the tensor. */
+typedef int (*check_fn)(const scheme_def *d, const args *a);
 
 typedef struct param_def {
 	const char *key;
-	const char *dflt;   /* NULL: required */
+	const char *dflt;    /* NULL: required */
 	const char *choices; /* NULL: a number; else "a|b|c" */
 } param_def;
 
-typedef struct scheme_def {
+struct scheme_def {
 	const char *name;
-	param_def params[5];
-} scheme_def;
-
-#define NONLIN "linear|conv1d|conv2d|conv3d|conv_transpose1d|conv_transpose2d|" \
-               "conv_transpose3d|sigmoid|tanh|relu|leaky_relu|selu|auto"
-static const scheme_def schemes[] = {
-	{ "keep", { { 0 } } },
-	{ "zeros", { { 0 } } },
-	{ "ones", { { 0 } } },
-	{ "constant", { { "value", NULL, NULL }, { 0 } } },
-	{ "uniform", { { "low", "0", NULL }, { "high", "1", NULL }, { 0 } } },
-	{ "normal", { { "mean", "0", NULL }, { "std", "1", NULL }, { 0 } } },
-	{ "trunc_normal", { { "mean", "0", NULL }, { "std", "1", NULL }, { "a", "-2", NULL },
-	                    { "b", "2", NULL }, { 0 } } },
-	{ "xavier_uniform", { { "gain", "1", NULL }, { 0 } } },
-	{ "xavier_normal", { { "gain", "1", NULL }, { 0 } } },
-	{ "glorot_uniform", { { 0 } } },
-	{ "glorot_normal", { { 0 } } },
-	{ "kaiming_uniform", { { "a", "0", NULL }, { "mode", "fan_in", "fan_in|fan_out" },
-	                       { "nonlinearity", "leaky_relu", NONLIN }, { 0 } } },
-	{ "kaiming_normal", { { "a", "0", NULL }, { "mode", "fan_in", "fan_in|fan_out" },
-	                      { "nonlinearity", "leaky_relu", NONLIN }, { 0 } } },
-	{ "he_uniform", { { 0 } } },
-	{ "he_normal", { { 0 } } },
-	{ "lecun_uniform", { { 0 } } },
-	{ "lecun_normal", { { 0 } } },
-	{ "variance_scaling", { { "scale", "1", NULL },
-	                        { "mode", "fan_in", "fan_in|fan_out|fan_avg" },
-	                        { "distribution", "truncated_normal",
-	                          "truncated_normal|normal|untruncated_normal|uniform" },
-	                        { 0 } } },
-	{ "orthogonal", { { "gain", "1", NULL }, { 0 } } },
-	{ "eye", { { 0 } } },
-	{ "dirac", { { "groups", "1", NULL }, { 0 } } },
-	{ "sparse", { { "sparsity", NULL, NULL }, { "std", "0.01", NULL }, { 0 } } },
-	/* Keras's LSTM bias: zeros with unit_forget_bias */
-	{ "unit_forget_bias", { { 0 } } },
+	param_def params[MAX_PARAMS];
+	resolve_fn resolve;
+	check_fn check;      /* NULL: every value is fine */
+	bool dense;          /* fills the dense shape (matrices, kernels): not a
+	                      * sparse tensor's values */
+	/* the fixed settings of rows that share a resolve function */
+	double value;        /* zeros, ones */
+	bool normal;         /* xavier_*, kaiming_*: normal, not uniform */
+	double scale;        /* the Keras shorthands: variance_scaling's arguments */
+	const char *mode, *dist;
 };
-
-static const char *const profiles[] = { "torch", "keras", "flax", "auto" };
-
-bool oi__is_profile(const char *name)
-{
-	for (size_t i = 0; i < sizeof profiles / sizeof *profiles; i++)
-		if (!strcmp(name, profiles[i]))
-			return true;
-	return false;
-}
-
-static const scheme_def *find_scheme(const char *name)
-{
-	for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++)
-		if (!strcmp(schemes[i].name, name))
-			return &schemes[i];
-	return NULL;
-}
-
-/* The parameter values of spec against def, defaults filled in. */
-typedef struct args {
-	const char *v[5];
-	double num[5];
-} args;
-
-static bool choice_ok(const char *choices, const char *v)
-{
-	size_t n = strlen(v);
-	for (const char *p = choices; p;) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-		if (len == n && !strncmp(p, v, n))
-			return true;
-		p = bar ? bar + 1 : NULL;
-	}
-	return false;
-}
-
-static int bind_args(const oi_spec *spec, const scheme_def *def, args *a)
-{
-	memset(a, 0, sizeof *a);
-	size_t np = 0;
-	while (np < 5 && def->params[np].key)
-		np++;
-	for (size_t i = 0; i < spec->n; i++) {
-		size_t k = np;
-		if (spec->key[i][0] == '#') {
-			k = i < np ? i : np;
-			if (k == np)
-				return oi__fail(OI_EARG, "scheme '%s': too many parameters (it takes %zu)",
-				                spec->name, np);
-		} else {
-			for (k = 0; k < np; k++)
-				if (!strcmp(def->params[k].key, spec->key[i]))
-					break;
-			if (k == np) {
-				char known[160] = "";
-				for (size_t j = 0; j < np; j++)
-					snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-					         j ? ", " : "", def->params[j].key);
-				return oi__fail(OI_EARG, "scheme '%s': unknown parameter '%s' (it takes %s)",
-				                spec->name, spec->key[i], np ? known : "none");
-			}
-		}
-		if (a->v[k])
-			return oi__fail(OI_EARG, "scheme '%s': parameter '%s' given twice", spec->name,
-			                def->params[k].key);
-		a->v[k] = spec->val[i];
-	}
-	for (size_t k = 0; k < np; k++) {
-		const param_def *p = &def->params[k];
-		if (!a->v[k])
-			a->v[k] = p->dflt;
-		if (!a->v[k])
-			return oi__fail(OI_EARG, "scheme '%s': parameter '%s' is required", spec->name,
-			                p->key);
-		if (p->choices) {
-			if (!choice_ok(p->choices, a->v[k]))
-				return oi__fail(OI_EARG, "scheme '%s': %s='%s' is not one of %s", spec->name,
-				                p->key, a->v[k], p->choices);
-			continue;
-		}
-		char *end;
-		errno = 0;
-		a->num[k] = strtod(a->v[k], &end);
-		if (*end || errno || !isfinite(a->num[k]))
-			return oi__fail(OI_EARG, "scheme '%s': %s='%s' is not a number", spec->name, p->key,
-			                a->v[k]);
-	}
-	return 0;
-}
-
-/* Values that are wrong whatever the tensor. */
-static int check_values(const oi_spec *spec, const args *a)
-{
-	const char *n = spec->name;
-	if ((!strcmp(n, "normal") || !strcmp(n, "trunc_normal")) && a->num[1] < 0)
-		return oi__fail(OI_EARG, "scheme '%s': std=%s is negative", n, a->v[1]);
-	if (!strcmp(n, "trunc_normal") && !(a->num[2] < a->num[3]))
-		return oi__fail(OI_EARG, "scheme 'trunc_normal': a=%s is not below b=%s", a->v[2], a->v[3]);
-	if (!strcmp(n, "uniform") && !(a->num[0] <= a->num[1]))
-		return oi__fail(OI_EARG, "scheme 'uniform': low=%s is above high=%s", a->v[0], a->v[1]);
-	if (!strcmp(n, "sparse") && !(a->num[0] >= 0 && a->num[0] < 1))
-		return oi__fail(OI_EARG, "scheme 'sparse': sparsity=%s is outside [0, 1)", a->v[0]);
-	if (!strcmp(n, "sparse") && a->num[1] < 0)
-		return oi__fail(OI_EARG, "scheme 'sparse': std=%s is negative", a->v[1]);
-	if (!strcmp(n, "variance_scaling") && !(a->num[0] > 0))
-		return oi__fail(OI_EARG, "scheme 'variance_scaling': scale=%s is not positive", a->v[0]);
-	if (!strcmp(n, "dirac") && (a->num[0] < 1 || a->num[0] != floor(a->num[0])))
-		return oi__fail(OI_EARG, "scheme 'dirac': groups=%s is not a positive integer", a->v[0]);
-	if ((!strcmp(n, "kaiming_uniform") || !strcmp(n, "kaiming_normal")) && a->num[0] < 0)
-		return oi__fail(OI_EARG, "scheme '%s': a=%s is negative", n, a->v[0]);
-	return 0;
-}
-
-int oi__spec_check(const oi_spec *spec)
-{
-	if (oi__is_profile(spec->name)) {
-		if (spec->n)
-			return oi__fail(OI_EARG, "profile '%s' takes no parameters", spec->name);
-		return 0;
-	}
-	const scheme_def *def = find_scheme(spec->name);
-	if (!def)
-		return oi__fail(OI_EARG, "unknown scheme '%s' (schemes: keep, zeros, ones, constant, "
-		                "uniform, normal, trunc_normal, xavier_uniform, xavier_normal, "
-		                "kaiming_uniform, kaiming_normal, lecun_uniform, lecun_normal, "
-		                "variance_scaling, orthogonal, eye, dirac, sparse; profiles: torch, "
-		                "keras, flax, auto)", spec->name);
-	args a;
-	int rc = bind_args(spec, def, &a);
-	return rc ? rc : check_values(spec, &a);
-}
-
-/* ---- helpers for resolution --------------------------------------------- */
-
-/* torch.nn.init.calculate_gain */
-static double torch_gain(const char *nl, double a)
-{
-	if (!strcmp(nl, "tanh"))
-		return 5.0 / 3.0;
-	if (!strcmp(nl, "relu"))
-		return sqrt(2.0);
-	if (!strcmp(nl, "leaky_relu"))
-		return sqrt(2.0 / (1.0 + a * a));
-	if (!strcmp(nl, "selu"))
-		return 3.0 / 4.0;
-	return 1.0; /* linear, conv*, sigmoid */
-}
-
-/* The gain of the graph's activation; torch has none for some, whose
- * family decides (the relu-like ones take relu's). */
-static double graph_gain(const oi_tensor_info *t)
-{
-	const char *act = t->activation;
-	if (!act)
-		return 1.0;
-	if (!isnan(t->gain))
-		return t->gain;
-	if (!strcmp(act, "relu6") || !strcmp(act, "gelu") || !strcmp(act, "silu") ||
-	    !strcmp(act, "elu") || !strcmp(act, "hard_swish"))
-		return sqrt(2.0);
-	return 1.0;
-}
 
 static int need_fans(const oi_tensor *t, int conv, const char *scheme, int64_t *fi,
                      int64_t *fo)
@@ -353,21 +180,6 @@ static void set_const(oi_fill *f, double v)
 	f->bound = fabs(v);
 }
 
-/* Keras/JAX variance_scaling. */
-static void set_variance_scaling(oi_fill *f, double scale, double n, const char *dist)
-{
-	scale /= n > 1 ? n : 1;
-	if (!strcmp(dist, "truncated_normal") || !strcmp(dist, "normal")) {
-		double s = sqrt(scale) / 0.87962566103423978;
-		set_trunc(f, 0, s, -2 * s, 2 * s);
-	} else if (!strcmp(dist, "untruncated_normal")) {
-		set_normal(f, 0, sqrt(scale));
-	} else {
-		double lim = sqrt(3.0 * scale);
-		set_uniform(f, -lim, lim);
-	}
-}
-
 static double fan_for(const char *mode, int64_t fi, int64_t fo)
 {
 	if (!strcmp(mode, "fan_out"))
@@ -377,523 +189,543 @@ static double fan_for(const char *mode, int64_t fi, int64_t fo)
 	return (double)fi;
 }
 
-static bool is_rnn_role(const char *role)
-{
-	return role && !strncmp(role, "rnn_", 4);
-}
-
 /* The tensor as matrices: RNN tensors one per direction, others flattened
  * as torch does, (size(0), numel / size(0)). */
-static void matrix_view(const oi_tensor_info *t, oi_fill *f)
+static void matrix_view(const oi_tensor *t, oi_fill *f)
 {
+	const oi_tensor_info *i = &t->info;
 	f->batch = 1;
-	if (t->ndim == 0) {
+	if (i->ndim == 0) {
 		f->rows = f->cols = 1;
 		return;
 	}
 	/* ONNX's stacked (D, rows, cols); a PyTorch parameter routed in by a
 	 * training-mode export is one (rows, cols) matrix */
-	if (is_rnn_role(t->role) && t->ndim == 3) {
-		f->batch = (uint64_t)t->dims[0];
-		f->rows = (uint64_t)t->dims[1];
-		f->cols = f->batch && f->rows ? t->numel / f->batch / f->rows : 0;
+	if (oi__role_is_rnn(t->role) && i->ndim == 3) {
+		f->batch = (uint64_t)i->dims[0];
+		f->rows = (uint64_t)i->dims[1];
+		f->cols = f->batch && f->rows ? i->numel / f->batch / f->rows : 0;
 		return;
 	}
-	f->rows = (uint64_t)t->dims[0];
-	f->cols = f->rows ? t->numel / f->rows : 0;
+	f->rows = (uint64_t)i->dims[0];
+	f->cols = f->rows ? i->numel / f->rows : 0;
 }
 
-/* ---- profiles ----------------------------------------------------------- */
+/* ---- value checks ------------------------------------------------------- */
 
-static bool is_weight_role(const char *r)
+static int check_std(const scheme_def *d, const args *a)
 {
-	return !strcmp(r, "conv_weight") || !strcmp(r, "conv_transpose_weight") ||
-	       !strcmp(r, "dense_weight");
-}
-
-static bool relu_family(const char *act)
-{
-	return act && (!strcmp(act, "relu") || !strcmp(act, "relu6") || !strcmp(act, "gelu") ||
-	               !strcmp(act, "silu") || !strcmp(act, "elu") || !strcmp(act, "hard_swish"));
-}
-
-/* The SPEC a profile gives tensor t, and the fan convention it uses. */
-static int profile_spec(const char *profile, const oi_tensor *t, int user_conv, char *out,
-                        size_t cap, int *conv)
-{
-	const oi_tensor_info *i = &t->info;
-	const char *r = i->role ? i->role : "learnable_other";
-	bool other2 = !strcmp(r, "learnable_other") && i->ndim >= 2;
-	*conv = OI_FANS_TORCH;
-	if (!strcmp(r, "fixed") || (!strcmp(r, "learnable_other") && i->ndim < 2)) {
-		snprintf(out, cap, "keep");
-		return 0;
-	}
-	if (!strcmp(r, "norm_scale") || !strcmp(r, "norm_var")) {
-		snprintf(out, cap, "ones");
-		return 0;
-	}
-	if (!strcmp(r, "norm_bias") || !strcmp(r, "norm_mean")) {
-		snprintf(out, cap, "zeros");
-		return 0;
-	}
-	if (!strcmp(profile, "torch")) {
-		if (is_weight_role(r) || other2) {
-			snprintf(out, cap, "kaiming_uniform(a=%.17g)", sqrt(5.0));
-		} else if (!strcmp(r, "bias")) {
-			int64_t fi = t->fans[OI_FANS_TORCH][0];
-			double b = fi > 0 ? 1.0 / sqrt((double)fi) : 0.0;
-			snprintf(out, cap, "uniform(low=%.17g,high=%.17g)", -b, b);
-		} else if (!strcmp(r, "embedding")) {
-			snprintf(out, cap, "normal(mean=0,std=1)");
-		} else if (is_rnn_role(r)) {
-			int64_t h = t->rnn_hidden;
-			double b = h > 0 ? 1.0 / sqrt((double)h) : 0.0;
-			snprintf(out, cap, "uniform(low=%.17g,high=%.17g)", -b, b);
-		} else if (!strcmp(r, "prelu_slope")) {
-			snprintf(out, cap, "constant(value=0.25)");
-		} else {
-			snprintf(out, cap, "keep");
-		}
-		return 0;
-	}
-	if (!strcmp(profile, "keras") || !strcmp(profile, "flax")) {
-		bool keras = profile[0] == 'k';
-		*conv = OI_FANS_KERAS;
-		if (is_weight_role(r) || other2 || !strcmp(r, "rnn_input_weight")) {
-			snprintf(out, cap, keras ? "glorot_uniform" : "lecun_normal");
-		} else if (!strcmp(r, "rnn_recurrent_weight")) {
-			snprintf(out, cap, "orthogonal");
-		} else if (!strcmp(r, "rnn_bias")) {
-			/* the forget gate is found in ONNX's B (D, 8H) only; a PyTorch bias
-			 * routed in by a training-mode export is in torch's gate order */
-			snprintf(out, cap, keras && i->op && !strcmp(i->op, "LSTM") && i->ndim == 2
-			                       ? "unit_forget_bias" : "zeros");
-		} else if (!strcmp(r, "embedding")) {
-			if (keras) {
-				snprintf(out, cap, "uniform(low=-0.05,high=0.05)");
-			} else {
-				/* flax.linen.Embed: variance_scaling(1, fan_in, normal, out_axis=0) on
-				 * (V, D): fan_in is D, and JAX's "normal" is untruncated */
-				int64_t d = i->ndim == 2 ? i->dims[1] : 1;
-				snprintf(out, cap, "normal(mean=0,std=%.17g)", 1.0 / sqrt((double)(d > 0 ? d : 1)));
-			}
-		} else if (!strcmp(r, "prelu_slope")) {
-			snprintf(out, cap, keras ? "zeros" : "constant(value=0.01)");
-		} else {
-			snprintf(out, cap, "zeros"); /* biases, peepholes */
-		}
-		return 0;
-	}
-	/* auto: follows the graph */
-	*conv = user_conv;
-	const char *act = i->activation;
-	if (is_weight_role(r) || other2) {
-		if (relu_family(act))
-			snprintf(out, cap, "kaiming_normal(mode=fan_in,nonlinearity=relu)");
-		else if (act && !strcmp(act, "leaky_relu"))
-			snprintf(out, cap, "kaiming_normal(a=%.17g,mode=fan_in,nonlinearity=leaky_relu)",
-			         isnan(i->act_slope) ? 0.01 : i->act_slope);
-		else if (act && !strcmp(act, "tanh"))
-			snprintf(out, cap, "xavier_uniform(gain=%.17g)", 5.0 / 3.0);
-		else if (act && !strcmp(act, "selu"))
-			snprintf(out, cap, "lecun_normal");
-		else
-			snprintf(out, cap, "xavier_uniform(gain=1)");
-	} else if (!strcmp(r, "rnn_input_weight")) {
-		snprintf(out, cap, "xavier_uniform(gain=1)");
-	} else if (!strcmp(r, "rnn_recurrent_weight")) {
-		snprintf(out, cap, "orthogonal(gain=1)");
-	} else if (!strcmp(r, "embedding")) {
-		snprintf(out, cap, "normal(mean=0,std=1)");
-	} else if (!strcmp(r, "prelu_slope")) {
-		snprintf(out, cap, "constant(value=0.25)");
-	} else {
-		snprintf(out, cap, "zeros"); /* biases, RNN biases and peepholes */
-	}
+	if (a->num[1] < 0)
+		return oi__fail(OI_EARG, "scheme '%s': std=%s is negative", d->name, a->v[1]);
 	return 0;
 }
 
-/* ---- resolution --------------------------------------------------------- */
-
-static int resolve_scheme(const oi_tensor *t, const oi_spec *spec, int conv, oi_fill *f)
+static int check_trunc_normal(const scheme_def *d, const args *a)
 {
-	const oi_tensor_info *ti = &t->info;
-	const scheme_def *def = find_scheme(spec->name);
-	args a;
-	int rc = def ? bind_args(spec, def, &a) : oi__spec_check(spec);
-	if (!rc)
-		rc = check_values(spec, &a);
+	int rc = check_std(d, a);
+	if (!rc && !(a->num[2] < a->num[3]))
+		rc = oi__fail(OI_EARG, "scheme 'trunc_normal': a=%s is not below b=%s", a->v[2],
+		              a->v[3]);
+	return rc;
+}
+
+static int check_uniform(const scheme_def *d, const args *a)
+{
+	OI_UNUSED(d);
+	if (!(a->num[0] <= a->num[1]))
+		return oi__fail(OI_EARG, "scheme 'uniform': low=%s is above high=%s", a->v[0], a->v[1]);
+	return 0;
+}
+
+static int check_sparse(const scheme_def *d, const args *a)
+{
+	if (!(a->num[0] >= 0 && a->num[0] < 1))
+		return oi__fail(OI_EARG, "scheme 'sparse': sparsity=%s is outside [0, 1)", a->v[0]);
+	if (a->num[1] < 0)
+		return oi__fail(OI_EARG, "scheme '%s': std=%s is negative", d->name, a->v[1]);
+	return 0;
+}
+
+static int check_variance_scaling(const scheme_def *d, const args *a)
+{
+	OI_UNUSED(d);
+	if (!(a->num[0] > 0))
+		return oi__fail(OI_EARG, "scheme 'variance_scaling': scale=%s is not positive", a->v[0]);
+	return 0;
+}
+
+static int check_dirac(const scheme_def *d, const args *a)
+{
+	OI_UNUSED(d);
+	if (a->num[0] < 1 || a->num[0] != floor(a->num[0]))
+		return oi__fail(OI_EARG, "scheme 'dirac': groups=%s is not a positive integer", a->v[0]);
+	return 0;
+}
+
+static int check_kaiming(const scheme_def *d, const args *a)
+{
+	if (a->num[0] < 0)
+		return oi__fail(OI_EARG, "scheme '%s': a=%s is negative", d->name, a->v[0]);
+	return 0;
+}
+
+/* ---- resolve functions, one per family ---------------------------------- */
+
+static int resolve_keep(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                        oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(t), OI_UNUSED(a), OI_UNUSED(conv);
+	f->kind = OI_FILL_KEEP;
+	snprintf(f->desc, sizeof f->desc, "keep");
+	return 0;
+}
+
+/* zeros, ones */
+static int resolve_fixed_value(const scheme_def *d, const oi_tensor *t, const args *a,
+                               int conv, oi_fill *f)
+{
+	OI_UNUSED(t), OI_UNUSED(a), OI_UNUSED(conv);
+	set_const(f, d->value);
+	snprintf(f->desc, sizeof f->desc, "%s", d->name);
+	return 0;
+}
+
+static int resolve_constant(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                            oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(t), OI_UNUSED(conv);
+	set_const(f, a->num[0]);
+	snprintf(f->desc, sizeof f->desc, "constant(value=%.17g)", a->num[0]);
+	return 0;
+}
+
+static int resolve_uniform(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                           oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(t), OI_UNUSED(conv);
+	set_uniform(f, a->num[0], a->num[1]);
+	snprintf(f->desc, sizeof f->desc, "uniform(low=%.17g,high=%.17g)", a->num[0], a->num[1]);
+	return 0;
+}
+
+static int resolve_normal(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                          oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(t), OI_UNUSED(conv);
+	set_normal(f, a->num[0], a->num[1]);
+	snprintf(f->desc, sizeof f->desc, "normal(mean=%.17g,std=%.17g)", a->num[0], a->num[1]);
+	return 0;
+}
+
+static int resolve_trunc_normal(const scheme_def *d, const oi_tensor *t, const args *a,
+                                int conv, oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(t), OI_UNUSED(conv);
+	set_trunc(f, a->num[0], a->num[1], a->num[2], a->num[3]);
+	snprintf(f->desc, sizeof f->desc, "trunc_normal(mean=%.17g,std=%.17g,a=%.17g,b=%.17g)",
+	         a->num[0], a->num[1], a->num[2], a->num[3]);
+	return 0;
+}
+
+/* torch.nn.init.xavier_uniform_ / xavier_normal_ */
+static int resolve_xavier(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                          oi_fill *f)
+{
+	int64_t fi, fo;
+	int rc = need_fans(t, conv, d->name, &fi, &fo);
 	if (rc)
 		return rc;
-	const char *n = spec->name;
+	double gain = a->num[0], s = gain * sqrt(2.0 / (double)(fi + fo > 0 ? fi + fo : 1));
+	if (d->normal)
+		set_normal(f, 0, s);
+	else
+		set_uniform(f, -sqrt(3.0) * s, sqrt(3.0) * s);
+	snprintf(f->desc, sizeof f->desc, "%s(gain=%.17g)", d->name, gain);
+	return 0;
+}
+
+/* torch.nn.init.calculate_gain */
+static double torch_gain(const char *nl, double a)
+{
+	if (!strcmp(nl, "tanh"))
+		return 5.0 / 3.0;
+	if (!strcmp(nl, "relu"))
+		return sqrt(2.0);
+	if (!strcmp(nl, "leaky_relu"))
+		return sqrt(2.0 / (1.0 + a * a));
+	if (!strcmp(nl, "selu"))
+		return 3.0 / 4.0;
+	return 1.0; /* linear, conv*, sigmoid */
+}
+
+/* The gain of the graph's activation; torch has none for some, whose
+ * family decides (the relu-like ones take relu's). */
+static double graph_gain(const oi_tensor_info *t)
+{
+	const char *act = t->activation;
+	if (!act)
+		return 1.0;
+	if (!isnan(t->gain))
+		return t->gain;
+	if (!strcmp(act, "relu6") || !strcmp(act, "gelu") || !strcmp(act, "silu") ||
+	    !strcmp(act, "elu") || !strcmp(act, "hard_swish"))
+		return sqrt(2.0);
+	return 1.0;
+}
+
+/* torch.nn.init.kaiming_uniform_ / kaiming_normal_; nonlinearity=auto takes
+ * the graph's activation */
+static int resolve_kaiming(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                           oi_fill *f)
+{
 	int64_t fi, fo;
-	f->std = f->bound = NAN;
-	matrix_view(ti, f);
-	if (!strcmp(n, "keep")) {
-		f->kind = OI_FILL_KEEP;
-		snprintf(f->desc, sizeof f->desc, "keep");
-		return 0;
-	}
-	if (!strcmp(n, "zeros") || !strcmp(n, "ones") || !strcmp(n, "constant")) {
-		set_const(f, n[0] == 'z' ? 0.0 : n[0] == 'o' ? 1.0 : a.num[0]);
-		snprintf(f->desc, sizeof f->desc, "%s", n[0] == 'c' ? "" : n);
-		if (n[0] == 'c')
-			snprintf(f->desc, sizeof f->desc, "constant(value=%.17g)", a.num[0]);
-		return 0;
-	}
-	if (!strcmp(n, "uniform")) {
-		set_uniform(f, a.num[0], a.num[1]);
-		snprintf(f->desc, sizeof f->desc, "uniform(low=%.17g,high=%.17g)", a.num[0], a.num[1]);
-		return 0;
-	}
-	if (!strcmp(n, "normal")) {
-		set_normal(f, a.num[0], a.num[1]);
-		snprintf(f->desc, sizeof f->desc, "normal(mean=%.17g,std=%.17g)", a.num[0], a.num[1]);
-		return 0;
-	}
-	if (!strcmp(n, "trunc_normal")) {
-		set_trunc(f, a.num[0], a.num[1], a.num[2], a.num[3]);
-		snprintf(f->desc, sizeof f->desc, "trunc_normal(mean=%.17g,std=%.17g,a=%.17g,b=%.17g)",
-		         a.num[0], a.num[1], a.num[2], a.num[3]);
-		return 0;
-	}
-	if (!strcmp(n, "xavier_uniform") || !strcmp(n, "xavier_normal")) {
-		if ((rc = need_fans(t, conv, n, &fi, &fo)))
-			return rc;
-		double gain = a.num[0], s = gain * sqrt(2.0 / (double)(fi + fo > 0 ? fi + fo : 1));
-		if (n[7] == 'u')
-			set_uniform(f, -sqrt(3.0) * s, sqrt(3.0) * s);
-		else
-			set_normal(f, 0, s);
-		snprintf(f->desc, sizeof f->desc, "%s(gain=%.17g)", n, gain);
-		return 0;
-	}
-	if (!strcmp(n, "kaiming_uniform") || !strcmp(n, "kaiming_normal")) {
-		if ((rc = need_fans(t, conv, n, &fi, &fo)))
-			return rc;
-		const char *nl = a.v[2];
-		double gain = !strcmp(nl, "auto") ? graph_gain(ti) : torch_gain(nl, a.num[0]);
-		double fan = fan_for(a.v[1], fi, fo);
-		double s = fan > 0 ? gain / sqrt(fan) : 0;
-		if (n[8] == 'u')
-			set_uniform(f, -sqrt(3.0) * s, sqrt(3.0) * s);
-		else
-			set_normal(f, 0, s);
-		snprintf(f->desc, sizeof f->desc, "%s(a=%.17g,mode=%s,nonlinearity=%s)", n, a.num[0],
-		         a.v[1], nl);
-		return 0;
-	}
-	if (!strcmp(n, "variance_scaling") || !strcmp(n, "glorot_uniform") ||
-	    !strcmp(n, "glorot_normal") || !strcmp(n, "he_uniform") || !strcmp(n, "he_normal") ||
-	    !strcmp(n, "lecun_uniform") || !strcmp(n, "lecun_normal")) {
-		if ((rc = need_fans(t, conv, n, &fi, &fo)))
-			return rc;
-		double scale = 1;
-		const char *mode = "fan_in", *dist = "truncated_normal";
-		if (n[0] == 'v') {
-			scale = a.num[0];
-			mode = a.v[1];
-			dist = a.v[2];
-		} else {
-			if (n[0] == 'g')
-				mode = "fan_avg";
-			if (n[0] == 'h')
-				scale = 2;
-			if (strstr(n, "uniform"))
-				dist = "uniform";
-		}
-		set_variance_scaling(f, scale, fan_for(mode, fi, fo), dist);
-		snprintf(f->desc, sizeof f->desc, "variance_scaling(scale=%.17g,mode=%s,distribution=%s)",
-		         scale, mode, dist);
-		return 0;
-	}
-	if (!strcmp(n, "orthogonal")) {
-		if (ti->ndim < 2)
-			return oi__fail(OI_EARG, "scheme 'orthogonal' needs 2 or more dimensions; tensor "
-			                "'%s' has %zu", ti->name, ti->ndim);
-		f->kind = OI_FILL_ORTHOGONAL;
-		f->p[0] = a.num[0];
-		uint64_t big = f->rows > f->cols ? f->rows : f->cols;
-		f->std = big ? fabs(a.num[0]) / sqrt((double)big) : 0;
-		f->bound = fabs(a.num[0]);
-		snprintf(f->desc, sizeof f->desc, "orthogonal(gain=%.17g)", a.num[0]);
-		return 0;
-	}
-	if (!strcmp(n, "eye")) {
-		if (ti->ndim != 2 && !(is_rnn_role(ti->role) && ti->ndim == 3))
-			return oi__fail(OI_EARG, "scheme 'eye' needs a 2-D tensor; '%s' has %zu dimensions",
-			                ti->name, ti->ndim);
-		f->kind = OI_FILL_EYE;
-		uint64_t k = f->rows < f->cols ? f->rows : f->cols;
-		double mean = f->rows && f->cols ? (double)k / (double)(f->rows * f->cols) : 0;
-		f->std = sqrt(mean * (1 - mean));
-		f->bound = 1;
-		snprintf(f->desc, sizeof f->desc, "eye");
-		return 0;
-	}
-	if (!strcmp(n, "dirac")) {
-		if (ti->ndim < 3 || ti->ndim > 5)
-			return oi__fail(OI_EARG, "scheme 'dirac' needs a 3-, 4- or 5-D tensor; '%s' has %zu "
-			                "dimensions", ti->name, ti->ndim);
-		int64_t g = (int64_t)a.num[0];
-		if (ti->dims[0] % g)
-			return oi__fail(OI_EARG, "scheme 'dirac': %lld output channels of '%s' do not split "
-			                "into %lld groups", (long long)ti->dims[0], ti->name, (long long)g);
-		f->kind = OI_FILL_DIRAC;
-		f->p[0] = (double)g;
-		f->p[1] = (double)ti->dims[1];
-		uint64_t centre = 0;
-		for (size_t d = 2; d < ti->ndim; d++)
-			centre = centre * (uint64_t)ti->dims[d] + (uint64_t)(ti->dims[d] / 2);
-		f->p[2] = (double)centre;
-		f->bound = 1;
-		snprintf(f->desc, sizeof f->desc, "dirac(groups=%lld)", (long long)g);
-		return 0;
-	}
-	if (!strcmp(n, "sparse")) {
-		if (ti->ndim != 2 && !(is_rnn_role(ti->role) && ti->ndim == 3))
-			return oi__fail(OI_EARG, "scheme 'sparse' needs a 2-D tensor; '%s' has %zu "
-			                "dimensions", ti->name, ti->ndim);
-		f->kind = OI_FILL_SPARSE;
-		f->p[0] = a.num[0];
-		f->p[1] = a.num[1];
-		double zeros = f->rows ? ceil(a.num[0] * (double)f->rows) / (double)f->rows : 0;
-		f->std = a.num[1] * sqrt(1 - zeros);
-		snprintf(f->desc, sizeof f->desc, "sparse(sparsity=%.17g,std=%.17g)", a.num[0], a.num[1]);
-		return 0;
-	}
-	if (!strcmp(n, "unit_forget_bias")) {
-		if (!(ti->op && !strcmp(ti->op, "LSTM")) || ti->ndim != 2)
-			return oi__fail(OI_EARG, "scheme 'unit_forget_bias' is for an LSTM's B; '%s' is not "
-			                "one", ti->name);
-		f->kind = OI_FILL_FORGET;
-		f->bound = 1;
-		f->std = sqrt(0.125 * (1 - 0.125)); /* 1 in 8 entries */
-		snprintf(f->desc, sizeof f->desc, "unit_forget_bias");
-		return 0;
-	}
-	return oi__fail(OI_EARG, "unknown scheme '%s'", n);
-}
-
-int oi__resolve(const oi_model *m, const oi_tensor *t, const oi_spec *spec, int convention,
-                uint64_t seed, oi_fill *out)
-{
-	OI_UNUSED(m);
-	memset(out, 0, sizeof *out);
-	out->key = oi__rng_key(seed, t->info.name);
-	if (!oi__is_profile(spec->name))
-		return resolve_scheme(t, spec, convention, out);
-	char text[160];
-	int conv;
-	profile_spec(spec->name, t, convention, text, sizeof text, &conv);
-	oi_spec s;
-	int rc = oi__spec_parse(text, &s);
-	if (!rc)
-		rc = resolve_scheme(t, &s, conv, out);
-	return rc;
-}
-
-/* ---- values ------------------------------------------------------------- */
-
-void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
-{
-	switch (f->kind) {
-	case OI_FILL_CONST:
-		for (size_t i = 0; i < n; i++)
-			out[i] = f->p[0];
-		break;
-	case OI_FILL_UNIFORM: {
-		/* two elements a block (oi__uniform's layout), one block per pair */
-		double lo = f->p[0], w = f->p[1] - f->p[0];
-		size_t k = 0;
-		uint64_t e = first;
-		if (n && (e & 1))
-			out[k++] = lo + w * oi__uniform(f->key, e++);
-		for (; k + 1 < n; k += 2, e += 2) {
-			uint32_t wd[4];
-			oi__rng_block(f->key, e >> 1, 0, 0, wd);
-			out[k] = lo + w * oi__u01(wd[0], wd[1]);
-			out[k + 1] = lo + w * oi__u01(wd[2], wd[3]);
-		}
-		if (k < n)
-			out[k] = lo + w * oi__uniform(f->key, e);
-		break;
-	}
-	case OI_FILL_NORMAL:
-		for (size_t i = 0; i < n; i++)
-			out[i] = f->p[0] + f->p[1] * oi__normal(f->key, first + i, 0);
-		break;
-	case OI_FILL_TRUNC: {
-		double mean = f->p[0], std = f->p[1];
-		if (std == 0) {
-			for (size_t i = 0; i < n; i++)
-				out[i] = mean;
-			break;
-		}
-		double lo = (f->p[2] - mean) / std, hi = (f->p[3] - mean) / std;
-		for (size_t i = 0; i < n; i++) {
-			double v = mean + std * oi__trunc_normal(f->key, first + i, lo, hi);
-			/* rounding may step a hair past a bound */
-			out[i] = v < f->p[2] ? f->p[2] : v > f->p[3] ? f->p[3] : v;
-		}
-		break;
-	}
-	case OI_FILL_EYE:
-		for (size_t i = 0; i < n; i++) {
-			uint64_t e = (first + i) % (f->rows * f->cols);
-			out[i] = e / f->cols == e % f->cols ? 1.0 : 0.0;
-		}
-		break;
-	case OI_FILL_DIRAC: {
-		/* W (O, I, k...): W[g·(O/g)+d, d, centre] = 1 for d < min(O/g, I) */
-		uint64_t out_ch = f->rows, per = f->cols; /* per = I · ∏k */
-		uint64_t groups = (uint64_t)f->p[0], og = out_ch / groups;
-		uint64_t in_ch = f->p[1] > 0 ? (uint64_t)f->p[1] : 1, k = per / in_ch;
-		uint64_t centre = (uint64_t)f->p[2];
-		for (size_t i = 0; i < n; i++) {
-			uint64_t e = first + i, o = e / per, rest = e % per, c = rest / k, pos = rest % k;
-			uint64_t d = o % og;
-			out[i] = (d == c && d < in_ch && pos == centre) ? 1.0 : 0.0;
-		}
-		break;
-	}
-	case OI_FILL_FORGET: {
-		/* B (D, 8H) = [Wb: i, o, f, c | Rb]: the f block of Wb */
-		uint64_t width = f->cols, h = width / 8;
-		for (size_t i = 0; i < n; i++) {
-			uint64_t col = (first + i) % width;
-			out[i] = col >= 2 * h && col < 3 * h ? 1.0 : 0.0;
-		}
-		break;
-	}
-	default:
-		for (size_t i = 0; i < n; i++)
-			out[i] = 0;
-	}
-}
-
-/* ---- whole-tensor fills ------------------------------------------------- */
-
-/* LAPACK, as OpenBLAS provides it (Fortran calling convention) */
-extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau,
-                    double *work, const int *lwork, int *info);
-extern void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda,
-                    const double *tau, double *work, const int *lwork, int *info);
-extern void openblas_set_num_threads(int n);
-
-/* torch.nn.init.orthogonal_ on one rows × cols matrix: N(0, 1) entries,
- * transposed if rows < cols, QR, Q times sign(diag R), transposed back. */
-static int orthogonal_matrix(const oi_fill *f, uint64_t base, double *w)
-{
-	uint64_t rows = f->rows, cols = f->cols;
-	uint64_t mm = rows > cols ? rows : cols, nn = rows > cols ? cols : rows;
-	if (mm > INT32_MAX || nn > INT32_MAX || mm * nn > (uint64_t)INT32_MAX)
-		return oi__fail(OI_ETOOBIG, "orthogonal: a %llu x %llu matrix is too large for LAPACK",
-		                (unsigned long long)rows, (unsigned long long)cols);
-	int m = (int)mm, n = (int)nn, info = 0, lwork = -1;
-	double *a = malloc(mm * nn * sizeof *a), *tau = malloc(nn * sizeof *tau), q;
-	if (!a || !tau) {
-		free(a);
-		free(tau);
-		return oi__fail(OI_ENOMEM, "out of memory");
-	}
-	/* a is m × n, column-major: a = W if rows >= cols, else Wᵀ */
-	for (uint64_t r = 0; r < rows; r++)
-		for (uint64_t c = 0; c < cols; c++) {
-			double z = oi__normal(f->key, base + r * cols + c, 0);
-			if (rows >= cols)
-				a[r + c * mm] = z;
-			else
-				a[c + r * mm] = z;
-		}
-	/* one BLAS thread: the same bytes however the machine is set up */
-	openblas_set_num_threads(1);
-	dgeqrf_(&m, &n, a, &m, tau, &q, &lwork, &info);
-	lwork = info == 0 && q > n ? (int)q : n;
-	double *work = malloc((size_t)lwork * sizeof *work);
-	double *sign = malloc(nn * sizeof *sign);
-	int rc = 0;
-	if (!work || !sign) {
-		rc = oi__fail(OI_ENOMEM, "out of memory");
-		goto out;
-	}
-	dgeqrf_(&m, &n, a, &m, tau, work, &lwork, &info);
-	if (info) {
-		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dgeqrf failed (%d)", info);
-		goto out;
-	}
-	for (int j = 0; j < n; j++)
-		sign[j] = a[j + (uint64_t)j * mm] < 0 ? -1.0 : 1.0;
-	dorgqr_(&m, &n, &n, a, &m, tau, work, &lwork, &info);
-	if (info) {
-		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dorgqr failed (%d)", info);
-		goto out;
-	}
-	for (uint64_t r = 0; r < rows; r++)
-		for (uint64_t c = 0; c < cols; c++) {
-			double v = rows >= cols ? a[r + c * mm] * sign[c] : a[c + r * mm] * sign[r];
-			w[r * cols + c] = f->p[0] * v;
-		}
-out:
-	free(a);
-	free(tau);
-	free(work);
-	free(sign);
-	return rc;
-}
-
-/* torch.nn.init.sparse_: N(0, std), then in each column ⌈sparsity·rows⌉
- * distinct rows, chosen by a partial Fisher–Yates shuffle on stream 1. */
-static int sparse_matrix(const oi_fill *f, uint64_t base, uint64_t mat, double *w)
-{
-	uint64_t rows = f->rows, cols = f->cols;
-	uint64_t zeros = (uint64_t)ceil(f->p[0] * (double)rows);
-	uint64_t *perm = malloc((rows ? rows : 1) * sizeof *perm);
-	if (!perm)
-		return oi__fail(OI_ENOMEM, "out of memory");
-	for (uint64_t e = 0; e < rows * cols; e++)
-		w[e] = f->p[1] * oi__normal(f->key, base + e, 0);
-	for (uint64_t c = 0; c < cols; c++) {
-		for (uint64_t r = 0; r < rows; r++)
-			perm[r] = r;
-		for (uint64_t j = 0; j < zeros; j++) {
-			uint32_t word[4];
-			oi__rng_block(f->key, mat * cols + c, (uint32_t)j, 1, word);
-			uint64_t pick = j + (uint64_t)(oi__u01(word[0], word[1]) * (double)(rows - j));
-			if (pick >= rows)
-				pick = rows - 1;
-			uint64_t tmp = perm[j];
-			perm[j] = perm[pick];
-			perm[pick] = tmp;
-			w[perm[j] * cols + c] = 0.0;
-		}
-	}
-	free(perm);
-	return 0;
-}
-
-int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out)
-{
-	*out = NULL;
-	if (numel > SIZE_MAX / sizeof(double))
-		return oi__fail(OI_ETOOBIG, "tensor too large to hold in memory");
-	double *w = malloc((numel ? numel : 1) * sizeof *w);
-	if (!w)
-		return oi__fail(OI_ENOMEM, "out of memory for a %llu-element tensor",
-		                (unsigned long long)numel);
-	uint64_t per = f->rows * f->cols;
-	int rc = 0;
-	for (uint64_t b = 0; b < f->batch && !rc; b++) {
-		if (f->kind == OI_FILL_ORTHOGONAL)
-			rc = orthogonal_matrix(f, b * per, w + b * per);
-		else
-			rc = sparse_matrix(f, b * per, b, w + b * per);
-	}
-	if (rc) {
-		free(w);
+	int rc = need_fans(t, conv, d->name, &fi, &fo);
+	if (rc)
 		return rc;
-	}
-	*out = w;
+	const char *nl = a->v[2];
+	double gain = !strcmp(nl, "auto") ? graph_gain(&t->info) : torch_gain(nl, a->num[0]);
+	double fan = fan_for(a->v[1], fi, fo);
+	double s = fan > 0 ? gain / sqrt(fan) : 0;
+	if (d->normal)
+		set_normal(f, 0, s);
+	else
+		set_uniform(f, -sqrt(3.0) * s, sqrt(3.0) * s);
+	snprintf(f->desc, sizeof f->desc, "%s(a=%.17g,mode=%s,nonlinearity=%s)", d->name,
+	         a->num[0], a->v[1], nl);
 	return 0;
+}
+
+/* Keras/JAX variance_scaling, written out in the desc whatever row asked. */
+static int variance_scaling(const oi_tensor *t, int conv, const char *name, double scale,
+                            const char *mode, const char *dist, oi_fill *f)
+{
+	int64_t fi, fo;
+	int rc = need_fans(t, conv, name, &fi, &fo);
+	if (rc)
+		return rc;
+	double n = fan_for(mode, fi, fo), s2 = scale / (n > 1 ? n : 1);
+	if (!strcmp(dist, "truncated_normal") || !strcmp(dist, "normal")) {
+		double s = sqrt(s2) / 0.87962566103423978;
+		set_trunc(f, 0, s, -2 * s, 2 * s);
+	} else if (!strcmp(dist, "untruncated_normal")) {
+		set_normal(f, 0, sqrt(s2));
+	} else {
+		double lim = sqrt(3.0 * s2);
+		set_uniform(f, -lim, lim);
+	}
+	snprintf(f->desc, sizeof f->desc, "variance_scaling(scale=%.17g,mode=%s,distribution=%s)",
+	         scale, mode, dist);
+	return 0;
+}
+
+static int resolve_variance_scaling(const scheme_def *d, const oi_tensor *t, const args *a,
+                                    int conv, oi_fill *f)
+{
+	return variance_scaling(t, conv, d->name, a->num[0], a->v[1], a->v[2], f);
+}
+
+/* glorot_*, he_*, lecun_*: variance_scaling with the row's settings */
+static int resolve_keras_shorthand(const scheme_def *d, const oi_tensor *t, const args *a,
+                                   int conv, oi_fill *f)
+{
+	OI_UNUSED(a);
+	return variance_scaling(t, conv, d->name, d->scale, d->mode, d->dist, f);
+}
+
+static int resolve_orthogonal(const scheme_def *d, const oi_tensor *t, const args *a,
+                              int conv, oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(conv);
+	const oi_tensor_info *ti = &t->info;
+	if (ti->ndim < 2)
+		return oi__fail(OI_EARG, "scheme 'orthogonal' needs 2 or more dimensions; tensor "
+		                "'%s' has %zu", ti->name, ti->ndim);
+	f->kind = OI_FILL_ORTHOGONAL;
+	f->p[0] = a->num[0];
+	uint64_t big = f->rows > f->cols ? f->rows : f->cols;
+	f->std = big ? fabs(a->num[0]) / sqrt((double)big) : 0;
+	f->bound = fabs(a->num[0]);
+	snprintf(f->desc, sizeof f->desc, "orthogonal(gain=%.17g)", a->num[0]);
+	return 0;
+}
+
+/* eye and sparse take one matrix, or an RNN's matrix per direction */
+static bool matrix_shaped(const oi_tensor *t)
+{
+	return t->info.ndim == 2 || (oi__role_is_rnn(t->role) && t->info.ndim == 3);
+}
+
+static int resolve_eye(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                       oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(a), OI_UNUSED(conv);
+	if (!matrix_shaped(t))
+		return oi__fail(OI_EARG, "scheme 'eye' needs a 2-D tensor; '%s' has %zu dimensions",
+		                t->info.name, t->info.ndim);
+	f->kind = OI_FILL_EYE;
+	uint64_t k = f->rows < f->cols ? f->rows : f->cols;
+	double mean = f->rows && f->cols ? (double)k / (double)(f->rows * f->cols) : 0;
+	f->std = sqrt(mean * (1 - mean));
+	f->bound = 1;
+	snprintf(f->desc, sizeof f->desc, "eye");
+	return 0;
+}
+
+static int resolve_dirac(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                         oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(conv);
+	const oi_tensor_info *ti = &t->info;
+	if (ti->ndim < 3 || ti->ndim > 5)
+		return oi__fail(OI_EARG, "scheme 'dirac' needs a 3-, 4- or 5-D tensor; '%s' has %zu "
+		                "dimensions", ti->name, ti->ndim);
+	int64_t g = (int64_t)a->num[0];
+	if (ti->dims[0] % g)
+		return oi__fail(OI_EARG, "scheme 'dirac': %lld output channels of '%s' do not split "
+		                "into %lld groups", (long long)ti->dims[0], ti->name, (long long)g);
+	f->kind = OI_FILL_DIRAC;
+	f->p[0] = (double)g;
+	f->p[1] = (double)ti->dims[1];
+	uint64_t centre = 0;
+	for (size_t k = 2; k < ti->ndim; k++)
+		centre = centre * (uint64_t)ti->dims[k] + (uint64_t)(ti->dims[k] / 2);
+	f->p[2] = (double)centre;
+	f->bound = 1;
+	snprintf(f->desc, sizeof f->desc, "dirac(groups=%lld)", (long long)g);
+	return 0;
+}
+
+static int resolve_sparse(const scheme_def *d, const oi_tensor *t, const args *a, int conv,
+                          oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(conv);
+	if (!matrix_shaped(t))
+		return oi__fail(OI_EARG, "scheme 'sparse' needs a 2-D tensor; '%s' has %zu "
+		                "dimensions", t->info.name, t->info.ndim);
+	f->kind = OI_FILL_SPARSE;
+	f->p[0] = a->num[0];
+	f->p[1] = a->num[1];
+	double zeros = f->rows ? ceil(a->num[0] * (double)f->rows) / (double)f->rows : 0;
+	f->std = a->num[1] * sqrt(1 - zeros);
+	snprintf(f->desc, sizeof f->desc, "sparse(sparsity=%.17g,std=%.17g)", a->num[0], a->num[1]);
+	return 0;
+}
+
+/* Keras's LSTM bias: zeros with unit_forget_bias */
+static int resolve_unit_forget_bias(const scheme_def *d, const oi_tensor *t, const args *a,
+                                    int conv, oi_fill *f)
+{
+	OI_UNUSED(d), OI_UNUSED(a), OI_UNUSED(conv);
+	const oi_tensor_info *ti = &t->info;
+	if (!(ti->op && !strcmp(ti->op, "LSTM")) || ti->ndim != 2)
+		return oi__fail(OI_EARG, "scheme 'unit_forget_bias' is for an LSTM's B; '%s' is not "
+		                "one", ti->name);
+	f->kind = OI_FILL_FORGET;
+	f->bound = 1;
+	f->std = sqrt(0.125 * (1 - 0.125)); /* 1 in 8 entries */
+	snprintf(f->desc, sizeof f->desc, "unit_forget_bias");
+	return 0;
+}
+
+/* ---- the scheme table: adding a scheme is adding a row ------------------ */
+
+#define NONLIN "linear|conv1d|conv2d|conv3d|conv_transpose1d|conv_transpose2d|" \
+               "conv_transpose3d|sigmoid|tanh|relu|leaky_relu|selu|auto"
+#define KAIMING_PARAMS { { "a", "0", NULL }, { "mode", "fan_in", "fan_in|fan_out" }, \
+                         { "nonlinearity", "leaky_relu", NONLIN } }
+
+/* .value, .normal, .scale/.mode/.dist are the settings of rows that share a
+ * resolve function */
+static const scheme_def schemes[] = {
+	{ .name = "keep", .resolve = resolve_keep },
+	{ .name = "zeros", .resolve = resolve_fixed_value, .value = 0 },
+	{ .name = "ones", .resolve = resolve_fixed_value, .value = 1 },
+	{ .name = "constant", .params = { { "value", NULL, NULL } }, .resolve = resolve_constant },
+	{ .name = "uniform", .params = { { "low", "0", NULL }, { "high", "1", NULL } },
+	  .resolve = resolve_uniform, .check = check_uniform },
+	{ .name = "normal", .params = { { "mean", "0", NULL }, { "std", "1", NULL } },
+	  .resolve = resolve_normal, .check = check_std },
+	{ .name = "trunc_normal",
+	  .params = { { "mean", "0", NULL }, { "std", "1", NULL }, { "a", "-2", NULL },
+	              { "b", "2", NULL } },
+	  .resolve = resolve_trunc_normal, .check = check_trunc_normal },
+	{ .name = "xavier_uniform", .params = { { "gain", "1", NULL } }, .resolve = resolve_xavier },
+	{ .name = "xavier_normal", .params = { { "gain", "1", NULL } }, .resolve = resolve_xavier,
+	  .normal = true },
+	{ .name = "glorot_uniform", .resolve = resolve_keras_shorthand,
+	  .scale = 1, .mode = "fan_avg", .dist = "uniform" },
+	{ .name = "glorot_normal", .resolve = resolve_keras_shorthand,
+	  .scale = 1, .mode = "fan_avg", .dist = "truncated_normal" },
+	{ .name = "kaiming_uniform", .params = KAIMING_PARAMS, .resolve = resolve_kaiming,
+	  .check = check_kaiming },
+	{ .name = "kaiming_normal", .params = KAIMING_PARAMS, .resolve = resolve_kaiming,
+	  .check = check_kaiming, .normal = true },
+	{ .name = "he_uniform", .resolve = resolve_keras_shorthand,
+	  .scale = 2, .mode = "fan_in", .dist = "uniform" },
+	{ .name = "he_normal", .resolve = resolve_keras_shorthand,
+	  .scale = 2, .mode = "fan_in", .dist = "truncated_normal" },
+	{ .name = "lecun_uniform", .resolve = resolve_keras_shorthand,
+	  .scale = 1, .mode = "fan_in", .dist = "uniform" },
+	{ .name = "lecun_normal", .resolve = resolve_keras_shorthand,
+	  .scale = 1, .mode = "fan_in", .dist = "truncated_normal" },
+	{ .name = "variance_scaling",
+	  .params = { { "scale", "1", NULL }, { "mode", "fan_in", "fan_in|fan_out|fan_avg" },
+	              { "distribution", "truncated_normal",
+	                "truncated_normal|normal|untruncated_normal|uniform" } },
+	  .resolve = resolve_variance_scaling, .check = check_variance_scaling },
+	{ .name = "orthogonal", .params = { { "gain", "1", NULL } }, .resolve = resolve_orthogonal,
+	  .dense = true },
+	{ .name = "eye", .resolve = resolve_eye, .dense = true },
+	{ .name = "dirac", .params = { { "groups", "1", NULL } }, .resolve = resolve_dirac,
+	  .check = check_dirac, .dense = true },
+	{ .name = "sparse", .params = { { "sparsity", NULL, NULL }, { "std", "0.01", NULL } },
+	  .resolve = resolve_sparse, .check = check_sparse, .dense = true },
+	{ .name = "unit_forget_bias", .resolve = resolve_unit_forget_bias },
+};
+
+size_t oi__scheme_count(void)
+{
+	return sizeof schemes / sizeof *schemes;
+}
+
+const char *oi__scheme_name(size_t i)
+{
+	return i < oi__scheme_count() ? schemes[i].name : NULL;
+}
+
+static const scheme_def *find_scheme(const char *name)
+{
+	for (size_t i = 0; i < oi__scheme_count(); i++)
+		if (!strcmp(schemes[i].name, name))
+			return &schemes[i];
+	return NULL;
+}
+
+bool oi__scheme_needs_dense(const char *name)
+{
+	const scheme_def *d = find_scheme(name);
+	return d && d->dense;
+}
+
+/* "unknown scheme" with every name the tables hold. */
+static int unknown_scheme(const char *name)
+{
+	char list[768];
+	size_t len = 0;
+	for (size_t i = 0; i < oi__scheme_count() && len < sizeof list; i++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
+		                        schemes[i].name);
+	for (size_t i = 0; oi__profile_name(i) && len < sizeof list; i++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+		                        i ? ", " : "; profiles: ", oi__profile_name(i));
+	return oi__fail(OI_EARG, "unknown scheme '%s' (schemes: %s)", name, list);
+}
+
+/* ---- binding a SPEC to its scheme --------------------------------------- */
+
+static bool choice_ok(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	for (const char *p = choices; p;) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && !strncmp(p, v, n))
+			return true;
+		p = bar ? bar + 1 : NULL;
+	}
+	return false;
+}
+
+/* Name each value of spec (positional ones by their place). */
+static int name_args(const oi_spec *spec, const scheme_def *def, size_t np, args *a)
+{
+	for (size_t i = 0; i < spec->n; i++) {
+		size_t k = np;
+		if (spec->key[i][0] == '#') {
+			k = i < np ? i : np;
+			if (k == np)
+				return oi__fail(OI_EARG, "scheme '%s': too many parameters (it takes %zu)",
+				                spec->name, np);
+		} else {
+			for (k = 0; k < np; k++)
+				if (!strcmp(def->params[k].key, spec->key[i]))
+					break;
+			if (k == np) {
+				char known[160] = "";
+				for (size_t j = 0; j < np; j++)
+					snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
+					         j ? ", " : "", def->params[j].key);
+				return oi__fail(OI_EARG, "scheme '%s': unknown parameter '%s' (it takes %s)",
+				                spec->name, spec->key[i], np ? known : "none");
+			}
+		}
+		if (a->v[k])
+			return oi__fail(OI_EARG, "scheme '%s': parameter '%s' given twice", spec->name,
+			                def->params[k].key);
+		a->v[k] = spec->val[i];
+	}
+	return 0;
+}
+
+static int bind_args(const oi_spec *spec, const scheme_def *def, args *a)
+{
+	memset(a, 0, sizeof *a);
+	size_t np = 0;
+	while (np < MAX_PARAMS && def->params[np].key)
+		np++;
+	int rc = name_args(spec, def, np, a);
+	if (rc)
+		return rc;
+	for (size_t k = 0; k < np; k++) {
+		const param_def *p = &def->params[k];
+		if (!a->v[k])
+			a->v[k] = p->dflt;
+		if (!a->v[k])
+			return oi__fail(OI_EARG, "scheme '%s': parameter '%s' is required", spec->name,
+			                p->key);
+		if (p->choices) {
+			if (!choice_ok(p->choices, a->v[k]))
+				return oi__fail(OI_EARG, "scheme '%s': %s='%s' is not one of %s", spec->name,
+				                p->key, a->v[k], p->choices);
+			continue;
+		}
+		char *end;
+		errno = 0;
+		a->num[k] = strtod(a->v[k], &end);
+		if (*end || errno || !isfinite(a->num[k]))
+			return oi__fail(OI_EARG, "scheme '%s': %s='%s' is not a number", spec->name, p->key,
+			                a->v[k]);
+	}
+	return def->check ? def->check(def, a) : 0;
+}
+
+int oi__spec_check(const oi_spec *spec)
+{
+	if (oi__is_profile(spec->name)) {
+		if (spec->n)
+			return oi__fail(OI_EARG, "profile '%s' takes no parameters", spec->name);
+		return 0;
+	}
+	const scheme_def *def = find_scheme(spec->name);
+	if (!def)
+		return unknown_scheme(spec->name);
+	args a;
+	return bind_args(spec, def, &a);
+}
+
+int oi__resolve_scheme(const oi_tensor *t, const oi_spec *spec, int convention, uint64_t seed,
+                       oi_fill *f)
+{
+	memset(f, 0, sizeof *f);
+	f->key = oi__rng_key(seed, t->info.name);
+	const scheme_def *def = find_scheme(spec->name);
+	if (!def)
+		return unknown_scheme(spec->name);
+	args a;
+	int rc = bind_args(spec, def, &a);
+	if (rc)
+		return rc;
+	f->std = f->bound = NAN;
+	matrix_view(t, f);
+	return def->resolve(def, t, &a, convention, f);
 }

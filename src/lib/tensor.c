@@ -52,7 +52,7 @@ unsigned oi__dtype_typed_per_elem(int dtype)
 	return dtype == OI_DTYPE_COMPLEX64 || dtype == OI_DTYPE_COMPLEX128 ? 2 : 1;
 }
 
-const char *oi_dtype_name(int dtype)
+const char *oi_dtype_name(oi_dtype dtype)
 {
 	static const char *const names[] = {
 		"undefined", "float32", "uint8", "int8", "uint16", "int16", "int32", "int64",

@@ -239,11 +239,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
 	io.scheme = "zeros";
 	io.seed = 1;
-	io.threads = 1;
 	rc = oi_model_plan(m, &io);
 	if (rc)
 		fatal("oi_model_plan(zeros) failed on a model that opened", oi_last_error());
-	rc = oi_model_save(m, out_path, NULL);
+	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	so.threads = 1;
+	rc = oi_model_save(m, out_path, &so);
 	if (rc == OI_ENOMEM || rc == OI_ETOOBIG) {
 		oi_model_free(m);
 		goto done;

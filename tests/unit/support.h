@@ -421,14 +421,15 @@ static inline int t_plan(oi_model *m, const char *scheme, uint64_t seed,
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
 	io.scheme = scheme;
 	io.seed = seed;
-	size_t n = 0;
-	while (rules && rules[n])
-		n++;
-	/* THE RULES: when they become an oi_rules object, build it here with
-	 * oi_rules_new and oi_rules_add each, set io.rules, free it after the plan */
-	io.rules = rules;
-	io.n_rules = n;
-	return oi_model_plan(m, &io);
+	oi_rules *r = NULL;
+	int rc = oi_rules_new(&r);
+	for (size_t i = 0; rules && rules[i] && !rc; i++)
+		rc = oi_rules_add(r, rules[i]);
+	io.rules = r;
+	if (!rc)
+		rc = oi_model_plan(m, &io);
+	oi_rules_free(r); /* the plan keeps nothing of it */
+	return rc;
 }
 
 /* The tensor called name; fails the test if there is none. */
