@@ -153,6 +153,9 @@ typedef struct oi_tensor_info {
 	/* plan, continued: the std and the bound |x| <= bound of the new values
 	 * (after truncation, for truncated schemes); NaN where unbounded/unknown */
 	double std, bound;
+	/* plan: a tensor the plan added because the readers of untied_from want
+	 * other values than its first readers (NULL for the model's own) */
+	const char *untied_from;
 } oi_tensor_info;
 
 #define OI_OPEN_OPTIONS_VERSION 1
@@ -228,13 +231,23 @@ typedef struct oi_init_options {
 	const char *const *rule_files;
 	const char *const *rule_file_names;
 	size_t n_rule_files;
+	/* keep a tensor whose readers want different values shared (its first
+	 * reader decides, as the analysis reports) instead of untying it */
+	int no_untie;
 } oi_init_options;
 #define OI_INIT_OPTIONS_INIT \
-	{ OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, 0 }
+	{ OI_INIT_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, 0, 0 }
 
 /**
  * Decide the action and scheme of every tensor. Nothing is generated yet:
  * the new values are produced while oi_model_save() streams the output.
+ * An initializer whose elements are all equal and whose readers would get
+ * different values (an exporter merged two parameters: a BatchNorm's weight
+ * and running_var, a zero bias and a LayerNorm's bias) is untied: each
+ * group of readers that gets other values than its first reader gets a new
+ * initializer "NAME.untied.K", listed after the model's tensors with
+ * untied_from set, and the save points those readers at it (unless
+ * no_untie). Name rules select it by the original's name.
  * Fails with OI_EARG (and a message quoting the text) on a bad SPEC, rule
  * or rules file, or a scheme a rule gives to a tensor it cannot fill.
  * Rules that match nothing, and tensors the default scheme cannot fill (which

@@ -58,6 +58,7 @@ struct oi_model {
 	char **warnings;
 	size_t n_warnings;
 	char *saved_external;
+	struct oi_untie *untie; /* untie.c: shared tensors' readers, new tensors */
 };
 
 /* Analysis (graph.c, roles.c): fills role, op, node, fans, activation. */

@@ -10,6 +10,7 @@
 #include "model.h"
 #include "schemes.h"
 #include "tensor.h"
+#include "untie.h"
 
 enum { SEL_NAME, SEL_ROLE, SEL_OP };
 
@@ -282,6 +283,22 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, rule *rul
 	return 0;
 }
 
+/* What plan_tensor needs besides the tensor: untie.c plans its new tensors
+ * through it, with the same rules. */
+typedef struct plan_args {
+	const oi_spec *dflt;
+	rule *rules;
+	size_t n;
+	uint64_t seed;
+	size_t *fallbacks;
+} plan_args;
+
+static int plan_one(oi_model *m, oi_tensor *t, void *ud)
+{
+	const plan_args *a = ud;
+	return plan_tensor(m, t, a->dflt, a->rules, a->n, a->seed, a->fallbacks);
+}
+
 static char *provenance_json(const char *scheme, uint64_t seed, const rule *rules, size_t n)
 {
 	json_t *o = json_object(), *arr = json_array();
@@ -359,6 +376,10 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	size_t fallbacks = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++)
 		rc = plan_tensor(m, &m->tensors[i], &dflt, rules, n, opts->seed, &fallbacks);
+	if (!rc) {
+		plan_args pa = { &dflt, rules, n, opts->seed, &fallbacks };
+		rc = oi__untie_plan(m, opts->seed, !opts->no_untie, plan_one, &pa);
+	}
 	if (!rc && fallbacks > 20)
 		rc = oi__warn(m, "%zu more tensors follow the auto profile where the default scheme '%s' "
 		              "does not fit", fallbacks - 20, scheme);
@@ -376,10 +397,14 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 		m->provenance = provenance_json(scheme, opts->seed, rules, n);
 		if (!m->provenance)
 			rc = oi__fail(OI_ENOMEM, "out of memory");
+		if (!rc)
+			rc = oi__untie_provenance(m);
 	}
-	if (rc)
+	if (rc) {
 		for (size_t i = 0; i < m->n_tensors; i++)
 			set_keep(&m->tensors[i]);
+		oi__untie_clear(m);
+	}
 	free_rules(rules, n);
 	free(json_scheme);
 	return rc;
@@ -390,7 +415,7 @@ size_t oi_model_changed_count(const oi_model *m)
 	size_t n = 0;
 	for (size_t i = 0; i < m->n_tensors; i++)
 		n += m->tensors[i].info.action != OI_ACTION_KEEP;
-	return n;
+	return n + oi__untie_changed(m);
 }
 
 unsigned oi__threads(const oi_model *m)
