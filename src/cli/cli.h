@@ -43,7 +43,7 @@ int cli_print_json(json_t *j);
 
 /* The options init and batch share. */
 enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_O_THREADS,
-       CLI_O_FAN, CLI_O_RULE, CLI_O_RULES, CLI_O_INMEM, CLI_O_NOFSYNC };
+       CLI_O_FAN, CLI_O_RULE, CLI_O_RULES, CLI_O_INMEM, CLI_O_NOFSYNC, CLI_O_NOUNTIE };
 #define CLI_INIT_LONG_OPTIONS                                                         \
 	{ "scheme", required_argument, NULL, CLI_O_SCHEME },                           \
 	{ "seed", required_argument, NULL, CLI_O_SEED },                               \
@@ -56,6 +56,7 @@ enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_
 	{ "rules", required_argument, NULL, CLI_O_RULES },                             \
 	{ "in-memory", no_argument, NULL, CLI_O_INMEM },                               \
 	{ "no-fsync", no_argument, NULL, CLI_O_NOFSYNC },                              \
+	{ "no-untie", no_argument, NULL, CLI_O_NOUNTIE },                              \
 	{ "quiet", no_argument, NULL, 'q' },                                           \
 	{ "verbose", no_argument, NULL, 'v' }
 

@@ -130,6 +130,7 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 	case CLI_O_RULES: a->rules_file = arg; return 1;
 	case CLI_O_INMEM: a->open_flags |= OI_OPEN_IN_MEMORY; return 1;
 	case CLI_O_NOFSYNC: a->save_flags |= OI_SAVE_NO_FSYNC; return 1;
+	case CLI_O_NOUNTIE: a->io.no_untie = 1; return 1;
 	case 'q': cli_verbosity = -1; return 1;
 	case 'v': cli_verbosity++; return 1;
 	default: return 0;
@@ -286,6 +287,8 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
 		json_object_set_new(o, "std", isnan(t->std) ? json_null() : json_real(t->std));
 		json_object_set_new(o, "bound", isnan(t->bound) ? json_null() : json_real(t->bound));
+		if (t->untied_from)
+			json_object_set_new(o, "untied_from", json_string(t->untied_from));
 	}
 	return o;
 }
