@@ -827,25 +827,26 @@ static int untie_class(plan_ctx *pc, const entry *e, untied *c, int32_t k, const
 	size_t *cuts = oi__calloc(e->n_edges, sizeof *cuts), n_cuts = 0;
 	if (!cuts)
 		return OI_ENOMEM;
+	/* the topmost uses that lead to class k's readers only; each must read
+	 * the tensor itself or it through Identity nodes, which it may skip */
 	const edge *blocked = NULL;
-	for (size_t x = 0; x < e->n_edges; x++) {
+	bool shared = false;
+	for (size_t x = 0; x < e->n_edges && !shared; x++) {
 		const edge *ed = &e->edges[x];
 		if (ec[x] != k || (ed->value != 0 && vc[ed->value] == k))
 			continue;
-		if (!e->vals[ed->value].alias) {
-			for (size_t y = 0; y < e->n_edges && !blocked; y++)
-				if (e->edges[y].node == e->vals[ed->value].producer)
-					blocked = &e->edges[y];
-			break;
-		}
+		shared = !e->vals[ed->value].alias;
+		for (size_t y = 0; shared && y < e->n_edges && !blocked; y++)
+			if (e->edges[y].node == e->vals[ed->value].producer)
+				blocked = &e->edges[y];
 		cuts[n_cuts++] = x;
 	}
 	int rc = 0;
-	if (blocked) {
+	if (shared) {
 		rc = oi__warn(m, "tensor '%s': its %s readers (%s '%s') are not given their own copy: "
 		              "they read it through node '%s' (%s), which other readers share",
 		              t->info.name, c->t.info.role, c->t.info.op, c->t.info.node,
-		              blocked->label, blocked->op);
+		              blocked ? blocked->label : "?", blocked ? blocked->op : "?");
 		free(cuts);
 		return rc;
 	}
