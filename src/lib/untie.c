@@ -20,6 +20,7 @@ typedef struct edge {
 	int32_t value;               /* the local value read (0: the tensor itself) */
 	int32_t node, input;         /* graph index node, its input slot */
 	int32_t reader;              /* index into the entry's readers, or -1 */
+	int32_t out_first, out_n;    /* not a reader: the node's outputs (local values) */
 	const Onnx__NodeProto *np;
 	const char *op;              /* the model's own string */
 	char *label;
@@ -29,6 +30,7 @@ typedef struct lvalue {
 	int32_t gv;                  /* graph index value */
 	int32_t producer;            /* graph index node; -1 for the tensor */
 	bool alias;                  /* the tensor itself or it through Identity nodes */
+	int32_t first_edge, n_edges; /* its uses */
 } lvalue;
 
 /* A tensor with two or more readers, as the analysis left it. */
@@ -79,6 +81,7 @@ typedef struct oi_untie {
 	size_t n_sw, cap_sw;
 	char **texts;                /* the rewritten texts, kept until oi_model_free */
 	size_t n_texts, cap_texts;
+	size_t at_entry, at_base;    /* oi__untie_reader's place: entry, its first i */
 } oi_untie;
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -123,12 +126,17 @@ static int32_t local_value(const entry *e, int32_t gv)
 	return -1;
 }
 
-static bool expanded(const entry *e, int32_t node)
+/* The local values node produced (contiguous: made when it was first met). */
+static bool expanded(const entry *e, int32_t node, int32_t *first, int32_t *n)
 {
+	*first = *n = 0;
 	for (size_t i = 1; i < e->n_vals; i++)
-		if (e->vals[i].producer == node)
-			return true;
-	return false;
+		if (e->vals[i].producer == node) {
+			if (!*n)
+				*first = (int32_t)i;
+			++*n;
+		}
+	return *n > 0;
 }
 
 static int32_t reader_at(const entry *e, int32_t node, int32_t input)
@@ -151,9 +159,10 @@ static int walk(entry *e, const oi_graph *g, int32_t v0)
 	size_t cap_vals = 0, cap_edges = 0;
 	if (grow((void **)&e->vals, &cap_vals, 1, sizeof *e->vals))
 		return OI_ENOMEM;
-	e->vals[e->n_vals++] = (lvalue){ v0, -1, true };
+	e->vals[e->n_vals++] = (lvalue){ v0, -1, true, 0, 0 };
 	for (size_t i = 0; i < e->n_vals; i++) {
 		const oi_value *val = &g->values[e->vals[i].gv];
+		e->vals[i].first_edge = (int32_t)e->n_edges;
 		for (uint32_t u = 0; u < val->n_use; u++) {
 			oi_use use = g->uses[val->first_use + u];
 			const oi_gnode *gn = &g->nodes[use.node];
@@ -165,7 +174,7 @@ static int walk(entry *e, const oi_graph *g, int32_t v0)
 				return OI_ENOMEM;
 			int32_t r = reader_at(e, use.node, use.input);
 			edge *ed = &e->edges[e->n_edges++];
-			*ed = (edge){ (int32_t)i, use.node, use.input, r, gn->n, gn->op,
+			*ed = (edge){ (int32_t)i, use.node, use.input, r, 0, 0, gn->n, gn->op,
 			              oi__strdup(gn->label) };
 			if (!ed->label)
 				return OI_ENOMEM;
@@ -173,8 +182,9 @@ static int walk(entry *e, const oi_graph *g, int32_t v0)
 				e->reader_edge[r] = (int32_t)(e->n_edges - 1);
 				continue;
 			}
-			if (expanded(e, use.node))
+			if (expanded(e, use.node, &ed->out_first, &ed->out_n))
 				continue;
+			ed->out_first = (int32_t)e->n_vals;
 			size_t outs = std_op(gn, "Split") ? gn->n->n_output : 1;
 			bool identity = std_op(gn, "Identity");
 			for (size_t o = 0; o < outs; o++) {
@@ -183,10 +193,12 @@ static int walk(entry *e, const oi_graph *g, int32_t v0)
 					continue;
 				if (grow((void **)&e->vals, &cap_vals, e->n_vals + 1, sizeof *e->vals))
 					return OI_ENOMEM;
-				e->vals[e->n_vals] = (lvalue){ ov, use.node, identity && e->vals[i].alias };
+				e->vals[e->n_vals] = (lvalue){ ov, use.node, identity && e->vals[i].alias, 0, 0 };
 				e->n_vals++;
+				e->edges[e->n_edges - 1].out_n++;
 			}
 		}
+		e->vals[i].n_edges = (int32_t)e->n_edges - e->vals[i].first_edge;
 	}
 	for (size_t r = 0; r < e->n_readers; r++)
 		if (e->reader_edge[r] < 0)
@@ -213,6 +225,7 @@ int oi__untie_note(oi_model *m, size_t tensor, const oi_graph *g, const oi_reade
 	if (!u)
 		return OI_ENOMEM;
 	drop_entry(u, tensor);
+	u->at_entry = u->at_base = 0;
 	size_t decided = 0;
 	for (size_t i = 0; i < n; i++)
 		decided += readers[i].role != OI_ROLE_NONE;
@@ -244,10 +257,15 @@ int oi__untie_note(oi_model *m, size_t tensor, const oi_graph *g, const oi_reade
 oi_reader *oi__untie_reader(oi_model *m, size_t i)
 {
 	oi_untie *u = m->untie;
-	for (size_t k = 0; u && k < u->n_entries; k++) {
-		if (i < u->entries[k].n_readers)
-			return &u->entries[k].readers[i];
-		i -= u->entries[k].n_readers;
+	if (!u)
+		return NULL;
+	if (i < u->at_base) /* callers walk i upwards: resume where the last call was */
+		u->at_entry = u->at_base = 0;
+	for (; u->at_entry < u->n_entries; u->at_entry++) {
+		size_t n = u->entries[u->at_entry].n_readers;
+		if (i < u->at_base + n)
+			return &u->entries[u->at_entry].readers[i - u->at_base];
+		u->at_base += n;
 	}
 	return NULL;
 }
@@ -631,31 +649,46 @@ static int32_t merge(int32_t a, int32_t b)
 	return a == -2 ? b : b == -2 ? a : a == b ? a : -1;
 }
 
+enum { UNSET = -3 };
+
+static int32_t value_class(const entry *e, const int32_t *rclass, int32_t *ec, int32_t *vc,
+                           int32_t v);
+
+static int32_t edge_class(const entry *e, const int32_t *rclass, int32_t *ec, int32_t *vc,
+                          int32_t x)
+{
+	if (ec[x] != UNSET)
+		return ec[x];
+	const edge *ed = &e->edges[x];
+	ec[x] = -1; /* met again before it is known: a cycle, counted as shared */
+	int32_t c = ed->reader >= 0 ? rclass[ed->reader] : -2;
+	for (int32_t v = ed->out_first; ed->reader < 0 && v < ed->out_first + ed->out_n; v++)
+		c = merge(c, value_class(e, rclass, ec, vc, v));
+	return ec[x] = c;
+}
+
+static int32_t value_class(const entry *e, const int32_t *rclass, int32_t *ec, int32_t *vc,
+                           int32_t v)
+{
+	if (vc[v] != UNSET)
+		return vc[v];
+	vc[v] = -1;
+	int32_t c = -2;
+	for (int32_t x = 0; x < e->vals[v].n_edges; x++)
+		c = merge(c, edge_class(e, rclass, ec, vc, e->vals[v].first_edge + x));
+	return vc[v] = c;
+}
+
 /* ec[x]: the class of the readers below use x, vc[v] of value v: a class,
- * -1 several, -2 none. */
+ * -1 several, -2 none. Every use and value is met once. */
 static void classes_below(const entry *e, const int32_t *rclass, int32_t *ec, int32_t *vc)
 {
 	for (size_t x = 0; x < e->n_edges; x++)
-		ec[x] = e->edges[x].reader >= 0 ? rclass[e->edges[x].reader] : -2;
-	for (size_t pass = 0; pass <= e->n_vals + 1; pass++) {
-		bool changed = false;
-		for (size_t v = 0; v < e->n_vals; v++)
-			vc[v] = -2;
-		for (size_t x = 0; x < e->n_edges; x++)
-			vc[e->edges[x].value] = merge(vc[e->edges[x].value], ec[x]);
-		for (size_t x = 0; x < e->n_edges; x++) {
-			if (e->edges[x].reader >= 0)
-				continue;
-			int32_t c = -2;
-			for (size_t v = 1; v < e->n_vals; v++)
-				if (e->vals[v].producer == e->edges[x].node)
-					c = merge(c, vc[v]);
-			changed |= c != ec[x];
-			ec[x] = c;
-		}
-		if (!changed)
-			break;
-	}
+		ec[x] = UNSET;
+	for (size_t v = 0; v < e->n_vals; v++)
+		vc[v] = UNSET;
+	for (size_t v = 0; v < e->n_vals; v++)
+		value_class(e, rclass, ec, vc, (int32_t)v);
 }
 
 /* The TensorProto field of the new tensor, up to its raw bytes. */
@@ -1196,6 +1229,7 @@ void oi__untie_reset(oi_model *m)
 	for (size_t i = 0; i < u->n_entries; i++)
 		entry_free(&u->entries[i]);
 	u->n_entries = 0;
+	u->at_entry = u->at_base = 0;
 }
 
 void oi__untie_free(oi_model *m)
