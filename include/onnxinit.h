@@ -168,6 +168,9 @@ typedef struct oi_tensor_info {
 	/* plan, continued: the std and the bound |x| <= bound of the new values
 	 * (after truncation, for truncated schemes); NaN where unbounded/unknown */
 	double std, bound;
+	/* plan: a tensor the plan added because the readers of untied_from want
+	 * other values than its first readers (NULL for the model's own) */
+	const char *untied_from;
 } oi_tensor_info;
 
 #define OI_OPEN_OPTIONS_VERSION 1
@@ -286,9 +289,12 @@ typedef struct oi_init_options {
 	uint64_t seed;
 	int no_provenance;     /* do not record provenance in metadata_props */
 	const oi_rules *rules; /* NULL: none; only read, and only during the call */
+	/* keep a tensor whose readers want different values shared (its first
+	 * reader decides, as the analysis reports) instead of untying it */
+	int no_untie;
 } oi_init_options;
 #ifdef __cplusplus
-#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, NULL }
+#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, NULL, 0 }
 #else
 #define OI_INIT_OPTIONS_INIT { .version = OI_INIT_OPTIONS_VERSION }
 #endif
@@ -301,6 +307,13 @@ typedef struct oi_init_options {
  * then all kept. Rules that match nothing, and tensors the default scheme
  * cannot fill (which then follow the auto profile), are reported as
  * warnings, in place of the previous plan's.
+ * An initializer whose elements are all equal and whose readers would get
+ * different values (an exporter merged two parameters: a BatchNorm's weight
+ * and running_var, a zero bias and a LayerNorm's bias) is untied: each
+ * group of readers that gets other values than its first reader gets a new
+ * initializer "NAME.untied.K", listed after the model's tensors with
+ * untied_from set, and the save points those readers at it (unless
+ * no_untie). Name rules select it by the original's name.
  */
 OI_EXTERN int oi_model_plan(oi_model *model, const oi_init_options *opts);
 

@@ -31,6 +31,9 @@ static const char help[] =
 	"      --no-fsync            do not fsync: outputs stay complete or absent for\n"
 	"                            readers and crashes, not for power failures\n"
 	"      --fan-convention C    torch (default) or keras\n"
+	"      --no-untie            keep an initializer whose readers want different\n"
+	"                            values shared (its first reader decides) instead\n"
+	"                            of giving them their own copies (NAME.untied.K)\n"
 	"  -q, --quiet               only errors on stderr\n"
 	"  -v, --verbose             more on stderr\n"
 	"  -h, --help                this text\n";

@@ -50,6 +50,7 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 	case CLI_O_RULES: a->rules_file = arg; return 1;
 	case CLI_O_INMEM: a->open_flags |= OI_OPEN_IN_MEMORY; return 1;
 	case CLI_O_NOFSYNC: a->save_flags |= OI_SAVE_NO_FSYNC; return 1;
+	case CLI_O_NOUNTIE: a->no_untie = true; return 1;
 	case 'q': cli_verbosity = -1; return 1;
 	case 'v': cli_verbosity++; return 1;
 	default: return 0;
@@ -175,6 +176,7 @@ int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
 	p->io.scheme = a->scheme;
 	p->io.seed = seed;
 	p->io.no_provenance = a->no_provenance;
+	p->io.no_untie = a->no_untie;
 	/* the rules in the order they apply: batch's onnxinit.json files from
 	 * the root down, then --rules FILE, then each --rule */
 	int rc = oi_rules_new(&p->rules);

@@ -123,6 +123,8 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
 		json_object_set_new(o, "std", real_or_null(t->std));
 		json_object_set_new(o, "bound", real_or_null(t->bound));
+		if (t->untied_from)
+			json_object_set_new(o, "untied_from", cli_json_text(t->untied_from));
 	}
 	return o;
 }

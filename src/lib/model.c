@@ -15,6 +15,7 @@
 #include "model.h"
 #include "splice.h"
 #include "tensor.h"
+#include "untie.h"
 #include "wire.h"
 
 /* protobuf's hard limit for one serialized message */
@@ -843,6 +844,7 @@ void oi_model_free(oi_model *m)
 {
 	if (!m)
 		return;
+	oi__untie_free(m); /* first: it puts back the warnings it rewrote */
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		free(m->tensors[i].name_own);
 		free(m->tensors[i].dims_own);
@@ -901,11 +903,17 @@ int oi_model_opset(const oi_model *m, size_t i, const char **domain, int64_t *ve
 	return oi__ok();
 }
 
-size_t oi_model_tensor_count(const oi_model *m) { return m->n_tensors; }
+size_t oi_model_tensor_count(const oi_model *m)
+{
+	return m->n_tensors + oi__untie_count(m);
+}
 
 const oi_tensor_info *oi_model_tensor(const oi_model *m, size_t i)
 {
-	return i < m->n_tensors ? &m->tensors[i].info : NULL;
+	if (i < m->n_tensors)
+		return &m->tensors[i].info;
+	const oi_tensor *t = oi__untie_tensor(m, i - m->n_tensors);
+	return t ? &t->info : NULL;
 }
 
 const char *oi_model_saved_external(const oi_model *m) { return m->saved_external; }

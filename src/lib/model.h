@@ -83,6 +83,7 @@ struct oi_model {
 	char **pool;
 	size_t n_pool, cap_pool;
 	const char *saved_external; /* in the pool */
+	struct oi_untie *untie; /* untie.c: shared tensors' readers, new tensors */
 };
 
 /* The model's string pool (pool.c): what oi_model_* hands out stays valid

@@ -10,6 +10,7 @@
 #include "rules.h"
 #include "schemes.h"
 #include "tensor.h"
+#include "untie.h"
 
 /* ---- profiles: a SPEC per role ------------------------------------------ */
 
@@ -348,9 +349,26 @@ static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *
 	return s;
 }
 
-/* Plan every tensor; then the warnings about the whole plan. */
+/* What plan_tensor needs besides the tensor: untie.c plans its new tensors
+ * through it, with the same rules. */
+typedef struct plan_args {
+	const oi_spec *dflt;
+	const oi_rules *rules;
+	size_t *matched;
+	uint64_t seed;
+	size_t *fallbacks;
+} plan_args;
+
+static int plan_one(oi_model *m, oi_tensor *t, void *ud)
+{
+	const plan_args *a = ud;
+	return plan_tensor(m, t, a->dflt, a->rules, a->matched, a->seed, a->fallbacks);
+}
+
+/* Plan every tensor, untie those whose readers want different values; then
+ * the warnings about the whole plan. */
 static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
-                        const oi_rules *rules, uint64_t seed)
+                        const oi_rules *rules, uint64_t seed, bool untie)
 {
 	size_t *matched = oi__calloc(rules->n ? rules->n : 1, sizeof *matched);
 	if (!matched)
@@ -359,6 +377,10 @@ static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
 	int rc = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++)
 		rc = plan_tensor(m, &m->tensors[i], dflt, rules, matched, seed, &fallbacks);
+	if (!rc) {
+		plan_args pa = { dflt, rules, matched, seed, &fallbacks };
+		rc = oi__untie_plan(m, seed, untie, plan_one, &pa);
+	}
 	if (!rc && fallbacks > 20)
 		rc = oi__warn(m, "%zu more tensors follow the auto profile where the default scheme '%s' "
 		              "does not fit", fallbacks - 20, scheme);
@@ -386,7 +408,7 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	if (!rc)
 		rc = oi__spec_check(&dflt);
 	if (!rc)
-		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed);
+		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed, !opts->no_untie);
 	for (size_t i = 0; i < m->n_ext; i++)
 		m->ext[i].changed = false;
 	for (size_t i = 0; i < m->n_tensors; i++)
@@ -398,10 +420,13 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 		m->provenance = provenance_json(scheme, opts->seed, rules);
 		if (!m->provenance)
 			rc = oi__fail(OI_ENOMEM, "out of memory");
+		if (!rc)
+			rc = oi__untie_provenance(m);
 	}
 	if (rc) {
 		for (size_t i = 0; i < m->n_tensors; i++)
 			set_keep(&m->tensors[i]);
+		oi__untie_clear(m);
 		return rc;
 	}
 	return oi__ok();
@@ -412,5 +437,5 @@ size_t oi_model_changed_count(const oi_model *m)
 	size_t n = 0;
 	for (size_t i = 0; i < m->n_tensors; i++)
 		n += m->tensors[i].info.action != OI_ACTION_KEEP;
-	return n;
+	return n + oi__untie_changed(m);
 }

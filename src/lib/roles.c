@@ -9,6 +9,7 @@
 
 #include "graph.h"
 #include "tensor.h"
+#include "untie.h"
 
 enum { TORCH = 0, KERAS = 1 };
 enum { FIN = 0, FOUT = 1 };
@@ -16,6 +17,7 @@ enum { FIN = 0, FOUT = 1 };
 typedef struct oi_role_result {
 	oi_role role;          /* OI_ROLE_NONE: the consumer does not say */
 	int32_t node;          /* the consumer that decided; -1 none */
+	int32_t input;         /* the input of node the tensor reached */
 	int64_t fans[2][2];
 	oi_act act;            /* OI_ACT_UNSET: not applicable */
 	double slope;          /* leaky_relu */
@@ -825,6 +827,7 @@ static int follow(ctx *c, int32_t v, const int8_t *map, size_t nd, int depth, bo
 		result r;
 		c->map = map;
 		classify(c, use.node, use.input, v, &r);
+		r.input = use.input;
 		c->map = NULL;
 		int rc = push_found(c, &r);
 		if (rc)
@@ -866,6 +869,28 @@ static int set_text(oi_model *m, const char **view, const char *s)
 {
 	*view = s ? oi__model_strdup(m, s) : NULL;
 	return s && !*view ? OI_ENOMEM : 0;
+}
+
+/* Every reader's own result, for untie.c: when they want different values,
+ * the plan may give each group of them its own tensor. */
+static int note_readers(ctx *c, const oi_tensor *t)
+{
+	oi_reader *rd = c->n_found ? oi__calloc(c->n_found, sizeof *rd) : NULL;
+	if (c->n_found && !rd)
+		return OI_ENOMEM;
+	for (size_t i = 0; i < c->n_found; i++) {
+		const result *r = &c->found[i];
+		bool fixed = r->role == OI_ROLE_FIXED;
+		rd[i] = (oi_reader){ .node = r->node, .input = r->input, .role = r->role,
+		                     .act = fixed ? NULL : oi__act_name(r->act),
+		                     .slope = fixed ? NAN : r->slope,
+		                     .gain = fixed ? NAN : oi__act_gain(r->act, r->slope),
+		                     .layer = r->layer, .hidden = r->hidden };
+		memcpy(rd[i].fans, r->fans, sizeof rd[i].fans);
+	}
+	int rc = oi__untie_note(c->m, (size_t)(t - c->m->tensors), &c->g, rd, c->n_found);
+	free(rd);
+	return rc;
 }
 
 static bool same_result(const result *a, const result *b)
@@ -970,6 +995,9 @@ static int apply(ctx *c, oi_tensor *t)
 		oi__warn(c->m, "tensor '%s': its data flow loops or nests too deep to follow",
 		         info->name);
 	info->consumers = c->n_found;
+	rc = note_readers(c, t);
+	if (rc)
+		return rc;
 	result best = { 0 };
 	rc = pick(c, t, &best);
 	if (rc <= 0)
@@ -1006,27 +1034,33 @@ static int32_t root_tensor(ctx *c, int32_t v)
 	return -1;
 }
 
+/* The fans of the weight of layer (a tensor other than self), if known. */
+static void layer_fans(ctx *c, int32_t layer, size_t self, int64_t fans[2][2])
+{
+	oi_model *m = c->m;
+	int32_t in[2];
+	size_t n = weight_inputs(c, layer, in);
+	for (size_t k = 0; k < n; k++) {
+		int32_t w = root_tensor(c, oi__node_input(&c->g, layer, (size_t)in[k]));
+		if (w < 0 || (size_t)w == self || m->tensors[w].fans[TORCH][FIN] < 0)
+			continue;
+		memcpy(fans, m->tensors[w].fans, sizeof m->tensors[w].fans);
+		return;
+	}
+}
+
 /* A bias carries the fans its layer's weight was given (those of the
  * parameter it is, however it reached the layer). */
 static void bias_fans_from_weights(ctx *c)
 {
 	oi_model *m = c->m;
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		oi_tensor *t = &m->tensors[i];
-		if (t->layer_node < 0)
-			continue;
-		int32_t in[2];
-		size_t n = weight_inputs(c, t->layer_node, in);
-		for (size_t k = 0; k < n; k++) {
-			int32_t w = root_tensor(c, oi__node_input(&c->g, t->layer_node, (size_t)in[k]));
-			if (w < 0 || (size_t)w == i || m->tensors[w].fans[TORCH][FIN] < 0)
-				continue;
-			for (int a = 0; a < 2; a++)
-				for (int b = 0; b < 2; b++)
-					t->fans[a][b] = m->tensors[w].fans[a][b];
-			break;
-		}
-	}
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].layer_node >= 0)
+			layer_fans(c, m->tensors[i].layer_node, i, m->tensors[i].fans);
+	oi_reader *rd;
+	for (size_t i = 0; (rd = oi__untie_reader(m, i)); i++)
+		if (rd->layer >= 0)
+			layer_fans(c, rd->layer, rd->tensor, rd->fans);
 }
 
 static void publish_fans(oi_model *m)
@@ -1053,6 +1087,7 @@ int oi_model_analyse(oi_model *m, const oi_analyse_options *opts)
 	m->n_warnings = m->n_analysis_warnings = m->n_load_warnings;
 	m->fan_convention = convention;
 	ctx c = { .m = m };
+	oi__untie_reset(m);
 	int rc = oi__graph_build(&c.g, m);
 	for (size_t i = 0; i < m->n_tensors && !rc; i++)
 		rc = apply(&c, &m->tensors[i]);

@@ -14,6 +14,7 @@
 #include "fill.h"
 #include "splice.h"
 #include "tensor.h"
+#include "untie.h"
 #include "wire.h"
 
 /* protobuf's limit for one message; a variable so that tests can lower it */
@@ -485,7 +486,8 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *given)
 	save_ctx c = { m, opts, NULL, 0 };
 	char *out_dir = oi__dirname(path);
 	oi_fill_ctx *pcs = oi__calloc(m->n_tensors, sizeof *pcs);
-	oi_edit *edits = oi__calloc(m->scan.n_fields + m->n_tensors + m->scan.n_spans + 1,
+	oi_edit *edits = oi__calloc(m->scan.n_fields + m->n_tensors + m->scan.n_spans + 1 +
+	                            oi__untie_edit_count(m),
 	                            sizeof *edits);
 	oi_buf *typed = oi__calloc(m->n_tensors, sizeof *typed);
 	oi_buf *moved_fields = oi__calloc(m->n_tensors, sizeof *moved_fields);
@@ -520,6 +522,8 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *given)
 			first = false;
 		}
 	}
+	if (!rc)
+		n_edits += oi__untie_edits(m, edits + n_edits);
 	if (!rc && m->provenance) {
 		rc = string_entry(&prov, MODEL_METADATA_PROPS, "onnxinit", m->provenance);
 		bool replaced = false;
