@@ -442,6 +442,15 @@ static inline const oi_tensor_info *t_find(const oi_model *m, const char *name)
 	return NULL;
 }
 
+/* The first warning of m that contains text, or NULL. */
+static inline const char *t_warning(const oi_model *m, const char *text)
+{
+	for (size_t i = 0; i < oi_model_warning_count(m); i++)
+		if (strstr(oi_model_warning(m, i), text))
+			return oi_model_warning(m, i);
+	return NULL;
+}
+
 /* |got - want| within rel·|want| (NaN equals NaN). */
 static inline void t_near(double got, double want, double rel, const char *what)
 {
