@@ -368,23 +368,22 @@ static inline void tb_external(tb *b, Onnx__TensorProto *t, const char *location
 	}
 }
 
-static inline uint8_t *tb_pack(tb *b, size_t *len)
+/* Serialize m to path (models built by hand as well as with tb_*). */
+static inline void t_write_model(const char *path, const Onnx__ModelProto *m)
 {
-	*len = onnx__model_proto__get_packed_size(&b->m);
-	uint8_t *buf = malloc(*len);
+	size_t len = onnx__model_proto__get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
 	assert_non_null(buf);
-	assert_int_equal(onnx__model_proto__pack(&b->m, buf), *len);
-	return buf;
+	assert_int_equal(onnx__model_proto__pack(m, buf), len);
+	t_spill(path, buf, len);
+	free(buf);
 }
 
 /* Write the model to DIR/name; returns that path. */
 static inline const char *tb_write(tb *b, const char *name)
 {
-	size_t len;
-	uint8_t *buf = tb_pack(b, &len);
 	const char *path = t_path(name);
-	t_spill(path, buf, len);
-	free(buf);
+	t_write_model(path, &b->m);
 	return path;
 }
 
