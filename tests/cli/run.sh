@@ -579,19 +579,7 @@ fi
 # every model string (tensor, node, opset domain, warning) holds the bytes ff c3
 NU=$S/not-utf8
 mkdir -p "$NU"
-"$PYTHON" - "$NU/m"$'\xff'".onnx" <<'EOF' 2>"$NU/err"
-import sys
-from onnx import TensorProto, helper
-t = lambda name, dims: helper.make_tensor(name, TensorProto.FLOAT, dims, [0.5] * (dims[0] * (dims[1] if len(dims) > 1 else 1)))
-g = helper.make_graph(
-    [helper.make_node("Gemm", ["x", "wQQ", "bQQ"], ["y"], name="gemmQQ", transB=1)], "g",
-    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    [t("wQQ", [4, 8]), t("bQQ", [4]), t("unusedQQ", [3])])
-m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("dQQ", 1)])
-m.ir_version = 8
-open(sys.argv[1].encode("utf-8", "surrogateescape"), "wb").write(m.SerializeToString().replace(b"QQ", b"\xff\xc3"))
-EOF
+"$PYTHON" "$HERE/make_bad.py" --odd "$NU/m"$'\xff'".onnx" $'\xff\xc3' 2>"$NU/err"
 NUM=$NU/m$'\xff'.onnx
 # nu_why JSON KIND: each name holds the bytes as the characters U+00FF U+00C3
 nu_why() {
