@@ -635,31 +635,32 @@ one_line_why() {
 	elif [ -n "${1:-}" ] && [ "$n" -ne "$1" ]; then echo "$n lines, not $1: $(head -c 300 "$ERR" | tr '\n' '|')"
 	fi
 }
+# one_line_case NAME CODE LINES ARGS...: onnxinit ARGS exits CODE with LINES messages
+one_line_case() {
+	local name=$1 code=$2 lines=$3 why
+	shift 3
+	run "$@"
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne "$code" ] && why="exit $rc, not $code"
+	[ -z "$why" ] && why=$(one_line_why "$lines")
+	verdict "$name" "$why"
+}
 NL=$S/new$'\n'line
 mkdir -p "$NL"
 cp "$NUM" "$NL/warns.onnx" 2>/dev/null
-run init "$NL/no-such.onnx" -o "$NL/out.onnx"
-why=$(crash_why)
-[ -z "$why" ] && [ "$rc" -ne 1 ] && why="exit $rc, not 1"
-[ -z "$why" ] && why=$(one_line_why 1)
-verdict "newline-in-path/missing-model: one line" "$why"
+one_line_case "newline-in-path/missing-model: one line" 1 1 \
+	init "$NL/no-such.onnx" -o "$NL/out.onnx"
 cp "$CNN" "$NL/cnn.onnx"
-run init "$NL/cnn.onnx" -o "$NL/cnn.onnx"
-why=$(crash_why)
-[ -z "$why" ] && [ "$rc" -ne 2 ] && why="exit $rc, not 2"
-[ -z "$why" ] && why=$(one_line_why 2)
-verdict "newline-in-path/output-is-input: one line and the hint" "$why"
+one_line_case "newline-in-path/output-is-input: one line and the hint" 2 2 \
+	init "$NL/cnn.onnx" -o "$NL/cnn.onnx"
 run inspect "$NL/warns.onnx"
 why=$(crash_why)
 [ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
 [ -z "$why" ] && ! grep -q 'warning' "$ERR" && why="no warning"
 [ -z "$why" ] && why=$(one_line_why)
 verdict "newline-in-path/warnings: one line each" "$why"
-run init "$CNN" -o "$NL/no/such/dir/out.onnx"
-why=$(crash_why)
-[ -z "$why" ] && [ "$rc" -ne 1 ] && why="exit $rc, not 1"
-[ -z "$why" ] && why=$(one_line_why 1)
-verdict "newline-in-path/output-folder-missing: one line" "$why"
+one_line_case "newline-in-path/output-folder-missing: one line" 1 1 \
+	init "$CNN" -o "$NL/no/such/dir/out.onnx"
 
 # ---- the inputs were never touched ---------------------------------------------
 sha_models >"$S/models.sha256.after"
