@@ -478,6 +478,7 @@ static int add_sparse(oi_model *m, const char *name, const char *graph, int sour
 	if (rc)
 		return rc;
 	oi_tensor *t = &m->tensors[m->n_tensors - 1];
+	t->sparse = true;
 	/* the listed shape is the dense one; the values must still check out */
 	uint64_t dense = 1;
 	for (size_t i = 0; i < sp->n_dims; i++) {

@@ -28,6 +28,7 @@ typedef struct oi_tensor {
 	struct oi_fill *fill; /* plan: what fills the values (NULL: keep) */
 	int32_t ns;           /* name space: 0 the model's graphs, k function k-1 */
 	bool addressable;     /* nodes read it by name (not an attribute tensor) */
+	bool sparse;          /* a SparseTensorProto's values: info.dims is the dense shape */
 	/* analysis (roles.c); its texts in info live in the model's pool */
 	oi_role role;         /* info.role is its name */
 	int64_t fans[2][2];   /* [torch|keras][in|out], -1 unknown */

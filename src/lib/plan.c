@@ -195,6 +195,18 @@ static void profile_spec(const profile_def *p, const oi_tensor *t, char *out, si
 		snprintf(out, cap, "%s", rs->text ? rs->text : "keep");
 }
 
+/* A sparse tensor (a sparse initializer, a Constant's sparse_value, an
+ * attribute's) stores fewer values than its dense shape, in the order of
+ * its indices: the schemes that fill a shape (orthogonal, eye, dirac,
+ * sparse) would write the wrong elements. */
+static int fits_sparse(const oi_tensor *t, const char *scheme)
+{
+	if (t->sparse && oi__scheme_needs_dense(scheme))
+		return oi__fail(OI_EARG, "scheme '%s' cannot fill the sparse tensor '%s'", scheme,
+		                t->info.name);
+	return 0;
+}
+
 /* Resolve a SPEC, a scheme's or a profile's, for t. */
 static int resolve_spec(const oi_model *m, const oi_tensor *t, const oi_spec *spec,
                         uint64_t seed, oi_fill *out)
@@ -206,6 +218,8 @@ static int resolve_spec(const oi_model *m, const oi_tensor *t, const oi_spec *sp
 	profile_spec(p, t, text, sizeof text);
 	oi_spec s;
 	int rc = oi__spec_parse(text, &s);
+	if (!rc)
+		rc = fits_sparse(t, s.name);
 	return rc ? rc : oi__resolve_scheme(t, &s, p->conv < 0 ? m->fan_convention : p->conv,
 	                                    seed, out);
 }
@@ -264,12 +278,11 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_
 			return oi__fail(OI_EARG, "rule '%s': tensor '%s' is %s; schemes write float "
 			                "tensors", by->text, t->info.name, oi_dtype_name(t->info.dtype));
 	}
-	if (!keep && t->info.source == OI_SOURCE_SPARSE_INITIALIZER &&
-	    oi__scheme_needs_dense(spec->name))
-		return oi__fail(OI_EARG, "scheme '%s' cannot fill the sparse tensor '%s'", spec->name,
-		                t->info.name);
+	/* a scheme asked for by name is refused; a profile's keeps the tensor */
+	int rc = keep ? 0 : fits_sparse(t, spec->name);
+	if (rc)
+		return rc;
 	oi_fill f;
-	int rc = 0;
 	if (!keep) {
 		rc = resolve_spec(m, t, spec, seed, &f);
 		if (rc == OI_EARG && !by && oi__is_profile(spec->name)) {

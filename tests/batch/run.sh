@@ -94,25 +94,7 @@ py() { "$PYTHON" "$HERE/check.py" "$@"; }
 # odd_model PATH MARK: a Gemm model whose tensors (w, b and unused, which no
 # node reads: a warning), node and opset domain have MARK (bytes) in their names
 odd_model() {
-	"$PYTHON" - "$1" "$2" <<'EOF'
-import os, sys
-from onnx import TensorProto, helper
-def t(name, dims):
-    n = 1
-    for d in dims:
-        n *= d
-    return helper.make_tensor(name, TensorProto.FLOAT, dims, [0.5] * n)
-g = helper.make_graph(
-    [helper.make_node("Gemm", ["x", "wQQ", "bQQ"], ["y"], name="gemmQQ", transB=1)], "g",
-    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    [t("wQQ", [4, 8]), t("bQQ", [4]), t("unusedQQ", [3])])
-m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("dQQ", 1)])
-m.ir_version = 8
-mark = os.fsencode(sys.argv[2])
-with open(os.fsencode(sys.argv[1]), "wb") as f:
-    f.write(m.SerializeToString().replace(b"QQ", mark))
-EOF
+	"$PYTHON" "$HERE/../cli/make_bad.py" --odd "$1" "$2"
 }
 
 # ---- the main tree --------------------------------------------------------

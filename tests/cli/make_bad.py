@@ -2,6 +2,7 @@
 """Write the crafted bad models of the CLI tests.
 
 Usage: /usr/bin/python3 tests/cli/make_bad.py OUTDIR
+       /usr/bin/python3 tests/cli/make_bad.py --odd PATH MARK
 
 Every case is a folder OUTDIR/<case>/ holding model.onnx (and, for the external
 data cases, the files beside it); OUTDIR/outside/ holds files that the external
@@ -10,6 +11,10 @@ of the same kind, which the program must accept (not listed).  Prints the case n
 line.  Each model is well-formed protobuf and wrong in exactly one way (except
 the random-byte ones), so that the loader has to find that one thing.
 Deterministic: needs only python3-onnx and numpy.
+
+--odd writes one valid model to PATH instead (tests/batch uses it too): a Gemm
+whose tensors (w, b, and unused, which no node reads: a warning), node and
+opset domain have the bytes MARK in their names (b"\xff\xc3": not UTF-8).
 """
 
 import os
@@ -86,7 +91,24 @@ def varint(v):
             return out + bytes([b])
 
 
+def odd_model(path, mark):
+    def t(name, dims):
+        return helper.make_tensor(name, F32, dims, [0.5] * int(np.prod(dims)))
+    g = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "wQQ", "bQQ"], ["y"], name="gemmQQ", transB=1)], "g",
+        [helper.make_tensor_value_info("x", F32, [1, 8])],
+        [helper.make_tensor_value_info("y", F32, [1, 4])],
+        [t("wQQ", [4, 8]), t("bQQ", [4]), t("unusedQQ", [3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid("dQQ", 1)])
+    m.ir_version = 8
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString().replace(b"QQ", mark))
+
+
 def main():
+    if sys.argv[1] == "--odd":
+        return odd_model(os.fsencode(sys.argv[2]), os.fsencode(sys.argv[3]))
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     outside = os.path.join(out, "outside")

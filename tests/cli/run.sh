@@ -579,19 +579,7 @@ fi
 # every model string (tensor, node, opset domain, warning) holds the bytes ff c3
 NU=$S/not-utf8
 mkdir -p "$NU"
-"$PYTHON" - "$NU/m"$'\xff'".onnx" <<'EOF' 2>"$NU/err"
-import sys
-from onnx import TensorProto, helper
-t = lambda name, dims: helper.make_tensor(name, TensorProto.FLOAT, dims, [0.5] * (dims[0] * (dims[1] if len(dims) > 1 else 1)))
-g = helper.make_graph(
-    [helper.make_node("Gemm", ["x", "wQQ", "bQQ"], ["y"], name="gemmQQ", transB=1)], "g",
-    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    [t("wQQ", [4, 8]), t("bQQ", [4]), t("unusedQQ", [3])])
-m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("dQQ", 1)])
-m.ir_version = 8
-open(sys.argv[1].encode("utf-8", "surrogateescape"), "wb").write(m.SerializeToString().replace(b"QQ", b"\xff\xc3"))
-EOF
+"$PYTHON" "$HERE/make_bad.py" --odd "$NU/m"$'\xff'".onnx" $'\xff\xc3' 2>"$NU/err"
 NUM=$NU/m$'\xff'.onnx
 # nu_why JSON KIND: each name holds the bytes as the characters U+00FF U+00C3
 nu_why() {
@@ -647,31 +635,32 @@ one_line_why() {
 	elif [ -n "${1:-}" ] && [ "$n" -ne "$1" ]; then echo "$n lines, not $1: $(head -c 300 "$ERR" | tr '\n' '|')"
 	fi
 }
+# one_line_case NAME CODE LINES ARGS...: onnxinit ARGS exits CODE with LINES messages
+one_line_case() {
+	local name=$1 code=$2 lines=$3 why
+	shift 3
+	run "$@"
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne "$code" ] && why="exit $rc, not $code"
+	[ -z "$why" ] && why=$(one_line_why "$lines")
+	verdict "$name" "$why"
+}
 NL=$S/new$'\n'line
 mkdir -p "$NL"
 cp "$NUM" "$NL/warns.onnx" 2>/dev/null
-run init "$NL/no-such.onnx" -o "$NL/out.onnx"
-why=$(crash_why)
-[ -z "$why" ] && [ "$rc" -ne 1 ] && why="exit $rc, not 1"
-[ -z "$why" ] && why=$(one_line_why 1)
-verdict "newline-in-path/missing-model: one line" "$why"
+one_line_case "newline-in-path/missing-model: one line" 1 1 \
+	init "$NL/no-such.onnx" -o "$NL/out.onnx"
 cp "$CNN" "$NL/cnn.onnx"
-run init "$NL/cnn.onnx" -o "$NL/cnn.onnx"
-why=$(crash_why)
-[ -z "$why" ] && [ "$rc" -ne 2 ] && why="exit $rc, not 2"
-[ -z "$why" ] && why=$(one_line_why 2)
-verdict "newline-in-path/output-is-input: one line and the hint" "$why"
+one_line_case "newline-in-path/output-is-input: one line and the hint" 2 2 \
+	init "$NL/cnn.onnx" -o "$NL/cnn.onnx"
 run inspect "$NL/warns.onnx"
 why=$(crash_why)
 [ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit $rc ($(first_err))"
 [ -z "$why" ] && ! grep -q 'warning' "$ERR" && why="no warning"
 [ -z "$why" ] && why=$(one_line_why)
 verdict "newline-in-path/warnings: one line each" "$why"
-run init "$CNN" -o "$NL/no/such/dir/out.onnx"
-why=$(crash_why)
-[ -z "$why" ] && [ "$rc" -ne 1 ] && why="exit $rc, not 1"
-[ -z "$why" ] && why=$(one_line_why 1)
-verdict "newline-in-path/output-folder-missing: one line" "$why"
+one_line_case "newline-in-path/output-folder-missing: one line" 1 1 \
+	init "$CNN" -o "$NL/no/such/dir/out.onnx"
 
 # ---- the inputs were never touched ---------------------------------------------
 sha_models >"$S/models.sha256.after"

@@ -368,23 +368,22 @@ static inline void tb_external(tb *b, Onnx__TensorProto *t, const char *location
 	}
 }
 
-static inline uint8_t *tb_pack(tb *b, size_t *len)
+/* Serialize m to path (models built by hand as well as with tb_*). */
+static inline void t_write_model(const char *path, const Onnx__ModelProto *m)
 {
-	*len = onnx__model_proto__get_packed_size(&b->m);
-	uint8_t *buf = malloc(*len);
+	size_t len = onnx__model_proto__get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
 	assert_non_null(buf);
-	assert_int_equal(onnx__model_proto__pack(&b->m, buf), *len);
-	return buf;
+	assert_int_equal(onnx__model_proto__pack(m, buf), len);
+	t_spill(path, buf, len);
+	free(buf);
 }
 
 /* Write the model to DIR/name; returns that path. */
 static inline const char *tb_write(tb *b, const char *name)
 {
-	size_t len;
-	uint8_t *buf = tb_pack(b, &len);
 	const char *path = t_path(name);
-	t_spill(path, buf, len);
-	free(buf);
+	t_write_model(path, &b->m);
 	return path;
 }
 
@@ -439,6 +438,15 @@ static inline const oi_tensor_info *t_find(const oi_model *m, const char *name)
 		if (!strcmp(oi_model_tensor(m, i)->name, name))
 			return oi_model_tensor(m, i);
 	fail_msg("no tensor '%s'", name);
+	return NULL;
+}
+
+/* The first warning of m that contains text, or NULL. */
+static inline const char *t_warning(const oi_model *m, const char *text)
+{
+	for (size_t i = 0; i < oi_model_warning_count(m); i++)
+		if (strstr(oi_model_warning(m, i), text))
+			return oi_model_warning(m, i);
 	return NULL;
 }
 

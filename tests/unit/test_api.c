@@ -13,21 +13,11 @@
 #include "onnx.pb-c.h"
 #include "onnxinit.h"
 #include "schemes.h"
+#include "support.h"
 
 void oi__set_protobuf_limit(uint64_t limit);
 extern int openblas_get_num_threads(void);
 extern void openblas_set_num_threads(int n);
-
-static char dir[] = "/tmp/oi-test-api-XXXXXX";
-
-static char *path_in(const char *name)
-{
-	static char buf[4][256];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
 
 static Onnx__TensorProto float_tensor(const char *name, int64_t *dims, size_t ndim, float *v)
 {
@@ -80,40 +70,15 @@ static void write_model(const char *path)
 	Onnx__OperatorSetIdProto *ops[1] = { &op };
 	Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
 	m.has_ir_version = 1; m.ir_version = 8; m.graph = &g; m.n_opset_import = 1; m.opset_import = ops;
-	size_t len = onnx__model_proto__get_packed_size(&m);
-	uint8_t *buf = malloc(len);
-	assert_non_null(buf);
-	onnx__model_proto__pack(&m, buf);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	fclose(f);
-	free(buf);
+	t_write_model(path, &m);
 }
 
 static int setup(void **state)
 {
-	(void)state;
-	if (!mkdtemp(dir))
+	if (t_setup_dir(state))
 		return -1;
-	write_model(path_in("m.onnx"));
+	write_model(t_path("m.onnx"));
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static const oi_tensor_info *find(const oi_model *m, const char *name)
-{
-	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
-		if (!strcmp(oi_model_tensor(m, i)->name, name))
-			return oi_model_tensor(m, i);
-	return NULL;
 }
 
 static int plan(oi_model *m, const char *scheme, const oi_rules *rules)
@@ -165,9 +130,9 @@ static void last_error_cleared_on_success(void **state)
 {
 	(void)state;
 	oi_model *m = NULL;
-	assert_int_equal(oi_model_open(&m, path_in("missing.onnx"), NULL), OI_EIO);
+	assert_int_equal(oi_model_open(&m, t_path("missing.onnx"), NULL), OI_EIO);
 	assert_string_not_equal(oi_last_error(), "");
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	assert_string_equal(oi_last_error(), "");
 
 	oi_rules *r = NULL;
@@ -191,8 +156,8 @@ static void last_error_cleared_on_success(void **state)
 	assert_int_equal(oi_model_opset(m, 0, &domain, &version), 0);
 	assert_string_equal(oi_last_error(), "");
 
-	assert_int_equal(oi_model_save(m, path_in("m.onnx"), NULL), OI_ECONFLICT);
-	assert_int_equal(oi_model_save(m, path_in("cleared.onnx"), NULL), 0);
+	assert_int_equal(oi_model_save(m, t_path("m.onnx"), NULL), OI_ECONFLICT);
+	assert_int_equal(oi_model_save(m, t_path("cleared.onnx"), NULL), 0);
 	assert_string_equal(oi_last_error(), "");
 	oi_rules_free(r);
 	oi_model_free(m);
@@ -204,16 +169,16 @@ static void strings_outlive_replans(void **state)
 {
 	(void)state;
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	assert_int_equal(plan(m, "uniform(low=-0.25,high=0.5)", NULL), 0);
-	const char *s1 = find(m, "W")->scheme;
+	const char *s1 = t_find(m, "W")->scheme;
 	assert_non_null(s1);
 	char copy[200];
 	snprintf(copy, sizeof copy, "%s", s1);
 	assert_string_equal(copy, "uniform(low=-0.25,high=0.5)");
 
 	oi__set_protobuf_limit(1000);
-	int rc = oi_model_save(m, path_in("ext.onnx"), NULL);
+	int rc = oi_model_save(m, t_path("ext.onnx"), NULL);
 	oi__set_protobuf_limit(0);
 	assert_int_equal(rc, 0);
 	const char *ext = oi_model_saved_external(m);
@@ -221,20 +186,12 @@ static void strings_outlive_replans(void **state)
 	assert_string_equal(ext, "ext.onnx.data");
 
 	assert_int_equal(plan(m, "normal(mean=1,std=2)", NULL), 0);
-	assert_string_equal(find(m, "W")->scheme, "normal(mean=1,std=2)");
+	assert_string_equal(t_find(m, "W")->scheme, "normal(mean=1,std=2)");
 	assert_string_equal(s1, copy);
-	assert_int_equal(oi_model_save(m, path_in("plain.onnx"), NULL), 0);
+	assert_int_equal(oi_model_save(m, t_path("plain.onnx"), NULL), 0);
 	assert_null(oi_model_saved_external(m));
 	assert_string_equal(ext, "ext.onnx.data");
 	oi_model_free(m);
-}
-
-static bool has_warning(const oi_model *m, const char *text)
-{
-	for (size_t i = 0; i < oi_model_warning_count(m); i++)
-		if (strstr(oi_model_warning(m, i), text))
-			return true;
-	return false;
 }
 
 /* A plan's warnings replace the previous plan's; the analysis's stay. */
@@ -242,7 +199,7 @@ static void warnings_per_plan(void **state)
 {
 	(void)state;
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	assert_int_equal(plan(m, "auto", NULL), 0);
 	size_t analysis = oi_model_warning_count(m);
 	assert_true(analysis >= 1); /* k is read by no layer */
@@ -263,7 +220,7 @@ static void warnings_per_plan(void **state)
 
 	assert_int_equal(plan(m, "auto", NULL), 0);
 	assert_int_equal(oi_model_warning_count(m), analysis);
-	assert_false(has_warning(m, "matches no tensor"));
+	assert_null(t_warning(m, "matches no tensor"));
 	assert_ptr_equal(oi_model_warning(m, 0), first);
 	assert_string_equal(first, first_copy);
 	assert_non_null(strstr(w, "matches no tensor")); /* still readable */
@@ -310,7 +267,7 @@ static void rules_checked_when_added(void **state)
 
 	/* nothing of the failed adds is in the set: a plan sees no rule */
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	assert_int_equal(plan(m, "keep", r), 0);
 	assert_int_equal(oi_model_changed_count(m), 0);
 	/* later rules win; a file's scheme is the default when none is given */
@@ -318,8 +275,8 @@ static void rules_checked_when_added(void **state)
 	                                   NULL), 0);
 	assert_int_equal(oi_rules_add(r, "W=constant(3)"), 0);
 	assert_int_equal(plan(m, NULL, r), 0);
-	assert_string_equal(find(m, "W")->scheme, "constant(value=3)");
-	assert_string_equal(find(m, "b")->scheme, "zeros");
+	assert_string_equal(t_find(m, "W")->scheme, "constant(value=3)");
+	assert_string_equal(t_find(m, "b")->scheme, "zeros");
 	oi_model_free(m);
 	oi_rules_free(r);
 	oi_rules_free(NULL);
@@ -357,10 +314,10 @@ static void openblas_threads_restored(void **state)
 	openblas_set_num_threads(3);
 	int before = openblas_get_num_threads();
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	assert_int_equal(plan(m, "orthogonal", NULL), 0);
-	assert_string_equal(find(m, "W")->scheme, "orthogonal(gain=1)");
-	assert_int_equal(oi_model_save(m, path_in("orth.onnx"), NULL), 0);
+	assert_string_equal(t_find(m, "W")->scheme, "orthogonal(gain=1)");
+	assert_int_equal(oi_model_save(m, t_path("orth.onnx"), NULL), 0);
 	assert_int_equal(openblas_get_num_threads(), before);
 	oi_model_free(m);
 }
@@ -377,5 +334,5 @@ int main(void)
 		cmocka_unit_test(unknown_scheme_lists_the_table),
 		cmocka_unit_test(openblas_threads_restored),
 	};
-	return cmocka_run_group_tests_name("api", tests, setup, teardown);
+	return cmocka_run_group_tests_name("api", tests, setup, t_teardown_dir);
 }

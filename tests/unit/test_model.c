@@ -13,19 +13,31 @@
 #include "onnx.pb-c.h"
 #include "onnxinit.h"
 #include "ops.h"
+#include "support.h"
 #include "tensor.h"
 
 void oi__set_protobuf_limit(uint64_t limit);
 
-static char dir[] = "/tmp/oi-test-model-XXXXXX";
-
-static char *path_in(const char *name)
+/* A model of one graph: input x, the nodes and initializers given, and
+ * output y if output is not NULL; opset 13. The tensors keep the storage
+ * they are given (tb_* writes raw float tensors only). */
+static void write_graph(const char *path, Onnx__NodeProto **nodes, size_t n_nodes,
+                        Onnx__TensorProto **inits, size_t n_inits, const char *output)
 {
-	static char buf[4][256];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
+	Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT, y = ONNX__VALUE_INFO_PROTO__INIT;
+	x.name = (char *)"x";
+	y.name = (char *)output;
+	Onnx__ValueInfoProto *ins[1] = { &x }, *outs[1] = { &y };
+	Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+	g.name = (char *)"g"; g.n_node = n_nodes; g.node = nodes;
+	g.n_initializer = n_inits; g.initializer = inits; g.n_input = 1; g.input = ins;
+	g.n_output = output ? 1 : 0; g.output = outs;
+	Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+	op.domain = (char *)""; op.has_version = 1; op.version = 13;
+	Onnx__OperatorSetIdProto *ops[1] = { &op };
+	Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+	m.has_ir_version = 1; m.ir_version = 8; m.graph = &g; m.n_opset_import = 1; m.opset_import = ops;
+	t_write_model(path, &m);
 }
 
 /* x -> MatMul(W: rows x 64 raw float32) -> Add(b: typed float16) -> y */
@@ -50,25 +62,7 @@ static void write_model_rows(const char *path, int rows)
 	mm.op_type = (char *)"MatMul"; mm.n_input = 2; mm.input = mm_in; mm.n_output = 1; mm.output = mm_out;
 	add.op_type = (char *)"Add"; add.n_input = 2; add.input = add_in; add.n_output = 1; add.output = add_out;
 	Onnx__NodeProto *nodes[2] = { &mm, &add };
-	Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT, y = ONNX__VALUE_INFO_PROTO__INIT;
-	x.name = (char *)"x"; y.name = (char *)"y";
-	Onnx__ValueInfoProto *ins[1] = { &x }, *outs[1] = { &y };
-	Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
-	g.name = (char *)"g"; g.n_node = 2; g.node = nodes; g.n_initializer = 2; g.initializer = inits;
-	g.n_input = 1; g.input = ins; g.n_output = 1; g.output = outs;
-	Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
-	op.domain = (char *)""; op.has_version = 1; op.version = 13;
-	Onnx__OperatorSetIdProto *ops[1] = { &op };
-	Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
-	m.has_ir_version = 1; m.ir_version = 8; m.graph = &g; m.n_opset_import = 1; m.opset_import = ops;
-	size_t len = onnx__model_proto__get_packed_size(&m);
-	uint8_t *buf = malloc(len);
-	onnx__model_proto__pack(&m, buf);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	fclose(f);
-	free(buf);
+	write_graph(path, nodes, 2, inits, 2, "y");
 	free(w);
 }
 
@@ -79,36 +73,19 @@ static void write_model(const char *path)
 
 static int setup(void **state)
 {
-	(void)state;
-	if (!mkdtemp(dir))
+	if (t_setup_dir(state))
 		return -1;
-	write_model(path_in("m.onnx"));
+	write_model(t_path("m.onnx"));
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static const oi_tensor_info *find(const oi_model *m, const char *name)
-{
-	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
-		if (!strcmp(oi_model_tensor(m, i)->name, name))
-			return oi_model_tensor(m, i);
-	return NULL;
 }
 
 static void open_lists_tensors(void **state)
 {
 	(void)state;
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	assert_int_equal(oi_model_tensor_count(m), 2);
-	const oi_tensor_info *w = find(m, "W"), *b = find(m, "b");
+	const oi_tensor_info *w = t_find(m, "W"), *b = t_find(m, "b");
 	assert_non_null(w);
 	assert_non_null(b);
 	assert_int_equal(w->storage, OI_STORAGE_RAW);
@@ -125,16 +102,16 @@ static void zeros_typed_and_raw(void **state)
 {
 	(void)state;
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
 	io.scheme = "zeros";
 	io.no_provenance = 1;
 	assert_int_equal(oi_model_plan(m, &io), 0);
 	assert_int_equal(oi_model_changed_count(m), 2);
-	assert_int_equal(oi_model_save(m, path_in("z.onnx"), NULL), 0);
+	assert_int_equal(oi_model_save(m, t_path("z.onnx"), NULL), 0);
 	oi_model_free(m);
 
-	FILE *f = fopen(path_in("z.onnx"), "rb");
+	FILE *f = fopen(t_path("z.onnx"), "rb");
 	uint8_t buf[16384];
 	size_t len = fread(buf, 1, sizeof buf, f);
 	fclose(f);
@@ -155,11 +132,11 @@ static void output_is_input_refused(void **state)
 {
 	(void)state;
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
 	io.scheme = "keep";
 	assert_int_equal(oi_model_plan(m, &io), 0);
-	assert_int_equal(oi_model_save(m, path_in("m.onnx"), NULL), OI_ECONFLICT);
+	assert_int_equal(oi_model_save(m, t_path("m.onnx"), NULL), OI_ECONFLICT);
 	assert_non_null(strstr(oi_last_error(), "m.onnx"));
 	io.scheme = "no_such_scheme";
 	assert_int_equal(oi_model_plan(m, &io), OI_EARG);
@@ -172,27 +149,27 @@ static void past_limit_goes_external(void **state)
 {
 	(void)state;
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
 	io.scheme = "zeros";
 	assert_int_equal(oi_model_plan(m, &io), 0);
 	oi__set_protobuf_limit(2000);
-	int rc = oi_model_save(m, path_in("big.onnx"), NULL);
+	int rc = oi_model_save(m, t_path("big.onnx"), NULL);
 	oi__set_protobuf_limit(0);
 	assert_int_equal(rc, 0);
 	assert_string_equal(oi_model_saved_external(m), "big.onnx.data");
 	oi_model_free(m);
 
-	assert_int_equal(oi_model_open(&m, path_in("big.onnx"), NULL), 0);
-	const oi_tensor_info *w = find(m, "W"), *b = find(m, "b");
+	assert_int_equal(oi_model_open(&m, t_path("big.onnx"), NULL), 0);
+	const oi_tensor_info *w = t_find(m, "W"), *b = t_find(m, "b");
 	assert_int_equal(w->storage, OI_STORAGE_EXTERNAL);
 	assert_int_equal(w->nbytes, 4096);
 	assert_int_equal(b->storage, OI_STORAGE_TYPED); /* small and typed: stays */
 	oi_model_free(m);
 	struct stat st;
-	assert_int_equal(stat(path_in("big.onnx.data"), &st), 0);
+	assert_int_equal(stat(t_path("big.onnx.data"), &st), 0);
 	assert_int_equal(st.st_size, 4096);
-	FILE *f = fopen(path_in("big.onnx.data"), "rb");
+	FILE *f = fopen(t_path("big.onnx.data"), "rb");
 	uint8_t buf[4096];
 	assert_int_equal(fread(buf, 1, sizeof buf, f), 4096);
 	fclose(f);
@@ -200,44 +177,32 @@ static void past_limit_goes_external(void **state)
 		assert_int_equal(buf[i], 0);
 
 	/* and a limit that even that cannot meet fails, leaving nothing */
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
 	assert_int_equal(oi_model_plan(m, &io), 0);
 	oi__set_protobuf_limit(100);
-	rc = oi_model_save(m, path_in("huge.onnx"), NULL);
+	rc = oi_model_save(m, t_path("huge.onnx"), NULL);
 	oi__set_protobuf_limit(0);
 	assert_int_equal(rc, OI_ETOOBIG);
-	assert_int_not_equal(stat(path_in("huge.onnx"), &st), 0);
-	assert_int_not_equal(stat(path_in("huge.onnx.data"), &st), 0);
+	assert_int_not_equal(stat(t_path("huge.onnx"), &st), 0);
+	assert_int_not_equal(stat(t_path("huge.onnx.data"), &st), 0);
 	oi_model_free(m);
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*len);
-	assert_int_equal(fread(b, 1, *len, f), *len);
-	fclose(f);
-	return b;
 }
 
 /* Large unchanged ranges go through the kernel copy: still byte-identical. */
 static void large_keep_is_identical(void **state)
 {
 	(void)state;
-	write_model_rows(path_in("large.onnx"), 8192); /* 2 MiB of weights */
+	write_model_rows(t_path("large.onnx"), 8192); /* 2 MiB of weights */
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("large.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("large.onnx"), NULL), 0);
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
 	io.scheme = "keep";
 	assert_int_equal(oi_model_plan(m, &io), 0);
-	assert_int_equal(oi_model_save(m, path_in("large-keep.onnx"), NULL), 0);
+	assert_int_equal(oi_model_save(m, t_path("large-keep.onnx"), NULL), 0);
 	oi_model_free(m);
 	size_t a_len, b_len;
-	uint8_t *a = slurp(path_in("large.onnx"), &a_len), *b = slurp(path_in("large-keep.onnx"), &b_len);
+	uint8_t *a = t_slurp(t_path("large.onnx"), &a_len);
+	uint8_t *b = t_slurp(t_path("large-keep.onnx"), &b_len);
 	assert_int_equal(a_len, b_len);
 	assert_memory_equal(a, b, a_len);
 	free(a);
@@ -250,8 +215,8 @@ static void analyse_is_a_step(void **state)
 {
 	(void)state;
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("m.onnx"), NULL), 0);
-	const oi_tensor_info *w = find(m, "W");
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
+	const oi_tensor_info *w = t_find(m, "W");
 	assert_null(w->role);
 	assert_int_equal(w->fan_in, -1);
 	assert_int_equal(oi_model_analyse(m, NULL), 0);
@@ -274,30 +239,6 @@ static void analyse_is_a_step(void **state)
 	oi_model_free(m);
 }
 
-static void write_graph(const char *path, Onnx__NodeProto **nodes, size_t n_nodes,
-                        Onnx__TensorProto **inits, size_t n_inits)
-{
-	Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT;
-	x.name = (char *)"x";
-	Onnx__ValueInfoProto *ins[1] = { &x };
-	Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
-	g.name = (char *)"g"; g.n_node = n_nodes; g.node = nodes;
-	g.n_initializer = n_inits; g.initializer = inits; g.n_input = 1; g.input = ins;
-	Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
-	op.domain = (char *)""; op.has_version = 1; op.version = 13;
-	Onnx__OperatorSetIdProto *ops[1] = { &op };
-	Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
-	m.has_ir_version = 1; m.ir_version = 8; m.graph = &g; m.n_opset_import = 1; m.opset_import = ops;
-	size_t len = onnx__model_proto__get_packed_size(&m);
-	uint8_t *buf = malloc(len);
-	onnx__model_proto__pack(&m, buf);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	fclose(f);
-	free(buf);
-}
-
 /* A weight with a zero dim holds no value, but its other dims may be as
  * large as int64 allows: its fans (and its bias's) overflow, and are unknown,
  * with one warning. */
@@ -315,12 +256,12 @@ static void zero_dim_fans_overflow(void **state)
 	conv.op_type = (char *)"Conv"; conv.n_input = 3; conv.input = conv_in;
 	conv.n_output = 1; conv.output = conv_out;
 	Onnx__NodeProto *nodes[1] = { &conv };
-	write_graph(path_in("zero.onnx"), nodes, 1, inits, 2);
+	write_graph(t_path("zero.onnx"), nodes, 1, inits, 2, NULL);
 
 	oi_model *m;
-	assert_int_equal(oi_model_open(&m, path_in("zero.onnx"), NULL), 0);
+	assert_int_equal(oi_model_open(&m, t_path("zero.onnx"), NULL), 0);
 	assert_int_equal(oi_model_analyse(m, NULL), 0);
-	const oi_tensor_info *w = find(m, "W"), *b = find(m, "B");
+	const oi_tensor_info *w = t_find(m, "W"), *b = t_find(m, "B");
 	assert_string_equal(w->role, "conv_weight");
 	assert_int_equal(w->fan_in, -1);
 	assert_int_equal(w->fan_out, -1);
@@ -376,5 +317,5 @@ int main(void)
 		cmocka_unit_test(zero_dim_fans_overflow),
 		cmocka_unit_test(op_table_is_sorted),
 	};
-	return cmocka_run_group_tests_name("model", tests, setup, teardown);
+	return cmocka_run_group_tests_name("model", tests, setup, t_teardown_dir);
 }

@@ -249,6 +249,96 @@ static void scheme_fans_follow_the_convention(void **state)
 	oi_model_free(m);
 }
 
+/* A sparse tensor of dense shape `shape` holding 3 float32 values at the
+ * flat indices 0, 3, 5; not yet in the graph. */
+static Onnx__SparseTensorProto *sparse_tensor(tb *b, const char *name, const char *shape)
+{
+	Onnx__SparseTensorProto *sp = tb_alloc(b, sizeof *sp);
+	onnx__sparse_tensor_proto__init(sp);
+	sp->values = tb_tensor(b, name, F, "3", 0.5);
+	Onnx__TensorProto *idx = tb_alloc(b, sizeof *idx);
+	onnx__tensor_proto__init(idx);
+	idx->name = tb_str(b, "idx");
+	idx->n_dims = tb_dims(b, "3", &idx->dims);
+	idx->has_data_type = 1;
+	idx->data_type = OI_DTYPE_INT64;
+	idx->n_int64_data = 3;
+	idx->int64_data = tb_alloc(b, 3 * sizeof *idx->int64_data);
+	idx->int64_data[1] = 3;
+	idx->int64_data[2] = 5;
+	sp->indices = idx;
+	sp->n_dims = tb_dims(b, shape, &sp->dims);
+	return sp;
+}
+
+/* The schemes that fill a dense shape (orthogonal, eye, dirac, sparse)
+ * cannot fill a sparse tensor, whose values are a few of its elements: a
+ * sparse initializer S, a Constant's sparse_value C, the sparse_value Rs of
+ * an LSTM's recurrent weight. Asked for by name (default scheme or rule) it
+ * is an error; a profile that would pick one keeps the tensor. */
+static void dense_schemes_refuse_sparse_tensors(void **state)
+{
+	(void)state;
+	tb *b = tb_new(17);
+	tb_input(b, "x", F, "2,4");
+	tb_push(b, (void ***)&b->g.sparse_initializer, &b->g.n_sparse_initializer,
+	        sparse_tensor(b, "S", "4,4"));
+	tb_node(b, "MatMul", "x,S", "y1");
+	tb_attr(b, tb_node(b, "Constant", "", "C"), "sparse_value",
+	        ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR)->sparse_tensor =
+		sparse_tensor(b, "C", "4,4");
+	tb_node(b, "MatMul", "y1,C", "y2");
+	tb_input(b, "X", F, "5,2,4");
+	tb_init(b, "Wi", "1,8,4", 0.1);
+	tb_attr(b, tb_node(b, "Constant", "", "Rs"), "sparse_value",
+	        ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR)->sparse_tensor =
+		sparse_tensor(b, "Rs", "1,8,2");
+	tb_attr_i(b, tb_node(b, "LSTM", "X,Wi,Rs", "Y"), "hidden_size", 2);
+	tb_output(b, "y2", F, NULL);
+	tb_output(b, "Y", F, NULL);
+	const char *path = tb_write(b, "sparse.onnx");
+	tb_free(b);
+
+	oi_model *m = t_open(path, OI_FANS_TORCH);
+	assert_string_equal(t_find(m, "C")->role, "dense_weight");
+	assert_string_equal(t_find(m, "Rs")->role, "rnn_recurrent_weight");
+	static const char *const dense[] = { "orthogonal", "eye", "dirac", "sparse(sparsity=0.5)" };
+	for (size_t i = 0; i < sizeof dense / sizeof *dense; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(dense[i], "("), dense[i]);
+		char want[96];
+		assert_int_equal(t_plan(m, dense[i], 0, NULL), OI_EARG);
+		snprintf(want, sizeof want, "scheme '%s' cannot fill the sparse tensor '", name);
+		if (!strstr(oi_last_error(), want))
+			fail_msg("--scheme %s: %s", dense[i], oi_last_error());
+		static const char *const names[] = { "S", "C", "Rs" };
+		for (size_t k = 0; k < 3; k++) {
+			char rule[64];
+			snprintf(rule, sizeof rule, "name:%s=%s", names[k], dense[i]);
+			const char *rules[] = { rule, NULL };
+			assert_int_equal(t_plan(m, "keep", 0, rules), OI_EARG);
+			snprintf(want, sizeof want, "scheme '%s' cannot fill the sparse tensor '%s'", name,
+			         names[k]);
+			if (!strstr(oi_last_error(), want))
+				fail_msg("rule %s: %s", rule, oi_last_error());
+		}
+	}
+	/* element-wise schemes fill the stored values */
+	assert_int_equal(t_plan(m, "uniform", 0, NULL), 0);
+	assert_int_equal(t_find(m, "S")->action, OI_ACTION_REINIT);
+	assert_int_equal(t_find(m, "C")->action, OI_ACTION_REINIT);
+	assert_int_equal(t_find(m, "Rs")->action, OI_ACTION_REINIT);
+	/* auto and keras give a recurrent weight orthogonal: kept, with a warning */
+	static const char *const profiles[] = { "auto", "keras" };
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(t_plan(m, profiles[i], 0, NULL), 0);
+		assert_int_equal(t_find(m, "Rs")->action, OI_ACTION_KEEP);
+		assert_int_equal(t_find(m, "C")->action, OI_ACTION_REINIT);
+		assert_non_null(t_warning(m, "scheme 'orthogonal' cannot fill the sparse tensor 'Rs'"));
+	}
+	oi_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +347,7 @@ int main(void)
 		cmocka_unit_test(profile_torch),
 		cmocka_unit_test(profile_keras),
 		cmocka_unit_test(scheme_fans_follow_the_convention),
+		cmocka_unit_test(dense_schemes_refuse_sparse_tensors),
 	};
 	return cmocka_run_group_tests_name("plan", tests, setup, t_teardown_dir);
 }
