@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "residual.h"
 #include "tensor.h"
 #include "untie.h"
 
@@ -909,6 +910,7 @@ static void reset(oi_tensor *t)
 	info->act_slope = NAN;
 	info->consumers = 0;
 	t->layer_node = -1;
+	t->role_node = -1;
 	t->rnn_hidden = -1;
 	for (int k = 0; k < 2; k++)
 		t->fans[k][0] = t->fans[k][1] = -1;
@@ -1005,6 +1007,7 @@ static int apply(ctx *c, oi_tensor *t)
 	t->role = best.role;
 	info->role = oi__role_name(t->role);
 	t->layer_node = best.layer;
+	t->role_node = best.node;
 	t->rnn_hidden = best.hidden;
 	for (int k = 0; k < 2; k++)
 		for (int j = 0; j < 2; j++)
@@ -1093,6 +1096,8 @@ int oi_model_analyse(oi_model *m, const oi_analyse_options *opts)
 		rc = apply(&c, &m->tensors[i]);
 	if (!rc)
 		bias_fans_from_weights(&c);
+	if (!rc)
+		rc = oi__residual_find(&c.g);
 	publish_fans(m);
 	oi__graph_free(&c.g);
 	free(c.found);
