@@ -352,6 +352,10 @@ typedef struct oi_init_options {
  * initializer "NAME.untied.K", listed after the model's tensors with
  * untied_from set, and the save points those readers at it (unless
  * no_untie). Name rules select it by the original's name.
+ * The residual mode then changes the schemes of the residual blocks'
+ * branches (see oi_residual; an untied copy is in no branch); with a mode
+ * but no blocks, a warning says that nothing changes. OI_EARG for a mode
+ * that is none of oi_residual's.
  */
 OI_EXTERN int oi_model_plan(oi_model *model, const oi_init_options *opts);
 
