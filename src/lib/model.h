@@ -35,6 +35,7 @@ typedef struct oi_tensor {
 	int64_t rnn_hidden;   /* RNN roles: the node's hidden size, else -1 */
 	int32_t role_node;    /* the graph index node that decided its role, or -1 */
 	unsigned residual;    /* residual.c: OI_RES_*, what the residual modes do to it */
+	const char *residual_note; /* residual.c: why its Add is no block (pool), or NULL */
 } oi_tensor;
 
 /* A graph, a subgraph or a function body, as the load walked it. */

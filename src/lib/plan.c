@@ -425,16 +425,19 @@ static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
 	return rc;
 }
 
-/* The residual mode asked for, or the one the default profile implies; a
- * model with no blocks is told so. */
+/* The residual mode asked for, or the one the default profile implies; the
+ * Adds that might be blocks, and a model with no blocks, are told so. */
 static int residual_mode(oi_model *m, oi_residual asked, const oi_spec *dflt, oi_residual *out)
 {
 	if ((unsigned)asked > OI_RESIDUAL_FIXUP)
 		return oi__fail(OI_EARG, "unknown residual mode %d", (int)asked);
 	const profile_def *p = find_profile(dflt->name);
 	*out = asked ? asked : p ? p->residual : OI_RESIDUAL_NONE;
-	if (*out == OI_RESIDUAL_NONE || oi__residual_any(m))
+	if (*out == OI_RESIDUAL_NONE)
 		return 0;
+	int rc = oi__residual_notes(m);
+	if (rc || oi__residual_any(m))
+		return rc;
 	return oi__warn(m, "residual mode '%s'%s: the model has no residual blocks; nothing "
 	                "changes for it", oi_residual_name(*out), asked ? "" : " (the profile's)");
 }

@@ -327,14 +327,26 @@ static int add_block(rctx *c, int32_t join, int32_t fork, int32_t end, int32_t l
 	return find_last(c, b, id, end);
 }
 
+/* An Add that may or may not be a block: said by a plan that has a residual
+ * mode (a model looked at or planned without one has nothing to hear), so
+ * kept on the tensors of one of its paths (c->list) until then. */
 static int ambiguous(rctx *c, int32_t join, int32_t fork, int32_t a, int32_t b)
 {
 	const oi_gnode *gn = &c->g->nodes[join];
-	return oi__warn(c->m, "node '%s' (%s): the paths from '%s' to its inputs have %d and %d "
-	                "conv/dense layers, and neither is a skip path (none, or one layer, and "
-	                "fewer than the other); it is taken for no residual block, and those "
-	                "layers keep the plain scheme", gn->label, gn->op,
-	                c->g->values[fork].name, a, b);
+	char *msg = oi__asprintf("node '%s' (%s): the paths from '%s' to its inputs have %d and "
+	                         "%d conv/dense layers, and neither is a skip path (none, or one "
+	                         "layer, and fewer than the other); it is taken for no residual "
+	                         "block, and those layers keep the plain scheme", gn->label,
+	                         gn->op, c->g->values[fork].name, a, b);
+	const char *note = msg ? oi__model_keep(c->m, msg) : NULL;
+	if (!note)
+		return OI_ENOMEM;
+	for (size_t i = 0; i < c->m->n_tensors; i++) { /* inb marks c->list */
+		oi_tensor *t = &c->m->tensors[i];
+		if (t->role_node >= 0 && c->inb[t->role_node] == c->stamp && !t->residual_note)
+			t->residual_note = note;
+	}
+	return 0;
 }
 
 /* Whether the Add join ends a residual block, and which. */
@@ -426,6 +438,7 @@ void oi__residual_forget(oi_tensor *t)
 {
 	oi_tensor_info *i = &t->info;
 	t->residual = 0;
+	t->residual_note = NULL;
 	i->residual_block = i->residual_blocks = i->residual_index = i->residual_length = 0;
 	i->residual_last = 0;
 	i->residual_add = NULL;
@@ -545,6 +558,19 @@ bool oi__residual_any(const oi_model *m)
 		if (m->tensors[i].info.residual_block > 0)
 			return true;
 	return false;
+}
+
+int oi__residual_notes(oi_model *m)
+{
+	oi_strset said = { 0 };
+	int rc = 0;
+	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
+		const char *note = m->tensors[i].residual_note;
+		if (note && (rc = oi__strset_add(&said, note)) == 1)
+			rc = oi__warn(m, "%s", note);
+	}
+	oi__strset_free(&said);
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- the plan ----------------------------------------------------------- */

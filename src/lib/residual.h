@@ -27,7 +27,7 @@ enum {
 };
 
 /* Analysis, once every tensor's role is decided: find the blocks, set every
- * tensor's info.residual_* and residual, and warn about Adds whose paths
+ * tensor's info.residual_* and residual, and note the Adds whose paths
  * cannot be told apart. */
 int oi__residual_find(oi_graph *g);
 /* A tensor copied from another (an untied copy, read elsewhere): in no
@@ -35,6 +35,9 @@ int oi__residual_find(oi_graph *g);
 void oi__residual_forget(oi_tensor *t);
 /* Whether the analysis found a block. */
 bool oi__residual_any(const oi_model *m);
+/* Plan, with a residual mode: warn about the Adds the analysis could not
+ * tell to be blocks or not, once each. */
+int oi__residual_notes(oi_model *m);
 /* Plan: change t's fill (or its keep) as mode asks. A tensor the mode
  * cannot change is reported as a warning and left as it was. */
 int oi__residual_adjust(oi_model *m, const oi_tensor *t, oi_residual mode, uint64_t seed,

@@ -617,8 +617,10 @@ def parallel_branches_warn():
     _, err = oi("init", path, "--dry-run", "--residual", "zero", "-v")
     check("node '/Add' (Add): the paths from" in err and "1 and 1 conv/dense layers" in err,
           "no warning naming the Add: %s", err)
-    rep = json.loads(oi("inspect", path, "--json")[0])
-    check(not any("residual" in t for t in rep["tensors"]), "a tensor in a branch")
+    out, err = oi("inspect", path, "--json", "-v")
+    check(not any("residual" in t for t in json.loads(out)["tensors"]), "a tensor in a branch")
+    check("'/Add'" not in err, "inspect warns: %s", err)
+    check("'/Add'" not in oi("init", path, "--dry-run", "-v")[1], "init warns without a mode")
 
 
 @case
