@@ -171,6 +171,18 @@ typedef struct oi_tensor_info {
 	/* plan: a tensor the plan added because the readers of untied_from want
 	 * other values than its first readers (NULL for the model's own) */
 	const char *untied_from;
+	/* analysis: the residual block whose branch this tensor's layer (or
+	 * norm) is in: an Add (or Sum) joining a skip path (the identity, or one
+	 * conv/dense layer with its norm) and a branch of layers from the same
+	 * tensor. residual_block is 0 for a tensor of no branch (and then so are
+	 * the others). Numbers count from 1. */
+	int residual_block;    /* the block's place in its chain of blocks */
+	int residual_blocks;   /* blocks in the chain: residual Adds on one stream */
+	int residual_index;    /* its layer's place among the branch's conv/dense
+	                          layers; a norm's: the layer before it, 0 if none */
+	int residual_length;   /* conv/dense layers in the branch */
+	int residual_last;     /* 1: of the branch's last layer, or of a norm after it */
+	const char *residual_add; /* the node that ends the branch (the Add) */
 } oi_tensor_info;
 
 #define OI_OPEN_OPTIONS_VERSION 1
@@ -281,6 +293,31 @@ OI_EXTERN int oi_rules_add_json(oi_rules *rules, const char *json, const char *n
 
 /* ---- re-initialization -------------------------------------------------- */
 
+/**
+ * What the plan does to residual blocks (see oi_tensor_info.residual_*):
+ *  - NONE: nothing;
+ *  - ZERO: the branch's last norm scale 0 (a norm after its last layer), or
+ *    with none, its last layer's weight and bias 0 (torchvision's
+ *    zero_init_residual; Goyal et al. 2017);
+ *  - SCALED: the branch's last layer's weight times 1/sqrt(L), L the blocks
+ *    in the chain (GPT-2's and Megatron's std/sqrt(2 n_layer));
+ *  - FIXUP: Fixup (Zhang et al. 2019): every branch layer but the last
+ *    N(0, 2/fan_out) times L^(-1/(2m-2)), m the branch's layers; the last
+ *    layer's weight and bias 0; the last dense layer (the classifier) and
+ *    its bias 0.
+ * DEFAULT is NONE, or the mode the default profile implies (gpt2: SCALED).
+ * A rule that selects a tensor by name gives it its scheme unadjusted.
+ */
+typedef enum oi_residual {
+	OI_RESIDUAL_DEFAULT = 0,
+	OI_RESIDUAL_NONE = 1,
+	OI_RESIDUAL_ZERO = 2,
+	OI_RESIDUAL_SCALED = 3,
+	OI_RESIDUAL_FIXUP = 4
+} oi_residual;
+/** "default", "none", "zero", "scaled", "fixup"; "unknown" otherwise. */
+OI_EXTERN const char *oi_residual_name(oi_residual mode);
+
 #define OI_INIT_OPTIONS_VERSION 2
 typedef struct oi_init_options {
 	unsigned version;      /* OI_INIT_OPTIONS_VERSION */
@@ -292,9 +329,10 @@ typedef struct oi_init_options {
 	/* keep a tensor whose readers want different values shared (its first
 	 * reader decides, as the analysis reports) instead of untying it */
 	int no_untie;
+	oi_residual residual;  /* residual blocks; OI_RESIDUAL_DEFAULT: the profile's */
 } oi_init_options;
 #ifdef __cplusplus
-#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, NULL, 0 }
+#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, NULL, 0, OI_RESIDUAL_DEFAULT }
 #else
 #define OI_INIT_OPTIONS_INIT { .version = OI_INIT_OPTIONS_VERSION }
 #endif
@@ -314,6 +352,10 @@ typedef struct oi_init_options {
  * initializer "NAME.untied.K", listed after the model's tensors with
  * untied_from set, and the save points those readers at it (unless
  * no_untie). Name rules select it by the original's name.
+ * The residual mode then changes the schemes of the residual blocks'
+ * branches (see oi_residual; an untied copy is in no branch); with a mode
+ * but no blocks, a warning says that nothing changes. OI_EARG for a mode
+ * that is none of oi_residual's.
  */
 OI_EXTERN int oi_model_plan(oi_model *model, const oi_init_options *opts);
 

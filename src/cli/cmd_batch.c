@@ -41,7 +41,7 @@ static const char help[] =
 	"      --progress WHEN       auto (stderr is a terminal), always, never\n"
 	"      --scheme SPEC, --rule SEL=SPEC, --rules FILE, --seed N, --threads N,\n"
 	"      --fan-convention C, --no-provenance, --in-memory, --no-fsync, --no-untie,\n"
-	"      --dry-run, --json:\n"
+	"      --residual MODE, --dry-run, --json:\n"
 	"                            as for 'onnxinit init'; --threads is per model\n"
 	"  -q, --quiet               only errors on stderr\n"
 	"  -v, --verbose             more on stderr\n"

@@ -24,6 +24,17 @@ static int add_rule(cli_init_args *a, const char *rule)
 	return -1;
 }
 
+/* --residual's value: -1, or the exit code of a usage error. */
+static int parse_residual(const char *cmd, const char *arg, oi_residual *mode)
+{
+	for (int r = OI_RESIDUAL_NONE; r <= OI_RESIDUAL_FIXUP; r++)
+		if (!strcmp(arg, oi_residual_name((oi_residual)r))) {
+			*mode = (oi_residual)r;
+			return -1;
+		}
+	return cli_usage_error(cmd, "--residual must be zero, scaled, fixup or none, not '%s'", arg);
+}
+
 int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code)
 {
 	unsigned long n;
@@ -51,6 +62,7 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 	case CLI_O_INMEM: a->open_flags |= OI_OPEN_IN_MEMORY; return 1;
 	case CLI_O_NOFSYNC: a->save_flags |= OI_SAVE_NO_FSYNC; return 1;
 	case CLI_O_NOUNTIE: a->no_untie = true; return 1;
+	case CLI_O_RESIDUAL: *exit_code = parse_residual(cmd, arg, &a->residual); return 1;
 	case 'q': cli_verbosity = -1; return 1;
 	case 'v': cli_verbosity++; return 1;
 	default: return 0;
@@ -177,6 +189,7 @@ int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
 	p->io.seed = seed;
 	p->io.no_provenance = a->no_provenance;
 	p->io.no_untie = a->no_untie;
+	p->io.residual = a->residual;
 	/* the rules in the order they apply: batch's onnxinit.json files from
 	 * the root down, then --rules FILE, then each --rule */
 	int rc = oi_rules_new(&p->rules);

@@ -12,7 +12,8 @@
 #include "onnxinit.h"
 
 enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_O_THREADS,
-       CLI_O_FAN, CLI_O_RULE, CLI_O_RULES, CLI_O_INMEM, CLI_O_NOFSYNC, CLI_O_NOUNTIE };
+       CLI_O_FAN, CLI_O_RULE, CLI_O_RULES, CLI_O_INMEM, CLI_O_NOFSYNC, CLI_O_NOUNTIE,
+       CLI_O_RESIDUAL };
 #define CLI_INIT_LONG_OPTIONS                                                         \
 	{ "scheme", required_argument, NULL, CLI_O_SCHEME },                           \
 	{ "seed", required_argument, NULL, CLI_O_SEED },                               \
@@ -26,6 +27,7 @@ enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_
 	{ "in-memory", no_argument, NULL, CLI_O_INMEM },                               \
 	{ "no-fsync", no_argument, NULL, CLI_O_NOFSYNC },                              \
 	{ "no-untie", no_argument, NULL, CLI_O_NOUNTIE },                              \
+	{ "residual", required_argument, NULL, CLI_O_RESIDUAL },                       \
 	{ "quiet", no_argument, NULL, 'q' },                                           \
 	{ "verbose", no_argument, NULL, 'v' }
 
@@ -36,6 +38,7 @@ typedef struct cli_init_args {
 	unsigned threads;      /* 0: as many as cores */
 	bool no_provenance;
 	bool no_untie;         /* --no-untie */
+	oi_residual residual;  /* --residual; OI_RESIDUAL_DEFAULT: none given */
 	oi_fan_convention fans;
 	const char **rules;    /* each --rule in order: owned array of borrowed strings */
 	size_t n_rules;

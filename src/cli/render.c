@@ -118,6 +118,16 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 	json_object_set_new(o, "consumers", json_integer((json_int_t)t->consumers));
 	if (t->conflict)
 		json_object_set_new(o, "conflict", cli_json_text(t->conflict));
+	if (t->residual_block > 0) {
+		json_t *r = json_object();
+		json_object_set_new(r, "block", json_integer(t->residual_block));
+		json_object_set_new(r, "blocks", json_integer(t->residual_blocks));
+		json_object_set_new(r, "index", json_integer(t->residual_index));
+		json_object_set_new(r, "length", json_integer(t->residual_length));
+		json_object_set_new(r, "last", json_boolean(t->residual_last));
+		json_object_set_new(r, "add", cli_json_text(t->residual_add));
+		json_object_set_new(o, "residual", r);
+	}
 	if (with_plan) {
 		json_object_set_new(o, "scheme", cli_json_text(t->scheme));
 		json_object_set_new(o, "action", json_string(oi_action_name(t->action)));
@@ -169,11 +179,12 @@ int cli_print_json(json_t *j)
 }
 
 enum { COL_NAME, COL_GRAPH, COL_SOURCE, COL_DTYPE, COL_SHAPE, COL_STORAGE, COL_NUMEL,
-       COL_BYTES, COL_ROLE, COL_OP, COL_NODE, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN, COL_ACTION,
-       COL_STD, COL_BOUND, COL_SCHEME, NCOLS };
+       COL_BYTES, COL_ROLE, COL_OP, COL_NODE, COL_FANIN, COL_FANOUT, COL_ACT, COL_GAIN,
+       COL_RESIDUAL, COL_ACTION, COL_STD, COL_BOUND, COL_SCHEME, NCOLS };
 static const char *const col_names[NCOLS] = {
 	"NAME", "GRAPH", "SOURCE", "DTYPE", "SHAPE", "STORAGE", "ELEMENTS", "BYTES", "ROLE", "OP",
-	"NODE", "FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "ACTION", "STD", "BOUND", "SCHEME"
+	"NODE", "FAN_IN", "FAN_OUT", "ACTIVATION", "GAIN", "RESIDUAL", "ACTION", "STD", "BOUND",
+	"SCHEME"
 };
 static const bool col_right[NCOLS] = { [COL_NUMEL] = true, [COL_BYTES] = true,
 	                               [COL_FANIN] = true, [COL_FANOUT] = true,
@@ -223,6 +234,13 @@ static void cells_of(const oi_tensor_info *t, char cells[NCOLS][CELL])
 	cell_int(cells[COL_FANOUT], t->fan_out);
 	cell_str(cells[COL_ACT], t->activation);
 	cell_real(cells[COL_GAIN], t->gain);
+	/* block/blocks index/length, and "last" */
+	if (t->residual_block > 0)
+		snprintf(cells[COL_RESIDUAL], CELL, "%d/%d %d/%d%s", t->residual_block,
+		         t->residual_blocks, t->residual_index, t->residual_length,
+		         t->residual_last ? " last" : "");
+	else
+		cell_str(cells[COL_RESIDUAL], NULL);
 	cell_str(cells[COL_SCHEME], t->scheme);
 	cell_str(cells[COL_ACTION], oi_action_name(t->action));
 	cell_real(cells[COL_STD], t->std);
@@ -238,6 +256,16 @@ void cli_print_table(FILE *out, const oi_model *m, bool with_plan)
 	for (int c = 0; c < NCOLS; c++)
 		width[c] = strlen(col_names[c]);
 	char cells[NCOLS][CELL];
+	/* the RESIDUAL column only for a model with residual blocks */
+	bool shown[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		shown[c] = c < ncols && c != COL_RESIDUAL;
+	for (size_t i = 0; i < n; i++)
+		if (oi_model_tensor(m, i)->residual_block > 0)
+			shown[COL_RESIDUAL] = true;
+	int last = ncols - 1;
+	while (last > 0 && !shown[last])
+		last--;
 	for (size_t i = 0; i < n; i++) {
 		cells_of(oi_model_tensor(m, i), cells);
 		for (int c = 0; c < ncols; c++)
@@ -254,13 +282,16 @@ void cli_print_table(FILE *out, const oi_model *m, bool with_plan)
 	}
 	fprintf(out, ", %zu tensors\n", n);
 	for (int c = 0; c < ncols; c++)
-		fprintf(out, "%s%-*s", c ? "  " : "", c == ncols - 1 ? 0 : (int)width[c],
-		        col_names[c]);
+		if (shown[c])
+			fprintf(out, "%s%-*s", c ? "  " : "", c == last ? 0 : (int)width[c],
+			        col_names[c]);
 	fputc('\n', out);
 	for (size_t i = 0; i < n; i++) {
 		cells_of(oi_model_tensor(m, i), cells);
 		for (int c = 0; c < ncols; c++) {
-			int w = c == ncols - 1 && !col_right[c] ? 0 : (int)width[c];
+			if (!shown[c])
+				continue;
+			int w = c == last && !col_right[c] ? 0 : (int)width[c];
 			fprintf(out, col_right[c] ? "%s%*s" : "%s%-*s", c ? "  " : "", w, cells[c]);
 		}
 		fputc('\n', out);

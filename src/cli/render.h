@@ -17,7 +17,8 @@ json_t *cli_json_text(const char *s);
 char *cli_utf8_text(const char *s);
 /* One object per tensor: name, graph, source, dtype, shape, storage, numel,
  * bytes, role, op, node, fan_in, fan_out, activation, gain, consumers (and
- * conflict); with_plan adds scheme, action, std and bound. */
+ * conflict, and residual for a tensor of a residual block's branch);
+ * with_plan adds scheme, action, std and bound. */
 json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan);
 /* {model, ir_version, opset, tensors, warnings} */
 json_t *cli_model_json(const oi_model *m, bool with_plan);

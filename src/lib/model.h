@@ -34,6 +34,9 @@ typedef struct oi_tensor {
 	int64_t fans[2][2];   /* [torch|keras][in|out], -1 unknown */
 	int32_t layer_node;   /* bias: the layer (graph index node) it belongs to */
 	int64_t rnn_hidden;   /* RNN roles: the node's hidden size, else -1 */
+	int32_t role_node;    /* the graph index node that decided its role, or -1 */
+	unsigned residual;    /* residual.c: OI_RES_*, what the residual modes do to it */
+	const char *residual_note; /* residual.c: why its Add is no block (pool), or NULL */
 } oi_tensor;
 
 /* A graph, a subgraph or a function body, as the load walked it. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "residual.h"
 #include "rules.h"
 #include "schemes.h"
 #include "tensor.h"
@@ -27,6 +28,7 @@ typedef struct profile_def {
 	const char *name;
 	int conv;                        /* its fan convention; -1: the model's */
 	role_spec role[OI_ROLE_COUNT];   /* a role without a row is kept */
+	oi_residual residual;            /* the residual mode it implies */
 } profile_def;
 
 /* torch.nn's reset_parameters: Linear/Conv weight kaiming_uniform(a=√5) */
@@ -116,7 +118,7 @@ static const profile_def profiles[] = {
 		[OI_ROLE_RNN_BIAS] = { NULL, torch_rnn },
 		[OI_ROLE_RNN_PEEPHOLE] = { NULL, torch_rnn },
 		[OI_ROLE_PRELU_SLOPE] = { "constant(value=0.25)", NULL },
-	} },
+	}, OI_RESIDUAL_NONE },
 	{ "keras", OI_FANS_KERAS, {
 		STATE_ROWS,
 		[OI_ROLE_CONV_WEIGHT] = { "glorot_uniform", NULL },
@@ -129,7 +131,7 @@ static const profile_def profiles[] = {
 		[OI_ROLE_RNN_BIAS] = { NULL, keras_rnn_bias },
 		[OI_ROLE_RNN_PEEPHOLE] = { "zeros", NULL },
 		[OI_ROLE_PRELU_SLOPE] = { "zeros", NULL },
-	} },
+	}, OI_RESIDUAL_NONE },
 	{ "flax", OI_FANS_KERAS, {
 		STATE_ROWS,
 		[OI_ROLE_CONV_WEIGHT] = { "lecun_normal", NULL },
@@ -142,7 +144,7 @@ static const profile_def profiles[] = {
 		[OI_ROLE_RNN_BIAS] = { "zeros", NULL },
 		[OI_ROLE_RNN_PEEPHOLE] = { "zeros", NULL },
 		[OI_ROLE_PRELU_SLOPE] = { "constant(value=0.01)", NULL },
-	} },
+	}, OI_RESIDUAL_NONE },
 	/* follows the graph: the activation after each layer */
 	{ "auto", -1, {
 		STATE_ROWS,
@@ -156,7 +158,24 @@ static const profile_def profiles[] = {
 		[OI_ROLE_RNN_BIAS] = { "zeros", NULL },
 		[OI_ROLE_RNN_PEEPHOLE] = { "zeros", NULL },
 		[OI_ROLE_PRELU_SLOPE] = { "constant(value=0.25)", NULL },
-	} },
+	}, OI_RESIDUAL_NONE },
+	/* GPT-2 (Radford et al. 2019) as its reference code and Hugging Face's
+	 * and nanoGPT's _init_weights: N(0, 0.02) for every Linear/Conv1D and
+	 * Embedding weight, zero biases, LayerNorm 1/0; and the residual
+	 * projections scaled by 1/√(2·n_layer): residual mode scaled */
+	{ "gpt2", -1, {
+		STATE_ROWS,
+		[OI_ROLE_CONV_WEIGHT] = { "normal(mean=0,std=0.02)", NULL },
+		[OI_ROLE_CONV_TRANSPOSE_WEIGHT] = { "normal(mean=0,std=0.02)", NULL },
+		[OI_ROLE_DENSE_WEIGHT] = { "normal(mean=0,std=0.02)", NULL },
+		[OI_ROLE_EMBEDDING] = { "normal(mean=0,std=0.02)", NULL },
+		[OI_ROLE_BIAS] = { "zeros", NULL },
+		[OI_ROLE_RNN_INPUT_WEIGHT] = { "xavier_uniform(gain=1)", NULL },
+		[OI_ROLE_RNN_RECURRENT_WEIGHT] = { "orthogonal(gain=1)", NULL },
+		[OI_ROLE_RNN_BIAS] = { "zeros", NULL },
+		[OI_ROLE_RNN_PEEPHOLE] = { "zeros", NULL },
+		[OI_ROLE_PRELU_SLOPE] = { "constant(value=0.25)", NULL },
+	}, OI_RESIDUAL_SCALED },
 };
 
 static const profile_def *find_profile(const char *name)
@@ -244,9 +263,10 @@ static void set_keep(oi_tensor *t)
 }
 
 /* matched[k] counts the tensors rule k selects; *fallbacks those that
- * follow the auto profile where the default scheme does not fit. */
+ * follow the auto profile where the default scheme does not fit; residual
+ * is the residual mode (not OI_RESIDUAL_DEFAULT). */
 static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_rules *rules,
-                       size_t *matched, uint64_t seed, size_t *fallbacks)
+                       size_t *matched, uint64_t seed, size_t *fallbacks, oi_residual residual)
 {
 	const oi_spec *spec = dflt;
 	const oi_rule *by = NULL;
@@ -313,6 +333,15 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_
 		if (rc)
 			return rc;
 		keep = f.kind == OI_FILL_KEEP;
+	}
+	/* the residual mode adjusts what the scheme gave, unless a rule chose
+	 * this tensor by name */
+	if (residual != OI_RESIDUAL_NONE && !prot && !(by && by->kind == OI_SEL_NAME)) {
+		rc = oi__residual_adjust(m, t, residual, seed, &f, &keep);
+		if (rc)
+			return rc;
+	}
+	if (!keep) {
 		double max = t->info.dtype == OI_DTYPE_FLOAT16 ? 65504.0
 		             : t->info.dtype == OI_DTYPE_DOUBLE ? 1.79769313486231570815e308
 		                                                 : 3.40282346638528859812e38;
@@ -342,7 +371,8 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_
 
 /* ---- the plan of the model ---------------------------------------------- */
 
-static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *rules)
+static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *rules,
+                             oi_residual residual)
 {
 	json_t *o = json_object(), *arr = json_array();
 	json_object_set_new(o, "version", json_string(OI_VERSION_STRING));
@@ -357,6 +387,8 @@ static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *
 	for (size_t i = 0; i < rules->n; i++)
 		json_array_append_new(arr, json_string(rules->rule[i].text));
 	json_object_set_new(o, "rules", arr);
+	if (residual != OI_RESIDUAL_NONE)
+		json_object_set_new(o, "residual", json_string(oi_residual_name(residual)));
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
@@ -370,18 +402,20 @@ typedef struct plan_args {
 	size_t *matched;
 	uint64_t seed;
 	size_t *fallbacks;
+	oi_residual residual;
 } plan_args;
 
 static int plan_one(oi_model *m, oi_tensor *t, void *ud)
 {
 	const plan_args *a = ud;
-	return plan_tensor(m, t, a->dflt, a->rules, a->matched, a->seed, a->fallbacks);
+	return plan_tensor(m, t, a->dflt, a->rules, a->matched, a->seed, a->fallbacks,
+	                   a->residual);
 }
 
 /* Plan every tensor, untie those whose readers want different values; then
  * the warnings about the whole plan. */
 static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
-                        const oi_rules *rules, uint64_t seed, bool untie)
+                        const oi_rules *rules, uint64_t seed, bool untie, oi_residual residual)
 {
 	size_t *matched = oi__calloc(rules->n ? rules->n : 1, sizeof *matched);
 	if (!matched)
@@ -389,9 +423,9 @@ static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
 	size_t fallbacks = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++)
-		rc = plan_tensor(m, &m->tensors[i], dflt, rules, matched, seed, &fallbacks);
+		rc = plan_tensor(m, &m->tensors[i], dflt, rules, matched, seed, &fallbacks, residual);
 	if (!rc) {
-		plan_args pa = { dflt, rules, matched, seed, &fallbacks };
+		plan_args pa = { dflt, rules, matched, seed, &fallbacks, residual };
 		rc = oi__untie_plan(m, seed, untie, plan_one, &pa);
 	}
 	if (!rc && fallbacks > 20)
@@ -402,6 +436,23 @@ static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
 			rc = oi__warn(m, "rule '%s' matches no tensor", rules->rule[k].text);
 	free(matched);
 	return rc;
+}
+
+/* The residual mode asked for, or the one the default profile implies; the
+ * Adds that might be blocks, and a model with no blocks, are told so. */
+static int residual_mode(oi_model *m, oi_residual asked, const oi_spec *dflt, oi_residual *out)
+{
+	if ((unsigned)asked > OI_RESIDUAL_FIXUP)
+		return oi__fail(OI_EARG, "unknown residual mode %d", (int)asked);
+	const profile_def *p = find_profile(dflt->name);
+	*out = asked ? asked : p ? p->residual : OI_RESIDUAL_NONE;
+	if (*out == OI_RESIDUAL_NONE)
+		return 0;
+	int rc = oi__residual_notes(m);
+	if (rc || oi__residual_any(m))
+		return rc;
+	return oi__warn(m, "residual mode '%s'%s: the model has no residual blocks; nothing "
+	                "changes for it", oi_residual_name(*out), asked ? "" : " (the profile's)");
 }
 
 int oi_model_plan(oi_model *m, const oi_init_options *opts)
@@ -420,8 +471,11 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	rc = oi__spec_parse(scheme, &dflt);
 	if (!rc)
 		rc = oi__spec_check(&dflt);
+	oi_residual residual = OI_RESIDUAL_NONE;
 	if (!rc)
-		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed, !opts->no_untie);
+		rc = residual_mode(m, opts->residual, &dflt, &residual);
+	if (!rc)
+		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed, !opts->no_untie, residual);
 	for (size_t i = 0; i < m->n_ext; i++)
 		m->ext[i].changed = false;
 	for (size_t i = 0; i < m->n_tensors; i++)
@@ -430,7 +484,7 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	free(m->provenance);
 	m->provenance = NULL;
 	if (!rc && oi_model_changed_count(m) && !opts->no_provenance) {
-		m->provenance = provenance_json(scheme, opts->seed, rules);
+		m->provenance = provenance_json(scheme, opts->seed, rules, residual);
 		if (!m->provenance)
 			rc = oi__fail(OI_ENOMEM, "out of memory");
 		if (!rc)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "residual.h"
 #include "tensor.h"
 #include "untie.h"
 
@@ -46,6 +47,7 @@ typedef struct oi_role_ctx {
 	size_t orig_nd;
 	const int8_t *map;
 	bool quiet;            /* looking at a weight for its bias: said already */
+	int32_t gather;        /* the first Gather by constant indices it went through, or -1 */
 } ctx;
 
 /* What an axis of a weight operand is, for the fans. */
@@ -635,6 +637,19 @@ void oi__role_arith(ctx *c, const operand *o, result *r)
 		norm_result(c, r, OI_ROLE_NORM_BIAS, node);
 		return;
 	}
+	if (c->gather < 0 && op_node >= 0 && op_is(c, op_node, OI_OP_GATHER) && o->shaped &&
+	    o->nd >= 2 && const_value(&c->g, oi__node_input(&c->g, op_node, 0))) {
+		/* added to a token embedding's lookup: a learned positional embedding
+		 * whose rows 0..T-1 the exporter looked up itself (one looked up in
+		 * the graph is the Gather's to say: apply) */
+		r->role = OI_ROLE_EMBEDDING;
+		if (o->nd == 2) {
+			static const uint8_t lab[2] = { L_OUT, L_IN };
+			labeled_fans(c, r, o->nd, o->d, lab, o->d[0], o->d[1]);
+		}
+		layer_act(c, r, node);
+		return;
+	}
 	int32_t layer = layer_before(c, other);
 	if (layer >= 0)
 		layer_bias(c, r, layer);
@@ -769,6 +784,15 @@ static int push_found(ctx *c, const result *r)
 	return 0;
 }
 
+/* A table looked up by constant indices (a learned positional embedding
+ * read at positions 0..T-1) is followed as a slice of itself; if nothing
+ * after it says what it is, it is an embedding all the same. */
+static void note_gather(ctx *c, oi_use use)
+{
+	if (c->gather < 0 && use.input == 0 && op_is(c, use.node, OI_OP_GATHER))
+		c->gather = use.node;
+}
+
 static int follow(ctx *c, int32_t v, const int8_t *map, size_t nd, int depth, bool *too_deep)
 {
 	int8_t chain_map[OI_MAX_RANK];
@@ -788,6 +812,7 @@ static int follow(ctx *c, int32_t v, const int8_t *map, size_t nd, int depth, bo
 		oi_use use = c->g.uses[val->first_use];
 		if (!is_layout(c, use.node, use.input) || has_flag(c, use.node, OI_OP_EVERY_OUTPUT))
 			break;
+		note_gather(c, use);
 		int32_t ov = oi__node_output(&c->g, use.node, 0);
 		if (ov < 0)
 			return 0;
@@ -808,6 +833,7 @@ static int follow(ctx *c, int32_t v, const int8_t *map, size_t nd, int depth, bo
 	for (uint32_t u = 0; u < val->n_use; u++) {
 		oi_use use = c->g.uses[c->g.values[v].first_use + u];
 		if (is_layout(c, use.node, use.input)) {
+			note_gather(c, use);
 			const Onnx__NodeProto *n = c->g.nodes[use.node].n;
 			size_t outs = has_flag(c, use.node, OI_OP_EVERY_OUTPUT) ? n->n_output : 1;
 			for (size_t o = 0; o < outs; o++) {
@@ -909,6 +935,7 @@ static void reset(oi_tensor *t)
 	info->act_slope = NAN;
 	info->consumers = 0;
 	t->layer_node = -1;
+	t->role_node = -1;
 	t->rnn_hidden = -1;
 	for (int k = 0; k < 2; k++)
 		t->fans[k][0] = t->fans[k][1] = -1;
@@ -980,6 +1007,7 @@ static int apply(ctx *c, oi_tensor *t)
 	if (v < 0)
 		return 0;
 	c->n_found = 0;
+	c->gather = -1;
 	c->g.walk++;
 	bool too_deep = false;
 	int8_t map[OI_MAX_RANK];
@@ -1000,11 +1028,17 @@ static int apply(ctx *c, oi_tensor *t)
 		return rc;
 	result best = { 0 };
 	rc = pick(c, t, &best);
+	if (rc == 0 && c->gather >= 0) {
+		/* the Gather's own verdict, on the table's own shape */
+		classify(c, c->gather, 0, v, &best);
+		rc = best.role ? 1 : 0;
+	}
 	if (rc <= 0)
 		return rc < 0 ? rc : undecided(c, t);
 	t->role = best.role;
 	info->role = oi__role_name(t->role);
 	t->layer_node = best.layer;
+	t->role_node = best.node;
 	t->rnn_hidden = best.hidden;
 	for (int k = 0; k < 2; k++)
 		for (int j = 0; j < 2; j++)
@@ -1093,6 +1127,8 @@ int oi_model_analyse(oi_model *m, const oi_analyse_options *opts)
 		rc = apply(&c, &m->tensors[i]);
 	if (!rc)
 		bias_fans_from_weights(&c);
+	if (!rc)
+		rc = oi__residual_find(&c.g);
 	publish_fans(m);
 	oi__graph_free(&c.g);
 	free(c.found);

@@ -8,6 +8,7 @@
 
 #include "schemes.h"
 #include "tensor.h"
+#include "residual.h"
 #include "untie.h"
 #include "wire.h"
 
@@ -576,6 +577,7 @@ static untied *candidate(plan_ctx *pc, const oi_tensor *t, const entry *e, size_
 	i->scheme = NULL;
 	i->std = i->bound = NAN;
 	i->untied_from = t->info.name;
+	oi__residual_forget(v); /* its readers are not those the analysis placed */
 	return c;
 }
 

@@ -412,12 +412,14 @@ static inline oi_model *t_open(const char *path, int convention)
 	return m;
 }
 
-/* Plan with scheme (NULL: the default), seed and the rules "SELECTOR=SPEC"
- * of a NULL-terminated list (NULL: none); returns oi_model_plan's code. */
-static inline int t_plan(oi_model *m, const char *scheme, uint64_t seed,
-                         const char *const *rules)
+/* Plan with scheme (NULL: the default), seed, the rules "SELECTOR=SPEC"
+ * of a NULL-terminated list (NULL: none) and a residual mode; returns
+ * oi_model_plan's code. */
+static inline int t_plan_residual(oi_model *m, const char *scheme, uint64_t seed,
+                                  const char *const *rules, oi_residual residual)
 {
 	oi_init_options io = OI_INIT_OPTIONS_INIT;
+	io.residual = residual;
 	io.scheme = scheme;
 	io.seed = seed;
 	oi_rules *r = NULL;
@@ -429,6 +431,13 @@ static inline int t_plan(oi_model *m, const char *scheme, uint64_t seed,
 		rc = oi_model_plan(m, &io);
 	oi_rules_free(r); /* the plan keeps nothing of it */
 	return rc;
+}
+
+/* t_plan_residual with the default residual mode. */
+static inline int t_plan(oi_model *m, const char *scheme, uint64_t seed,
+                         const char *const *rules)
+{
+	return t_plan_residual(m, scheme, seed, rules, OI_RESIDUAL_DEFAULT);
 }
 
 /* The tensor called name; fails the test if there is none. */
