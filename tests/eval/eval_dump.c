@@ -1,7 +1,8 @@
 /* eval_dump MODEL DATA OUTDIR [BATCH]: run onnxinit's evaluator on the
  * first batch of DATA (a .npy/.npz, or normal/uniform) and write every value
- * the graph computed as OUTDIR/NNNN.npy (float32, or int64 for integer
- * values), with OUTDIR/values.tsv listing "NNNN<TAB>name". The graph runs
+ * the graph computed, and the inputs it was fed, as OUTDIR/NNNN.npy (float32,
+ * or int64 for integer values), with OUTDIR/values.tsv listing
+ * "NNNN<TAB>name". The graph runs
  * as far as the evaluator goes; the reason it stopped, if it did, goes to
  * stderr and the exit status is 3. Errors: 1. */
 #include <stdio.h>
@@ -75,7 +76,7 @@ int main(int argc, char **argv)
 	int k = 0;
 	for (size_t v = 0; list && v < c.n_values; v++) {
 		const ev_value *val = &c.values[v];
-		if (!val->ready || val->producer < 0)
+		if (!val->ready || (val->producer < 0 && val->input < 0))
 			continue;
 		snprintf(path, sizeof path, "%s/%04d.npy", argv[3], k);
 		if (write_npy(path, &val->t)) {

@@ -3,6 +3,8 @@
 // one thread, no graph optimizations, so that every output is computed as
 // the graph says) on the given .npy inputs (float32 or int64, C order) and
 // write every output as OUTDIR/NNNN.npy with OUTDIR/values.tsv.
+// ort_dump.js --manifest FILE: the same for each case of make_models.py's
+// manifest, its "all" model into DIR/NAME.ort/.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -43,13 +45,7 @@ function writeNpy(file, t) {
   return true;
 }
 
-async function main() {
-  const [model, outdir, ...ins] = process.argv.slice(2);
-  const feeds = {};
-  for (const a of ins) {
-    const eq = a.indexOf('=');
-    feeds[a.slice(0, eq)] = readNpy(a.slice(eq + 1));
-  }
+async function dump(model, outdir, feeds) {
   const s = await ort.InferenceSession.create(model, {
     graphOptimizationLevel: 'disabled', intraOpNumThreads: 1, interOpNumThreads: 1,
   });
@@ -63,6 +59,36 @@ async function main() {
     if (writeNpy(f, out[name])) list += `${String(k++).padStart(4, '0')}\t${name}\n`;
   }
   fs.writeFileSync(path.join(outdir, 'values.tsv'), list);
-  process.stderr.write(`ort_dump: ${model}: ${ms.toFixed(1)} ms\n`);
+  process.stderr.write(`ort_dump: ${path.basename(model)}: ${ms.toFixed(1)} ms\n`);
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  if (args[0] === '--manifest') {
+    const cases = JSON.parse(fs.readFileSync(args[1], 'utf8'));
+    let bad = 0;
+    for (const c of cases) {
+      const outdir = path.join(path.dirname(args[1]), `${c.name}.ort`);
+      fs.mkdirSync(outdir, { recursive: true });
+      const feeds = {};
+      for (const [k, f] of Object.entries(c.inputs)) feeds[k] = readNpy(f);
+      try {
+        await dump(c.all, outdir, feeds);
+      } catch (e) {
+        console.error(`ort_dump: ${c.name}: ${e.message}`);
+        fs.writeFileSync(path.join(outdir, 'values.tsv'), '');
+        bad++;
+      }
+    }
+    if (bad) process.exit(1);
+    return;
+  }
+  const [model, outdir, ...ins] = args;
+  const feeds = {};
+  for (const a of ins) {
+    const eq = a.indexOf('=');
+    feeds[a.slice(0, eq)] = readNpy(a.slice(eq + 1));
+  }
+  await dump(model, outdir, feeds);
 }
 main().catch((e) => { console.error(`ort_dump: ${e.message}`); process.exit(1); });

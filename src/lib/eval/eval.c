@@ -291,6 +291,28 @@ static int load_const(ev_ctx *c, ev_value *v)
 	return rc;
 }
 
+int oi__ev_attr_tensor(ev_ctx *c, const Onnx__TensorProto *tp, ev_tensor *out)
+{
+	/* the load keeps payloads on disk: the tensor table reads them */
+	for (size_t i = 0; i < c->m->n_tensors; i++) {
+		if (c->m->tensors[i].tp != tp)
+			continue;
+		ev_value v = { .tensor = (int32_t)i };
+		int rc = load_const(c, &v);
+		if (!rc && v.t.borrowed) {
+			ev_tensor copy;
+			rc = oi__ev_alloc(&copy, v.t.type, v.t.nd, v.t.d);
+			if (!rc)
+				memcpy(copy.data, v.t.data, (size_t)v.t.n * sizeof(float));
+			v.t = copy;
+		}
+		if (!rc)
+			*out = v.t;
+		return rc;
+	}
+	return oi__fail(OI_EUNSUPPORTED, "a tensor attribute the model's tensors do not list");
+}
+
 /* ---- the graph ---------------------------------------------------------- */
 
 static uint64_t name_hash(const char *s)

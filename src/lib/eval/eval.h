@@ -156,6 +156,8 @@ int oi__ev_attr_ints(const struct ev_node *node, const char *name, int64_t *out,
 /* A tensor input as int64s (either type) into out; the count, or -1 if it
  * has more than max elements. */
 int oi__ev_ints(const ev_tensor *t, int64_t *out, int max);
+/* A node's tensor attribute's values (ConstantOfShape's value). */
+int oi__ev_attr_tensor(struct ev_ctx *c, const Onnx__TensorProto *tp, ev_tensor *out);
 /* The scratch buffer of at least n floats. */
 float *oi__ev_scratch(struct ev_ctx *c, size_t n);
 

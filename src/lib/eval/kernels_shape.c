@@ -446,50 +446,6 @@ EV_KERNEL(oi__k_shape)
 	return rc;
 }
 
-/* A TensorProto attribute of one or a few values (ConstantOfShape's value). */
-static int attr_tensor(const ev_node *node, const Onnx__TensorProto *tp, ev_tensor *out,
-                       int nd, const int64_t *d)
-{
-	int dt = tp->data_type;
-	bool isf = dt == OI_DTYPE_FLOAT || dt == OI_DTYPE_DOUBLE || dt == OI_DTYPE_FLOAT16 ||
-	           dt == OI_DTYPE_BFLOAT16;
-	double fv = 0;
-	int64_t iv = 0;
-	if (tp->raw_data.len) {
-		const uint8_t *p = tp->raw_data.data;
-		size_t len = tp->raw_data.len;
-		if (isf && len >= oi__float_size(dt)) {
-			oi__decode_raw(dt, p, 1, &fv);
-		} else if (dt == OI_DTYPE_INT64 && len >= 8) {
-			memcpy(&iv, p, 8);
-		} else if (dt == OI_DTYPE_INT32 && len >= 4) {
-			int32_t v;
-			memcpy(&v, p, 4);
-			iv = v;
-		} else if ((dt == OI_DTYPE_BOOL || dt == OI_DTYPE_UINT8 || dt == OI_DTYPE_INT8) && len) {
-			iv = dt == OI_DTYPE_INT8 ? (int8_t)p[0] : p[0];
-		} else {
-			return oi__ev_fail(node, OI_EUNSUPPORTED, "a %s value", oi_dtype_name(dt));
-		}
-	} else if (tp->n_float_data) {
-		fv = tp->float_data[0];
-	} else if (tp->n_double_data) {
-		fv = tp->double_data[0];
-	} else if (tp->n_int64_data) {
-		iv = tp->int64_data[0];
-	} else if (tp->n_int32_data) {
-		iv = tp->int32_data[0];
-	}
-	int rc = oi__ev_alloc(out, isf ? EV_F32 : EV_I64, nd, d);
-	for (int64_t i = 0; !rc && i < out->n; i++) {
-		if (isf)
-			ev_f(out)[i] = (float)fv;
-		else
-			ev_i(out)[i] = iv;
-	}
-	return rc;
-}
-
 EV_KERNEL(oi__k_constant)
 {
 	(void)c;
@@ -584,15 +540,31 @@ EV_KERNEL(oi__k_range)
 
 EV_KERNEL(oi__k_constant_of_shape)
 {
-	(void)c;
 	(void)nout;
 	int64_t s[EV_MAX_RANK];
 	int n = nin > 0 && in[0] ? oi__ev_ints(in[0], s, EV_MAX_RANK) : -1;
 	if (n < 0)
 		return oi__ev_fail(node, OI_EINVALID, "needs a shape");
 	const Onnx__AttributeProto *a = oi__ev_attr(node, "value");
-	if (a && a->t)
-		return attr_tensor(node, a->t, &out[0], n, s);
+	if (a && a->t) {
+		ev_tensor v;
+		int rc = oi__ev_attr_tensor(c, a->t, &v);
+		if (rc)
+			return rc;
+		if (v.n != 1) {
+			oi__ev_tensor_free(&v);
+			return oi__ev_fail(node, OI_EINVALID, "value has %lld elements", (long long)v.n);
+		}
+		rc = oi__ev_alloc(&out[0], v.type, n, s);
+		for (int64_t i = 0; !rc && i < out[0].n; i++) {
+			if (v.type == EV_F32)
+				ev_f(&out[0])[i] = ev_f(&v)[0];
+			else
+				ev_i(&out[0])[i] = ev_i(&v)[0];
+		}
+		oi__ev_tensor_free(&v);
+		return rc;
+	}
 	int rc = oi__ev_alloc(&out[0], EV_F32, n, s);
 	if (!rc)
 		memset(out[0].data, 0, (size_t)out[0].n * sizeof(float));
