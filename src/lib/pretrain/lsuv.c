@@ -74,7 +74,7 @@ static int parse_pass(const char *text, lsuv_params *p)
 			                "max_iter, ortho)", k);
 		}
 	}
-	snprintf(p->desc, sizeof p->desc, "lsuv(tol=%.17g,max_iter=%u,ortho=%s)", p->tol,
+	snprintf(p->desc, sizeof p->desc, "lsuv(tol=%.10g,max_iter=%u,ortho=%s)", p->tol,
 	         p->max_iter, p->ortho ? "true" : "false");
 	return 0;
 }
@@ -200,10 +200,13 @@ static int lsuv_layer(lsuv_state *s, const ev_layer *l)
 	oi__ev_stats(y, &lr->stats);
 	lr->iterations = it;
 	lr->variance = var;
-	if (why)
+	if (why) {
 		lr->status = why;
-	else if (!isfinite(var) || var <= 0)
+	} else if (!isfinite(var) || var <= 0) {
+		/* left as planned: neither orthonormal nor scaled */
 		lr->status = "dead";
+		w->changed = false;
+	}
 	else
 		lr->status = fabs(var - 1.0) < s->p->tol ? "done" : "max_iter";
 	if (!strcmp(lr->status, "dead"))
@@ -292,7 +295,7 @@ static int provenance(oi_model *m, const lsuv_params *p, const oi_data *d, const
 	int64_t batch = c->n_inputs && c->inputs[0].ndim ? c->inputs[0].dims[0] : 0;
 	json_object_set_new(pt, "batch", json_integer(batch));
 	json_object_set_new(root, "pretrain", pt);
-	char *s = json_dumps(root, JSON_COMPACT);
+	char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(root);
 	if (!s)
 		return oi__fail(OI_ENOMEM, "out of memory");
