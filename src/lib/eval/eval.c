@@ -18,6 +18,71 @@ extern int openblas_get_num_threads(void);
 static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
 static int blas_saved;
 
+/* ---- buffers ------------------------------------------------------------ */
+
+enum { POOL_MAX = 64 };
+#define POOL_MAX_BYTES ((size_t)1 << 31)
+
+/* The pool of the context open on this thread (kernels allocate through
+ * oi__ev_alloc, which takes no context); NULL: plain malloc. */
+static _Thread_local ev_pool *tl_pool;
+
+static void *pool_get(size_t bytes)
+{
+	ev_pool *p = tl_pool;
+	if (p) {
+		size_t best = SIZE_MAX;
+		for (size_t i = 0; i < p->n; i++)
+			if (p->size[i] >= bytes && p->size[i] <= bytes + bytes / 2 + 4096 &&
+			    (best == SIZE_MAX || p->size[i] < p->size[best]))
+				best = i;
+		if (best != SIZE_MAX) {
+			void *b = p->buf[best];
+			p->bytes -= p->size[best];
+			p->buf[best] = p->buf[p->n - 1];
+			p->size[best] = p->size[p->n - 1];
+			p->n--;
+			return b;
+		}
+	}
+	return malloc(bytes ? bytes : 1);
+}
+
+static void pool_put(void *b, size_t bytes)
+{
+	ev_pool *p = tl_pool;
+	if (!b)
+		return;
+	if (!p || p->n == POOL_MAX || p->bytes + bytes > POOL_MAX_BYTES) {
+		free(b);
+		return;
+	}
+	if (!p->buf) {
+		p->buf = malloc(POOL_MAX * sizeof *p->buf);
+		p->size = malloc(POOL_MAX * sizeof *p->size);
+		if (!p->buf || !p->size) {
+			free(p->buf);
+			free(p->size);
+			p->buf = NULL;
+			p->size = NULL;
+			free(b);
+			return;
+		}
+	}
+	p->buf[p->n] = b;
+	p->size[p->n++] = bytes;
+	p->bytes += bytes;
+}
+
+static void pool_free(ev_pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->buf[i]);
+	free(p->buf);
+	free(p->size);
+	memset(p, 0, sizeof *p);
+}
+
 /* ---- helpers for kernels ------------------------------------------------ */
 
 int oi__ev_alloc(ev_tensor *t, ev_type type, int nd, const int64_t *d)
@@ -37,7 +102,7 @@ int oi__ev_alloc(ev_tensor *t, ev_type type, int nd, const int64_t *d)
 		t->d[k] = d[k];
 	t->n = n;
 	size_t esz = type == EV_F32 ? sizeof(float) : sizeof(int64_t);
-	t->data = malloc((size_t)(n ? n : 1) * esz);
+	t->data = pool_get((size_t)(n ? n : 1) * esz);
 	if (!t->data)
 		return oi__fail(OI_ENOMEM, "out of memory for a value of %lld elements", (long long)n);
 	return 0;
@@ -45,8 +110,9 @@ int oi__ev_alloc(ev_tensor *t, ev_type type, int nd, const int64_t *d)
 
 void oi__ev_tensor_free(ev_tensor *t)
 {
-	if (!t->borrowed)
-		free(t->data);
+	if (!t->borrowed && t->data)
+		pool_put(t->data, (size_t)(t->n ? t->n : 1) *
+		                  (t->type == EV_F32 ? sizeof(float) : sizeof(int64_t)));
 	t->data = NULL;
 	t->borrowed = false;
 }
@@ -459,6 +525,7 @@ int oi__ev_open(ev_ctx *c, oi_model *m, const oi_data *d, unsigned threads)
 	blas_saved = openblas_get_num_threads();
 	openblas_set_num_threads((int)c->threads);
 	c->blas_locked = true;
+	tl_pool = &c->pool;
 	return 0;
 }
 
@@ -482,6 +549,9 @@ void oi__ev_close(ev_ctx *c)
 	free(c->values);
 	free(c->slots);
 	free(c->scratch);
+	if (tl_pool == &c->pool)
+		tl_pool = NULL;
+	pool_free(&c->pool);
 	if (locked) {
 		openblas_set_num_threads(blas_saved);
 		pthread_mutex_unlock(&blas_lock);

@@ -87,8 +87,17 @@ typedef struct ev_weight {
 	bool changed;
 } ev_weight;
 
+/* Buffers of values freed during a run, handed out again: the same shapes
+ * come back every forward pass, and fresh pages cost more than the maths. */
+typedef struct ev_pool {
+	void **buf;
+	size_t *size;
+	size_t n, bytes;
+} ev_pool;
+
 typedef struct ev_ctx {
 	oi_model *m;
+	ev_pool pool;
 	int64_t opset;        /* of the default domain */
 	unsigned threads;
 	ev_node *nodes;

@@ -101,10 +101,42 @@ static bool blas_ok(int64_t a, int64_t b, int64_t c)
 	return a <= INT_MAX && b <= INT_MAX && c <= INT_MAX;
 }
 
+/* Row-major sgemm that also takes empty matrices, which OpenBLAS would
+ * report on stderr as invalid leading dimensions. */
+static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
+                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                  float *c, int ldc)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	if (k <= 0) {
+		for (int i = 0; i < m; i++)
+			for (int j = 0; j < n; j++)
+				c[(size_t)i * (size_t)ldc + (size_t)j] =
+					beta == 0.0f ? 0.0f : beta * c[(size_t)i * (size_t)ldc + (size_t)j];
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* ---- Conv --------------------------------------------------------------- */
 
+/* Output positions o (0..out) whose input i = o*str + off lies in [0, in):
+ * [*lo, *hi). */
+static void valid_range(int64_t off, int64_t str, int64_t in, int64_t out, int64_t *lo,
+                        int64_t *hi)
+{
+	int64_t a = off >= 0 ? 0 : (-off + str - 1) / str;
+	int64_t b = in - off <= 0 ? 0 : (in - off + str - 1) / str;
+	*lo = a < out ? a : out;
+	*hi = b < out ? b : out;
+	if (*hi < *lo)
+		*hi = *lo;
+}
+
 /* Columns of samples n0..n0+nb, channels c0..c0+cg: row (c, k0, k1, k2),
- * column n·P + output position. */
+ * column n·P + output position. Each output row is split into its padded
+ * ends (zeros) and its inside (a copy, strided or not). */
 static void im2col(const float *x, const geom *g, int64_t C, int64_t c0, int64_t cg, int64_t n0,
                    int64_t nb, float *col)
 {
@@ -114,6 +146,8 @@ static void im2col(const float *x, const geom *g, int64_t C, int64_t c0, int64_t
 			for (int64_t k1 = 0; k1 < g->ker[1]; k1++)
 				for (int64_t k2 = 0; k2 < g->ker[2]; k2++) {
 					int64_t row = ((c * g->ker[0] + k0) * g->ker[1] + k1) * g->ker[2] + k2;
+					int64_t off2 = k2 * g->dil[2] - g->pb[2], lo, hi;
+					valid_range(off2, g->str[2], g->in[2], g->out[2], &lo, &hi);
 					float *dst = col + row * cols;
 					for (int64_t n = 0; n < nb; n++) {
 						const float *src = x + ((n0 + n) * C + c0 + c) * IN;
@@ -127,10 +161,16 @@ static void im2col(const float *x, const geom *g, int64_t C, int64_t c0, int64_t
 									memset(orow, 0, (size_t)g->out[2] * sizeof *orow);
 									continue;
 								}
-								const float *srow = src + (i0 * g->in[1] + i1) * g->in[2];
-								int64_t i2 = -g->pb[2] + k2 * g->dil[2];
-								for (int64_t o2 = 0; o2 < g->out[2]; o2++, i2 += g->str[2])
-									orow[o2] = i2 >= 0 && i2 < g->in[2] ? srow[i2] : 0.0f;
+								const float *srow = src + (i0 * g->in[1] + i1) * g->in[2] + off2;
+								for (int64_t o2 = 0; o2 < lo; o2++)
+									orow[o2] = 0.0f;
+								if (g->str[2] == 1)
+									memcpy(orow + lo, srow + lo, (size_t)(hi - lo) * sizeof *orow);
+								else
+									for (int64_t o2 = lo; o2 < hi; o2++)
+										orow[o2] = srow[o2 * g->str[2]];
+								for (int64_t o2 = hi; o2 < g->out[2]; o2++)
+									orow[o2] = 0.0f;
 							}
 						}
 					}
@@ -162,12 +202,14 @@ EV_KERNEL(oi__k_conv)
 	if (rc)
 		return rc;
 	int64_t cg = C / group, mg = M / group, rows = cg * prod3(g.ker), P = prod3(g.out);
-	/* samples per im2col: columns of at most 2^25 floats */
-	int64_t nb = rows * P > 0 ? ((int64_t)1 << 25) / (rows * P) : N;
+	/* samples per im2col: columns of about 2^18 floats, which stay in cache */
+	int64_t nb = rows * P > 0 ? ((int64_t)1 << 18) / (rows * P) : N;
 	nb = nb < 1 ? 1 : nb > N ? N : nb;
 	if (!blas_ok(mg, nb * P, rows))
 		return oi__ev_fail(node, OI_EUNSUPPORTED, "too large for sgemm");
-	float *col = oi__ev_scratch(c, (size_t)(rows * nb * P + mg * nb * P));
+	bool pointwise = prod3(g.ker) == 1 && g.str[0] == 1 && g.str[1] == 1 && g.str[2] == 1 &&
+	                 !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
+	float *col = oi__ev_scratch(c, (size_t)(rows * nb * P + (nb > 1 ? mg * nb * P : 0)));
 	if (!col)
 		return OI_ENOMEM;
 	float *y = col + rows * nb * P, *o = ev_f(&out[0]);
@@ -175,10 +217,27 @@ EV_KERNEL(oi__k_conv)
 	for (int64_t n0 = 0; n0 < N; n0 += nb) {
 		int64_t cnt = N - n0 < nb ? N - n0 : nb;
 		for (int64_t gi = 0; gi < group; gi++) {
+			const float *wg = wf + gi * mg * rows;
+			if (cnt == 1) {
+				/* one sample: straight into the output (a 1x1 conv reads X itself) */
+				const float *src = xf + (n0 * C + gi * cg) * P;
+				if (!pointwise) {
+					im2col(xf, &g, C, gi * cg, cg, n0, 1, col);
+					src = col;
+				}
+				float *dst = o + (n0 * M + gi * mg) * P;
+				sgemm(CblasNoTrans, CblasNoTrans, (int)mg, (int)P, (int)rows, 1.0f, wg, (int)rows,
+				      src, (int)P, 0.0f, dst, (int)P);
+				for (int64_t m = 0; b && m < mg; m++) {
+					float bias = ev_f(b)[gi * mg + m];
+					for (int64_t p = 0; p < P; p++)
+						dst[m * P + p] += bias;
+				}
+				continue;
+			}
 			im2col(xf, &g, C, gi * cg, cg, n0, cnt, col);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)(cnt * P),
-			            (int)rows, 1.0f, wf + gi * mg * rows, (int)rows, col, (int)(cnt * P), 0.0f,
-			            y, (int)(cnt * P));
+			sgemm(CblasNoTrans, CblasNoTrans, (int)mg, (int)(cnt * P), (int)rows, 1.0f, wg,
+			      (int)rows, col, (int)(cnt * P), 0.0f, y, (int)(cnt * P));
 			for (int64_t n = 0; n < cnt; n++)
 				for (int64_t m = 0; m < mg; m++) {
 					float *dst = o + ((n0 + n) * M + gi * mg + m) * P;
@@ -262,7 +321,7 @@ EV_KERNEL(oi__k_conv_transpose)
 	const float *xf = ev_f(x), *wf = ev_f(w);
 	for (int64_t s = 0; s < N; s++)
 		for (int64_t gi = 0; gi < group; gi++) {
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)PI, (int)cg, 1.0f,
+			sgemm(CblasTrans, CblasNoTrans, (int)rows, (int)PI, (int)cg, 1.0f,
 			            wf + gi * cg * rows, (int)rows, xf + (s * C + gi * cg) * PI, (int)PI, 0.0f,
 			            col, (int)PI);
 			for (int64_t m = 0; m < mg; m++) {
@@ -334,7 +393,7 @@ EV_KERNEL(oi__k_gemm)
 				y[i * N + j] = beta * ev_f(cc)[(cr == 1 ? 0 : i) * ccol + (ccol == 1 ? 0 : j)];
 		bet = 1.0f;
 	}
-	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+	sgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
 	            (int)M, (int)N, (int)K, alpha, ev_f(a), (int)a->d[1], ev_f(b), (int)b->d[1], bet, y,
 	            (int)N);
 	return 0;
@@ -380,7 +439,7 @@ EV_KERNEL(oi__k_matmul)
 	const float *af = ev_f(a), *bf = ev_f(b);
 	if (b->nd <= 2 && batches * M <= INT_MAX) {
 		/* one product: a's batches are rows */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(batches * M), (int)N, (int)K,
+		sgemm(CblasNoTrans, CblasNoTrans, (int)(batches * M), (int)N, (int)K,
 		            1.0f, af, (int)K, bf, (int)N, 0.0f, y, (int)N);
 		return 0;
 	}
@@ -403,7 +462,7 @@ EV_KERNEL(oi__k_matmul)
 			oa += idx * sa[j];
 			ob += idx * sb[j];
 		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
+		sgemm(CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
 		            af + oa, (int)K, bf + ob, (int)N, 0.0f, y + i * M * N, (int)N);
 	}
 	return 0;
