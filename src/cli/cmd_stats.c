@@ -94,6 +94,8 @@ static void print_bar(FILE *f, double v, double max, int width)
 	if (!(max > 0) || !isfinite(v) || v < 0)
 		return;
 	long eighths = lround(v / max * width * 8);
+	if (eighths == 0 && v > 0)
+		eighths = 1; /* a signal that is there, however small, shows */
 	for (long k = 0; k < eighths / 8; k++)
 		fputs("\u2588", f);
 	fputs(part[eighths % 8], f);
@@ -102,17 +104,19 @@ static void print_bar(FILE *f, double v, double max, int width)
 static void print_table(FILE *f, const oi_report *r)
 {
 	size_t n = oi_report_layer_count(r);
-	int w = 4;
+	int w = 4, wo = 2;
 	double max = 0;
 	for (size_t i = 0; i < n; i++) {
 		const oi_layer_report *l = oi_report_layer(r, i);
-		int len = (int)strlen(l->node);
+		int len = (int)strlen(l->node), lo = (int)strlen(l->op);
 		w = len > w ? len : w;
+		wo = lo > wo ? lo : wo;
 		if (isfinite(l->stats.std) && l->stats.std > max)
 			max = l->stats.std;
 	}
 	w = w > 36 ? 36 : w;
-	fprintf(f, "%4s  %-*s  %-13s %10s %10s %10s %10s %6s  %s\n", "#", w, "node", "op", "mean",
+	wo = wo > 24 ? 24 : wo;
+	fprintf(f, "%4s  %-*s  %-*s %10s %10s %10s %10s %6s  %s\n", "#", w, "node", wo, "op", "mean",
 	        "std", "min", "max", "zeros", "std by depth");
 	for (size_t i = 0; i < n; i++) {
 		const oi_layer_report *l = oi_report_layer(r, i);
@@ -123,8 +127,8 @@ static void print_table(FILE *f, const oi_report *r)
 			snprintf(shown, sizeof shown, "~%s", name + len - (size_t)(w - 1));
 		else
 			snprintf(shown, sizeof shown, "%s", name);
-		fprintf(f, "%4zu  %-*s  %-13.13s %10.4g %10.4g %10.4g %10.4g %5.1f%%  ", i + 1, w, shown,
-		        l->op, l->stats.mean, l->stats.std, l->stats.min, l->stats.max,
+		fprintf(f, "%4zu  %-*s  %-*.*s %10.4g %10.4g %10.4g %10.4g %5.1f%%  ", i + 1, w, shown,
+		        wo, wo, l->op, l->stats.mean, l->stats.std, l->stats.min, l->stats.max,
 		        100.0 * l->stats.zeros);
 		print_bar(f, l->stats.std, max, 20);
 		fputc('\n', f);
