@@ -1013,16 +1013,21 @@ int oi__data_inputs(const oi_data *d, const oi_model *m, oi_input_batch **out, s
 	for (size_t i = 0; i < k && !rc; i++) {
 		b[i].name = in[i].name;
 		b[i].integer = !float_dtype(in[i].dtype);
-		rc = d->kind == OI_DATA_FILE ? file_input(d, arr[i], samples, &b[i])
-		                             : random_input(d, &in[i], &b[i]);
+		if (d->kind == OI_DATA_FILE) {
+			rc = file_input(d, arr[i], samples, &b[i]);
+		} else {
+			rc = random_input(d, &in[i], &b[i]);
+			if (rc && rc != OI_ENOMEM)
+				oi__error_prefix(m->path);
+		}
 	}
 	for (size_t i = 0; i < d->n_shapes && !rc; i++) {
 		size_t j = 0;
 		while (j < k && strcmp(in[j].name, d->shapes[i].name))
 			j++;
 		if (j == k)
-			rc = oi__fail(OI_EARG, "input shape for '%s': the model has no such input",
-			              d->shapes[i].name);
+			rc = oi__fail(OI_EARG, "%s: input shape for '%s': the model has no such input",
+			              m->path, d->shapes[i].name);
 	}
 	free(in);
 	free(arr);

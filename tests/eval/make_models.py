@@ -266,6 +266,41 @@ def op_cases(c):
             [init("p", np.array([0, 1, 2, 0, 0, 0, 1, 3], np.int64)), init("v", np.float32(0.3))])
 
 
+def rnn_cases(c):
+    seq, b, i, h = 5, 3, 4, 6
+    xs = rnd(seq, b, i)
+    for name, attrs, dirs, extra in [
+        ("lstm_forward", dict(hidden_size=h), 1, []),
+        ("lstm_bidir_bias_h0", dict(hidden_size=h, direction="bidirectional"), 2, ["B", "", "h0", "c0"]),
+        ("lstm_reverse_peep_clip", dict(hidden_size=h, direction="reverse", clip=0.8), 1,
+         ["B", "", "h0", "c0", "P"]),
+        ("lstm_reverse", dict(hidden_size=h, direction="reverse"), 1, ["B", "", "h0", "c0"]),
+        ("lstm_peep", dict(hidden_size=h), 1, ["B", "", "h0", "c0", "P"]),
+        ("lstm_clip", dict(hidden_size=h, clip=0.8), 1, ["B", "", "h0", "c0"]),
+    ]:
+        inits = [init("W", rnd(dirs, 4 * h, i, scale=0.5)), init("R", rnd(dirs, 4 * h, h, scale=0.5))]
+        if "B" in extra:
+            inits.append(init("B", rnd(dirs, 8 * h, scale=0.3)))
+        if "h0" in extra:
+            inits += [init("h0", rnd(dirs, b, h)), init("c0", rnd(dirs, b, h))]
+        if "P" in extra:
+            inits.append(init("P", rnd(dirs, 3 * h, scale=0.3)))
+        ins = ["xt", "W", "R"] + extra
+        node = helper.make_node("LSTM", ins, ["y", "yh", "yc"], **attrs)
+        # samples on the batch axis (1): the inputs are seq-first
+        c.graph(name, [n("Transpose", ["x"], ["xt"], perm=[1, 0, 2]), node],
+                {"x": np.ascontiguousarray(xs.transpose(1, 0, 2))}, inits,
+                out_names=("y", "yh", "yc"))
+    for lbr in (0, 1):
+        for dirn, dirs in (("forward", 1), ("bidirectional", 2)):
+            inits = [init("W", rnd(dirs, 3 * h, i, scale=0.5)),
+                     init("R", rnd(dirs, 3 * h, h, scale=0.5)), init("B", rnd(dirs, 6 * h, scale=0.3))]
+            node = helper.make_node("GRU", ["xt", "W", "R", "B"], ["y", "yh"], hidden_size=h,
+                                    direction=dirn, linear_before_reset=lbr)
+            c.graph(f"gru_{dirn}_lbr{lbr}", [n("Transpose", ["x"], ["xt"], perm=[1, 0, 2]), node],
+                    {"x": np.ascontiguousarray(xs.transpose(1, 0, 2))}, inits, out_names=("y", "yh"))
+
+
 def torch_cases(c):
     import torch
     import torch.nn as nn
@@ -313,6 +348,18 @@ def torch_cases(c):
                 mod.bias.data.normal_(0, 0.1)
         return m
 
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
+            self.gru = nn.GRU(32, 12, batch_first=True)
+            self.head = nn.Linear(12, 3)
+
+        def forward(self, x):
+            y, _ = self.lstm(x)
+            y, _ = self.gru(y)
+            return self.head(y[:, -1])
+
     enc_layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64,
                                            dropout=0.0, batch_first=True, activation="gelu")
     nets = [
@@ -322,6 +369,7 @@ def torch_cases(c):
         ("squeezenet1_0", torchvision.models.squeezenet1_0(weights=None), (2, 3, 96, 96), 13),
         ("transformer", nn.TransformerEncoder(enc_layer, num_layers=2), (2, 7, 32), 14),
         ("mlp", MLP(), (6, 20), 13),
+        ("lstm_gru", Recurrent(), (3, 7, 8), 13),
         ("unet", randomize_bn(UNet()), (2, 3, 32, 32), 13),
     ]
     for name, model, shape, opset in nets:
@@ -351,6 +399,7 @@ def main():
     c.only = set(filter(None, a.only.split(",")))
     if a.ops:
         op_cases(c)
+        rnn_cases(c)
         if c.only:
             c.manifest = [e for e in c.manifest if e["name"] in c.only]
     if a.nets:

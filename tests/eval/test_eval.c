@@ -587,9 +587,23 @@ static void test_options(void **state)
 	assert_int_equal(oi_data_open(&d, "normal", &o), OI_EARG);
 }
 
+/* the bisection needs the table sorted, and every row found by its name */
+static void test_kernel_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < oi__ev_kernel_count(); i++) {
+		const ev_kernel *k = oi__ev_kernel_at(i);
+		if (i)
+			assert_true(strcmp(oi__ev_kernel_at(i - 1)->op, k->op) < 0);
+		assert_ptr_equal(oi__ev_kernel_find(k->op), k);
+	}
+	assert_null(oi__ev_kernel_find("Hardmax"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kernel_table),
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_conv_transpose),
 		cmocka_unit_test(test_matmul_broadcast),

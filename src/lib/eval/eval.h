@@ -192,6 +192,8 @@ int oi__k_matmul(struct ev_ctx *, const struct ev_node *, ev_tensor *const *, si
 	int name(struct ev_ctx *c, const struct ev_node *node, ev_tensor *const *in, size_t nin, \
 	         ev_tensor *out, size_t nout)
 
+EV_KERNEL(oi__k_lstm);
+EV_KERNEL(oi__k_gru);
 EV_KERNEL(oi__k_maxpool);
 EV_KERNEL(oi__k_avgpool);
 EV_KERNEL(oi__k_global_avgpool);

@@ -758,3 +758,202 @@ EV_KERNEL(oi__k_logsoftmax)
 	(void)nout;
 	return softmax(c, node, in, out, true);
 }
+
+/* ---- LSTM, GRU ---------------------------------------------------------- */
+
+static inline float sigm(float x) { return (float)(1.0 / (1.0 + exp(-(double)x))); }
+
+typedef struct rnn_args {
+	const ev_tensor *x, *w, *r, *b, *h0, *c0, *p;
+	int64_t seq, batch, in, hid, dirs;
+	float clip;                 /* 0: none */
+	bool lbr;                   /* GRU linear_before_reset */
+	bool reverse;               /* direction "reverse": its one direction runs backwards */
+} rnn_args;
+
+/* The attributes and inputs LSTM and GRU share; gates per direction. */
+static int rnn_setup(const ev_node *node, ev_tensor *const *in, size_t nin, int gates,
+                     rnn_args *a)
+{
+	memset(a, 0, sizeof *a);
+	a->x = in[0];
+	a->w = nin > 1 ? in[1] : NULL;
+	a->r = nin > 2 ? in[2] : NULL;
+	a->b = nin > 3 ? in[3] : NULL;
+	a->h0 = nin > 5 ? in[5] : NULL;
+	if (!a->x || !a->w || !a->r || a->x->type != EV_F32 || a->w->type != EV_F32 ||
+	    a->r->type != EV_F32 || a->x->nd != 3 || a->w->nd != 3 || a->r->nd != 3)
+		return oi__ev_fail(node, OI_EUNSUPPORTED, "needs float X, W, R of rank 3");
+	if (oi__ev_attr(node, "activations") || oi__ev_attr_i(node, "layout", 0) ||
+	    oi__ev_attr_i(node, "input_forget", 0))
+		return oi__ev_fail(node, OI_EUNSUPPORTED, "activations, layout or input_forget other "
+		                   "than the defaults");
+	if (nin > 4 && in[4]) {
+		for (int64_t i = 0; i < in[4]->n; i++)
+			if ((in[4]->type == EV_I64 ? ev_i(in[4])[i] : (int64_t)ev_f(in[4])[i]) !=
+			    a->x->d[0])
+				return oi__ev_fail(node, OI_EUNSUPPORTED, "sequence_lens shorter than the "
+				                   "sequence");
+	}
+	const Onnx__AttributeProto *dir = oi__ev_attr(node, "direction");
+	bool bi = dir && dir->has_s && dir->s.len == 13 && !memcmp(dir->s.data, "bidirectional", 13);
+	a->dirs = bi ? 2 : 1;
+	a->reverse = dir && dir->has_s && dir->s.len == 7 && !memcmp(dir->s.data, "reverse", 7);
+	a->seq = a->x->d[0];
+	a->batch = a->x->d[1];
+	a->in = a->x->d[2];
+	a->hid = a->r->d[2];
+	a->clip = oi__ev_attr_f(node, "clip", 0.0f);
+	a->lbr = oi__ev_attr_i(node, "linear_before_reset", 0) != 0;
+	int64_t gh = gates * a->hid;
+	if (a->w->d[0] != a->dirs || a->w->d[1] != gh || a->w->d[2] != a->in ||
+	    a->r->d[0] != a->dirs || a->r->d[1] != gh || (a->b && a->b->n != a->dirs * 2 * gh) ||
+	    (a->h0 && a->h0->n != a->dirs * a->batch * a->hid))
+		return oi__ev_fail(node, OI_EINVALID, "W, R, B or initial_h do not fit X and the "
+		                   "hidden size");
+	if (!blas_ok(a->seq * a->batch, gh, a->in > a->hid ? a->in : a->hid))
+		return oi__ev_fail(node, OI_EUNSUPPORTED, "too large for sgemm");
+	return 0;
+}
+
+static float clip_to(float v, float c)
+{
+	return c > 0 ? (v < -c ? -c : v > c ? c : v) : v;
+}
+
+/* One direction d of an LSTM (gates = 4: i, o, f, c) or GRU (3: z, r, h):
+ * Y[t, d], and H (and C) left at the last step. */
+static int rnn_dir(ev_ctx *c, const rnn_args *a, int gates, int64_t d, float *y, float *h,
+                   float *cell, const float *c0)
+{
+	int64_t H = a->hid, B = a->batch, G = gates * H, T = a->seq;
+	float *xw = oi__ev_scratch(c, (size_t)(T * B * G + B * G + 2 * B * H));
+	if (!xw)
+		return OI_ENOMEM;
+	float *hr = xw + T * B * G, *gru_tmp = hr + B * G;
+	const float *W = ev_f(a->w) + d * G * a->in, *R = ev_f(a->r) + d * G * H;
+	const float *wb = a->b ? ev_f(a->b) + d * 2 * G : NULL, *rb = wb ? wb + G : NULL;
+	/* X·Wᵀ for every step at once */
+	sgemm(CblasNoTrans, CblasTrans, (int)(T * B), (int)G, (int)a->in, 1.0f, ev_f(a->x),
+	      (int)a->in, W, (int)a->in, 0.0f, xw, (int)G);
+	if (a->h0)
+		memcpy(h, ev_f(a->h0) + d * B * H, (size_t)(B * H) * sizeof *h);
+	else
+		memset(h, 0, (size_t)(B * H) * sizeof *h);
+	if (cell) {
+		if (c0)
+			memcpy(cell, c0 + d * B * H, (size_t)(B * H) * sizeof *cell);
+		else
+			memset(cell, 0, (size_t)(B * H) * sizeof *cell);
+	}
+	const float *P = a->p ? ev_f(a->p) + d * 3 * H : NULL;
+	for (int64_t s = 0; s < T; s++) {
+		int64_t t = d == 1 || a->reverse ? T - 1 - s : s;
+		sgemm(CblasNoTrans, CblasTrans, (int)B, (int)G, (int)H, 1.0f, h, (int)H, R, (int)H, 0.0f,
+		      hr, (int)G);
+		for (int64_t b = 0; b < B; b++) {
+			const float *xg = xw + (t * B + b) * G;
+			float *hg = hr + b * G, *hb = h + b * H;
+			for (int64_t j = 0; j < H; j++) {
+				if (gates == 4) {
+					float *cb = cell + b * H;
+					float gi = xg[j] + hg[j], go = xg[H + j] + hg[H + j];
+					float gf = xg[2 * H + j] + hg[2 * H + j], gc = xg[3 * H + j] + hg[3 * H + j];
+					if (wb) {
+						gi += wb[j] + rb[j];
+						go += wb[H + j] + rb[H + j];
+						gf += wb[2 * H + j] + rb[2 * H + j];
+						gc += wb[3 * H + j] + rb[3 * H + j];
+					}
+					if (P) {
+						gi += P[j] * cb[j];
+						gf += P[2 * H + j] * cb[j];
+					}
+					float it = sigm(clip_to(gi, a->clip)), ft = sigm(clip_to(gf, a->clip));
+					float ct = tanhf(clip_to(gc, a->clip));
+					cb[j] = ft * cb[j] + it * ct;
+					if (P)
+						go += P[H + j] * cb[j];
+					float ot = sigm(clip_to(go, a->clip));
+					hb[j] = ot * tanhf(cb[j]);
+				} else {
+					float gz = xg[j] + hg[j] + (wb ? wb[j] + rb[j] : 0.0f);
+					float gr = xg[H + j] + hg[H + j] + (wb ? wb[H + j] + rb[H + j] : 0.0f);
+					/* z and r kept in hr's first blocks: the hidden gate needs all of r */
+					hg[j] = sigm(clip_to(gz, a->clip));
+					hg[H + j] = sigm(clip_to(gr, a->clip));
+				}
+			}
+		}
+		if (gates == 3) {
+			/* h~ = tanh(X·Whᵀ + (r ⊙ H)·Rhᵀ + Rbh + Wbh), or with linear_before_reset
+			 * tanh(X·Whᵀ + r ⊙ (H·Rhᵀ + Rbh) + Wbh), whose H·Rhᵀ is hr's third block */
+			float *rin = gru_tmp, *prod = gru_tmp + B * H;
+			if (!a->lbr) {
+				for (int64_t b = 0; b < B; b++)
+					for (int64_t j = 0; j < H; j++)
+						rin[b * H + j] = hr[b * G + H + j] * h[b * H + j];
+				sgemm(CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H, 1.0f, rin, (int)H,
+				      R + 2 * H * H, (int)H, 0.0f, prod, (int)H);
+			}
+			for (int64_t b = 0; b < B; b++) {
+				float *hb = h + b * H, *hg = hr + b * G;
+				const float *xg = xw + (t * B + b) * G;
+				for (int64_t j = 0; j < H; j++) {
+					float rbh = rb ? rb[2 * H + j] : 0.0f, wbh = wb ? wb[2 * H + j] : 0.0f;
+					float g = a->lbr ? xg[2 * H + j] + hg[H + j] * (hg[2 * H + j] + rbh) + wbh
+					                 : xg[2 * H + j] + prod[b * H + j] + rbh + wbh;
+					float ht = tanhf(clip_to(g, a->clip)), zt = hg[j];
+					hb[j] = (1.0f - zt) * ht + zt * hb[j];
+				}
+			}
+		}
+		if (y)
+			for (int64_t b = 0; b < B; b++)
+				memcpy(y + ((t * a->dirs + d) * B + b) * H, h + b * H, (size_t)H * sizeof *y);
+	}
+	return 0;
+}
+
+static int rnn(ev_ctx *c, const ev_node *node, ev_tensor *const *in, size_t nin, ev_tensor *out,
+               size_t nout, int gates)
+{
+	rnn_args a;
+	int rc = rnn_setup(node, in, nin, gates, &a);
+	if (rc)
+		return rc;
+	const ev_tensor *c0 = gates == 4 && nin > 6 ? in[6] : NULL;
+	a.p = gates == 4 && nin > 7 ? in[7] : NULL;
+	if ((c0 && c0->n != a.dirs * a.batch * a.hid) || (a.p && a.p->n != a.dirs * 3 * a.hid))
+		return oi__ev_fail(node, OI_EINVALID, "initial_c or P do not fit");
+	int64_t yd[4] = { a.seq, a.dirs, a.batch, a.hid }, hd[3] = { a.dirs, a.batch, a.hid };
+	rc = oi__ev_alloc(&out[0], EV_F32, 4, yd);
+	if (!rc && nout > 1)
+		rc = oi__ev_alloc(&out[1], EV_F32, 3, hd);
+	if (!rc && nout > 2 && gates == 4)
+		rc = oi__ev_alloc(&out[2], EV_F32, 3, hd);
+	float *h = rc ? NULL : malloc((size_t)(a.batch * a.hid * 2) * sizeof *h);
+	if (!rc && !h)
+		rc = oi__fail(OI_ENOMEM, "out of memory");
+	for (int64_t d = 0; d < a.dirs && !rc; d++) {
+		float *cell = gates == 4 ? h + a.batch * a.hid : NULL;
+		rc = rnn_dir(c, &a, gates, d, ev_f(&out[0]), h, cell, c0 ? ev_f(c0) : NULL);
+		if (!rc && nout > 1)
+			memcpy(ev_f(&out[1]) + d * a.batch * a.hid, h, (size_t)(a.batch * a.hid) * sizeof *h);
+		if (!rc && nout > 2 && gates == 4)
+			memcpy(ev_f(&out[2]) + d * a.batch * a.hid, cell,
+			       (size_t)(a.batch * a.hid) * sizeof *h);
+	}
+	free(h);
+	return rc;
+}
+
+EV_KERNEL(oi__k_lstm)
+{
+	return rnn(c, node, in, nin, out, nout, 4);
+}
+
+EV_KERNEL(oi__k_gru)
+{
+	return rnn(c, node, in, nin, out, nout, 3);
+}
