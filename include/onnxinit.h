@@ -473,7 +473,7 @@ OI_EXTERN void oi_report_free(oi_report *r);
 #define OI_EVAL_OPTIONS_VERSION 1
 typedef struct oi_eval_options {
 	unsigned version;  /* OI_EVAL_OPTIONS_VERSION */
-	/* OpenBLAS threads of the forward pass; 0: as many as cores. For a given
+	/* threads of the forward pass; 0: as many as cores. For a given
 	 * count, the same model and data give the same results. */
 	unsigned threads;
 } oi_eval_options;
@@ -491,8 +491,11 @@ typedef struct oi_eval_options {
  * Data that does not fit the model's inputs is OI_EINVALID, naming both
  * shapes. opts may be NULL.
  *
- * OpenBLAS's thread count is the process's: the pass sets it to its
- * threads and puts back what it found, one pass at a time in the process.
+ * Threads: the pass splits its convolutions by samples among its own
+ * threads, each calling OpenBLAS on one thread. OpenBLAS's thread count is
+ * the process's: the pass sets it to 1 and puts back what it found, one pass
+ * at a time in the process; OpenBLAS work of the program's own threads
+ * during that time runs on one thread.
  */
 OI_EXTERN int oi_model_stats(oi_report **out, oi_model *model, const oi_data *data,
                              const oi_eval_options *opts);

@@ -9,10 +9,11 @@ Cases: a torchvision ResNet-18 (eval export, BatchNorm folded) on a batch of 64 
 hooks on every Conv2d/Linear, orthogonal_ first, then per layer a whole forward pass per
 measurement, weight /= sqrt(var) until |var - 1| < tol or max_iter (tol 0.1, max_iter 10, as
 onnxinit's defaults); the model in eval mode, under no_grad, torch.set_num_threads(threads).
-onnxinit: the whole `init --pretrain lsuv` command (load, plan, orthogonal values, the pass,
-the save with --no-fsync), so its figure includes what PyTorch's leaves out.
-Each pair runs onnxinit then PyTorch, back to back; min and median over the pairs, and the
-ratio onnxinit / PyTorch of each (below 1: onnxinit faster).
+onnxinit: the whole `init --pretrain lsuv` command (process start, load, plan, orthogonal
+values, the pass, the save with --no-fsync), so its figure includes what PyTorch's leaves
+out; "pass" is that minus the same command without --pretrain (medians), the pass's own cost.
+Each pair runs onnxinit (with and without the pass) then PyTorch, back to back; min and median
+over the pairs, and the ratio onnxinit / PyTorch of each (below 1: onnxinit faster).
 """
 import argparse
 import copy
@@ -96,13 +97,17 @@ def main():
     ]
     print(f"# {a.pairs} interleaved pairs per row; times in ms; ratio = onnxinit / other")
     print(f"{'case':40} {'threads':>7} {'onnxinit min/med':>18} {'pytorch min/med':>18} "
-          f"{'ratio min/med':>14}")
+          f"{'ratio min/med':>14} {'pass med':>9} {'ratio':>6}")
     for threads in [int(t) for t in a.threads.split(",")]:
         torch.set_num_threads(threads)
         for name, onnx_path, data_args, tmodel, x, _, _ in cases:
-            ours, theirs = [], []
+            ours, theirs, plain = [], [], []
             out = os.path.join(a.work, "out.onnx")
             for _ in range(a.pairs):
+                t0 = time.perf_counter()
+                subprocess.run([a.onnxinit, "init", onnx_path, "-o", out, "--threads", str(threads),
+                                "--no-fsync", "-q"], check=True)
+                plain.append((time.perf_counter() - t0) * 1e3)
                 t0 = time.perf_counter()
                 subprocess.run([a.onnxinit, "init", onnx_path, "-o", out, "--pretrain", "lsuv",
                                 "--threads", str(threads), "--no-fsync", "-q"] + data_args,
@@ -113,8 +118,9 @@ def main():
                 torch_lsuv(m, x)
                 theirs.append((time.perf_counter() - t0) * 1e3)
             (om, od), (tm, td) = fmt(ours), fmt(theirs)
+            pm = od - statistics.median(plain)
             print(f"{'lsuv ' + name:40} {threads:7d} {om:8.1f}/{od:8.1f} {tm:8.1f}/{td:8.1f} "
-                  f"{om / tm:6.2f}/{od / td:6.2f}", flush=True)
+                  f"{om / tm:6.2f}/{od / td:6.2f} {pm:9.1f} {pm / td:6.2f}", flush=True)
     print()
     print(f"{'forward pass alone':40} {'threads':>7} {'onnxinit min/med':>18} {'ORT min/med':>18} "
           f"{'ratio min/med':>14}")

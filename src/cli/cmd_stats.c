@@ -25,7 +25,7 @@ static const char help[] =
 	"                            an input's shape for random data (repeatable)\n"
 	"      --data-scale X        multiply the data by X first\n"
 	"      --seed N              seed of random data (default 0)\n"
-	"      --threads N           OpenBLAS threads (0: the cores)\n"
+	"      --threads N           threads of the forward pass (0: the cores)\n"
 	"      --json                {\"layers\": [{node, op, output, mean, std, min,\n"
 	"                            max, zeros}]} on stdout\n"
 	"  -q, --quiet               only errors on stderr\n"

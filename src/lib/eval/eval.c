@@ -523,7 +523,9 @@ int oi__ev_open(ev_ctx *c, oi_model *m, const oi_data *d, unsigned threads)
 	}
 	pthread_mutex_lock(&blas_lock);
 	blas_saved = openblas_get_num_threads();
-	openblas_set_num_threads((int)c->threads);
+	/* the pass splits its work among its own threads, each calling OpenBLAS
+	 * on one: the values then depend on no thread count of OpenBLAS's */
+	openblas_set_num_threads(1);
 	c->blas_locked = true;
 	tl_pool = &c->pool;
 	return 0;

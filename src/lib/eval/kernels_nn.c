@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +178,101 @@ static void im2col(const float *x, const geom *g, int64_t C, int64_t c0, int64_t
 				}
 }
 
+/* A Conv split by samples among the pass's threads: each takes a range,
+ * with its own columns, and OpenBLAS runs on one thread under each. A
+ * sample's values depend on the chunk it is computed in only through
+ * sgemm's blocking, so a given thread count gives the same values. */
+typedef struct conv_job {
+	const geom *g;
+	const float *x, *w, *b;
+	float *o;
+	int64_t C, M, group, cg, mg, rows, P, nb;
+	bool pointwise;
+} conv_job;
+
+typedef struct conv_part {
+	const conv_job *j;
+	int64_t lo, hi;       /* samples */
+	int rc;
+} conv_part;
+
+static void *conv_range(void *arg)
+{
+	conv_part *part = arg;
+	const conv_job *j = part->j;
+	int64_t rows = j->rows, P = j->P, mg = j->mg, nb = j->nb;
+	float *col = malloc((size_t)(rows * nb * P + (nb > 1 ? mg * nb * P : 0) + 1) * sizeof *col);
+	if (!col) {
+		part->rc = OI_ENOMEM;
+		return NULL;
+	}
+	float *y = col + rows * nb * P;
+	for (int64_t n0 = part->lo; n0 < part->hi; n0 += nb) {
+		int64_t cnt = part->hi - n0 < nb ? part->hi - n0 : nb;
+		for (int64_t gi = 0; gi < j->group; gi++) {
+			const float *wg = j->w + gi * mg * rows;
+			if (cnt == 1) {
+				/* one sample: straight into the output (a 1x1 conv reads X itself) */
+				const float *src = j->x + (n0 * j->C + gi * j->cg) * P;
+				if (!j->pointwise) {
+					im2col(j->x, j->g, j->C, gi * j->cg, j->cg, n0, 1, col);
+					src = col;
+				}
+				float *dst = j->o + (n0 * j->M + gi * mg) * P;
+				sgemm(CblasNoTrans, CblasNoTrans, (int)mg, (int)P, (int)rows, 1.0f, wg, (int)rows,
+				      src, (int)P, 0.0f, dst, (int)P);
+				for (int64_t m = 0; j->b && m < mg; m++) {
+					float bias = j->b[gi * mg + m];
+					for (int64_t p = 0; p < P; p++)
+						dst[m * P + p] += bias;
+				}
+				continue;
+			}
+			im2col(j->x, j->g, j->C, gi * j->cg, j->cg, n0, cnt, col);
+			sgemm(CblasNoTrans, CblasNoTrans, (int)mg, (int)(cnt * P), (int)rows, 1.0f, wg,
+			      (int)rows, col, (int)(cnt * P), 0.0f, y, (int)(cnt * P));
+			for (int64_t n = 0; n < cnt; n++)
+				for (int64_t m = 0; m < mg; m++) {
+					float *dst = j->o + ((n0 + n) * j->M + gi * mg + m) * P;
+					const float *src = y + m * cnt * P + n * P;
+					float bias = j->b ? j->b[gi * mg + m] : 0.0f;
+					for (int64_t p = 0; p < P; p++)
+						dst[p] = src[p] + bias;
+				}
+		}
+	}
+	free(col);
+	return NULL;
+}
+
+static int conv_parallel(ev_ctx *c, const conv_job *j, int64_t N)
+{
+	enum { MAX_PARTS = 64 };
+	conv_part parts[MAX_PARTS];
+	pthread_t tid[MAX_PARTS];
+	bool started[MAX_PARTS] = { false };
+	int64_t k = c->threads < MAX_PARTS ? (int64_t)c->threads : MAX_PARTS;
+	if (k > N)
+		k = N;
+	if (k < 1)
+		k = 1;
+	for (int64_t i = 0; i < k; i++)
+		parts[i] = (conv_part){ j, N * i / k, N * (i + 1) / k, 0 };
+	for (int64_t i = 1; i < k; i++)
+		started[i] = pthread_create(&tid[i], NULL, conv_range, &parts[i]) == 0;
+	conv_range(&parts[0]);
+	int rc = parts[0].rc;
+	for (int64_t i = 1; i < k; i++) {
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		else
+			conv_range(&parts[i]); /* no thread to be had: here */
+		if (!rc)
+			rc = parts[i].rc;
+	}
+	return rc ? oi__fail(rc, "out of memory for a convolution's columns") : 0;
+}
+
 EV_KERNEL(oi__k_conv)
 {
 	(void)nout;
@@ -201,54 +297,21 @@ EV_KERNEL(oi__k_conv)
 	rc = oi__ev_alloc(&out[0], EV_F32, out_dims(&g, N, M, d), d);
 	if (rc)
 		return rc;
-	int64_t cg = C / group, mg = M / group, rows = cg * prod3(g.ker), P = prod3(g.out);
+	conv_job job = { .g = &g, .x = ev_f(x), .w = ev_f(w), .b = b ? ev_f(b) : NULL,
+	                 .o = ev_f(&out[0]), .C = C, .M = M, .group = group };
+	job.cg = C / group;
+	job.mg = M / group;
+	job.rows = job.cg * prod3(g.ker);
+	job.P = prod3(g.out);
 	/* samples per im2col: columns of about 2^18 floats, which stay in cache */
-	int64_t nb = rows * P > 0 ? ((int64_t)1 << 18) / (rows * P) : N;
-	nb = nb < 1 ? 1 : nb > N ? N : nb;
-	if (!blas_ok(mg, nb * P, rows))
+	int64_t rp = job.rows * job.P;
+	job.nb = rp > 0 ? ((int64_t)1 << 18) / rp : N;
+	job.nb = job.nb < 1 ? 1 : job.nb > N ? N : job.nb;
+	if (!blas_ok(job.mg, job.nb * job.P, job.rows))
 		return oi__ev_fail(node, OI_EUNSUPPORTED, "too large for sgemm");
-	bool pointwise = prod3(g.ker) == 1 && g.str[0] == 1 && g.str[1] == 1 && g.str[2] == 1 &&
-	                 !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
-	float *col = oi__ev_scratch(c, (size_t)(rows * nb * P + (nb > 1 ? mg * nb * P : 0)));
-	if (!col)
-		return OI_ENOMEM;
-	float *y = col + rows * nb * P, *o = ev_f(&out[0]);
-	const float *xf = ev_f(x), *wf = ev_f(w);
-	for (int64_t n0 = 0; n0 < N; n0 += nb) {
-		int64_t cnt = N - n0 < nb ? N - n0 : nb;
-		for (int64_t gi = 0; gi < group; gi++) {
-			const float *wg = wf + gi * mg * rows;
-			if (cnt == 1) {
-				/* one sample: straight into the output (a 1x1 conv reads X itself) */
-				const float *src = xf + (n0 * C + gi * cg) * P;
-				if (!pointwise) {
-					im2col(xf, &g, C, gi * cg, cg, n0, 1, col);
-					src = col;
-				}
-				float *dst = o + (n0 * M + gi * mg) * P;
-				sgemm(CblasNoTrans, CblasNoTrans, (int)mg, (int)P, (int)rows, 1.0f, wg, (int)rows,
-				      src, (int)P, 0.0f, dst, (int)P);
-				for (int64_t m = 0; b && m < mg; m++) {
-					float bias = ev_f(b)[gi * mg + m];
-					for (int64_t p = 0; p < P; p++)
-						dst[m * P + p] += bias;
-				}
-				continue;
-			}
-			im2col(xf, &g, C, gi * cg, cg, n0, cnt, col);
-			sgemm(CblasNoTrans, CblasNoTrans, (int)mg, (int)(cnt * P), (int)rows, 1.0f, wg,
-			      (int)rows, col, (int)(cnt * P), 0.0f, y, (int)(cnt * P));
-			for (int64_t n = 0; n < cnt; n++)
-				for (int64_t m = 0; m < mg; m++) {
-					float *dst = o + ((n0 + n) * M + gi * mg + m) * P;
-					const float *src = y + m * cnt * P + n * P;
-					float bias = b ? ev_f(b)[gi * mg + m] : 0.0f;
-					for (int64_t p = 0; p < P; p++)
-						dst[p] = src[p] + bias;
-				}
-		}
-	}
-	return 0;
+	job.pointwise = prod3(g.ker) == 1 && g.str[0] == 1 && g.str[1] == 1 && g.str[2] == 1 &&
+	                !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
+	return conv_parallel(c, &job, N);
 }
 
 /* ---- ConvTranspose ------------------------------------------------------ */
