@@ -613,8 +613,16 @@ static int run_node(ev_ctx *c, size_t i)
 {
 	ev_node *en = &c->nodes[i];
 	const char *op = en->n->op_type ? en->n->op_type : "";
-	if (constant_tensor(c, en))
-		return ready_value(c, en->out[0]) < 0 ? -1 : 0;
+	if (constant_tensor(c, en)) {
+		int rc = ready_value(c, en->out[0]);
+		if (rc == OI_ENOMEM)
+			return rc;
+		if (rc) {
+			stop(c, i, "node '%s' (Constant): %s", en->label, oi_last_error());
+			return 1;
+		}
+		return 0;
+	}
 	if (!en->k) {
 		stop(c, i, "op '%s%s%s' (node '%s') is not supported by the evaluator",
 		     en->n->domain && *en->n->domain ? en->n->domain : "",
