@@ -475,8 +475,11 @@ static int npz_member(oi_data *d, const uint8_t *p, size_t len, const uint8_t *e
 	uint8_t *buf = NULL;
 	const uint8_t *bytes = p + data;
 	if (method == 8) {
-		if (usize > SIZE_MAX / 2)
-			return oi__fail(OI_ETOOBIG, "%s is too large", mwhat);
+		/* deflate expands at most 1032 times: a size past that is a lie, not
+		 * a reason to allocate it */
+		if (usize > SIZE_MAX / 2 || usize / 1032 > csize + 1)
+			return oi__fail(OI_EFORMAT, "%s: its size (%llu bytes from %llu) cannot be", mwhat,
+			                (unsigned long long)usize, (unsigned long long)csize);
 		buf = malloc(usize ? usize : 1);
 		if (!buf)
 			return oi__fail(OI_ENOMEM, "%s: out of memory", mwhat);
