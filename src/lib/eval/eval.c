@@ -164,8 +164,12 @@ int oi__ev_ints(const ev_tensor *t, int64_t *out, int max)
 {
 	if (t->n > max)
 		return -1;
-	for (int64_t i = 0; i < t->n; i++)
-		out[i] = t->type == EV_I64 ? ev_i(t)[i] : (int64_t)ev_f(t)[i];
+	for (int64_t i = 0; i < t->n; i++) {
+		float f = t->type == EV_F32 ? ev_f(t)[i] : 0.0f;
+		if (t->type == EV_F32 && !(fabsf(f) < 9.0e18f))
+			return -1; /* NaN or past int64: no shape */
+		out[i] = t->type == EV_I64 ? ev_i(t)[i] : (int64_t)f;
+	}
 	return (int)t->n;
 }
 

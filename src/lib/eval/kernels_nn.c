@@ -49,8 +49,11 @@ static int geometry(const ev_node *node, const ev_tensor *x, const int64_t *ksha
 		g->pb[off + j] = v[j];
 		g->pe[off + j] = v[k + j];
 	}
+	const int64_t big = (int64_t)1 << 30; /* past that the arithmetic below could overflow */
 	for (int j = 0; j < 3; j++)
-		if (g->str[j] < 1 || g->dil[j] < 1 || g->ker[j] < 1 || g->pb[j] < 0 || g->pe[j] < 0)
+		if (g->str[j] < 1 || g->dil[j] < 1 || g->ker[j] < 1 || g->pb[j] < 0 || g->pe[j] < 0 ||
+		    g->str[j] > big || g->dil[j] > big || g->ker[j] > big || g->pb[j] > big ||
+		    g->pe[j] > big)
 			return oi__ev_fail(node, OI_EINVALID, "bad strides, dilations, pads or kernel");
 	const Onnx__AttributeProto *ap = oi__ev_attr(node, "auto_pad");
 	char pad[16] = "NOTSET";

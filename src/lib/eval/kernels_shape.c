@@ -73,15 +73,16 @@ EV_KERNEL(oi__k_reshape)
 			infer = j;
 		} else if (s[j] < 0) {
 			return oi__ev_fail(node, OI_EINVALID, "negative dim in the shape");
-		} else {
-			known *= s[j];
+		} else if (!oi__mul_i64(known, s[j], &known)) {
+			return oi__ev_fail(node, OI_EINVALID, "the shape overflows");
 		}
 	}
 	if (infer >= 0)
 		s[infer] = known ? x->n / known : 0;
 	int64_t total = 1;
 	for (int j = 0; j < n; j++)
-		total *= s[j];
+		if (!oi__mul_i64(total, s[j], &total))
+			return oi__ev_fail(node, OI_EINVALID, "the shape overflows");
 	if (total != x->n) {
 		char buf[200];
 		size_t len = 0;
@@ -267,8 +268,8 @@ EV_KERNEL(oi__k_slice)
 	for (int k = 0; k < ns; k++) {
 		int64_t a = norm_axis(na >= 0 ? ax[k] : k, x->nd), dim;
 		int64_t s = st[k], e = en[k], p = nsp >= 0 ? sp[k] : 1;
-		if (a < 0 || a >= x->nd || p == 0)
-			return oi__ev_fail(node, OI_EINVALID, "bad axis or zero step");
+		if (a < 0 || a >= x->nd || p == 0 || p == INT64_MIN)
+			return oi__ev_fail(node, OI_EINVALID, "bad axis or step");
 		dim = x->d[a];
 		if (s < 0)
 			s += dim;
@@ -411,7 +412,8 @@ EV_KERNEL(oi__k_gather)
 	char *dst = out[0].data;
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t k = 0; k < ix->n; k++) {
-			int64_t i = ix->type == EV_I64 ? ev_i(ix)[k] : (int64_t)ev_f(ix)[k];
+			float fi = ix->type == EV_F32 ? ev_f(ix)[k] : 0.0f;
+			int64_t i = ix->type == EV_I64 ? ev_i(ix)[k] : fabsf(fi) < 9.0e18f ? (int64_t)fi : dim;
 			if (i < 0)
 				i += dim;
 			if (i < 0 || i >= dim) {
@@ -590,9 +592,9 @@ EV_KERNEL(oi__k_pad)
 	               : oi__ev_attr_f(node, "value", 0.0f);
 	int64_t d[EV_MAX_RANK];
 	for (int j = 0; j < x->nd; j++) {
+		if (p[j] < 0 || p[x->nd + j] < 0 || p[j] > (1 << 30) || p[x->nd + j] > (1 << 30))
+			return oi__ev_fail(node, OI_EUNSUPPORTED, "negative or huge pads");
 		d[j] = x->d[j] + p[j] + p[x->nd + j];
-		if (d[j] < 0 || p[j] < 0 || p[x->nd + j] < 0)
-			return oi__ev_fail(node, OI_EUNSUPPORTED, "negative pads");
 	}
 	int rc = oi__ev_alloc(&out[0], x->type, x->nd, d);
 	if (rc)
