@@ -340,9 +340,15 @@ EV_KERNEL(oi__k_conv_transpose)
 	int off = 3 - k, n = oi__ev_attr_ints(node, "output_padding", v, 3);
 	for (int j = 0; j < k && n == k; j++)
 		op[off + j] = v[j];
+	for (int j = 0; j < 3; j++)
+		if (op[j] < 0 || op[j] > ((int64_t)1 << 30) || g.in[j] > ((int64_t)1 << 30))
+			return oi__ev_fail(node, OI_EINVALID, "bad output_padding");
 	int n_os = oi__ev_attr_ints(node, "output_shape", v, 3);
 	if (n_os > k)
 		n_os = -1;
+	for (int j = 0; j < n_os; j++)
+		if (v[j] < 1 || v[j] > ((int64_t)1 << 30))
+			return oi__ev_fail(node, OI_EINVALID, "bad output_shape");
 	const Onnx__AttributeProto *ap = oi__ev_attr(node, "auto_pad");
 	bool upper = ap && ap->has_s && ap->s.len == 10 && !memcmp(ap->s.data, "SAME_UPPER", 10);
 	bool same = upper || (ap && ap->has_s && ap->s.len == 10 &&
