@@ -428,6 +428,154 @@ OI_EXTERN int oi_model_save(oi_model *model, const char *path,
  *  NULL after a save that did not. */
 OI_EXTERN const char *oi_model_saved_external(const oi_model *model);
 
+/* ---- data and the data-driven passes ------------------------------------ */
+
+/**
+ * Data the passes run the model on: a .npy file (the model's only input;
+ * the first axis numbers the samples), an .npz archive (arrays named after
+ * the model's inputs, or one array), or "normal" / "uniform" (random N(0, 1)
+ * / U(0, 1) inputs of the inputs' shapes, from the seed). Any integer or
+ * float dtype; float inputs get float32 values times scale, integer inputs
+ * the integers. A file is read whole and checked when opened: its header,
+ * its size, and that every value is finite (NaN/Inf: OI_EINVALID naming the
+ * first index). An opened data set is only read: it may serve several
+ * models and threads at once.
+ */
+typedef struct oi_data oi_data;
+
+#define OI_DATA_OPTIONS_VERSION 1
+typedef struct oi_data_options {
+	unsigned version;                /* OI_DATA_OPTIONS_VERSION */
+	size_t batch;                    /* samples per forward pass; 0: 64. A fixed
+	                                    batch dim in the model wins. */
+	double scale;                    /* float inputs are multiplied by it; 0: 1 */
+	uint64_t seed;                   /* random data: the values' seed */
+	/* "NAME=D,D,...": the whole shape of an input, for random data where the
+	 * model leaves dims other than the first symbolic */
+	const char *const *input_shapes;
+	size_t n_input_shapes;
+} oi_data_options;
+#ifdef __cplusplus
+#define OI_DATA_OPTIONS_INIT { OI_DATA_OPTIONS_VERSION, 0, 0.0, 0, NULL, 0 }
+#else
+#define OI_DATA_OPTIONS_INIT { .version = OI_DATA_OPTIONS_VERSION }
+#endif
+
+/** Open a .npy / .npz file, or "normal" / "uniform". opts may be NULL. */
+OI_EXTERN int oi_data_open(oi_data **out, const char *data, const oi_data_options *opts);
+/** The same from bytes in memory (a copy is kept); name names it in messages. */
+OI_EXTERN int oi_data_open_memory(oi_data **out, const void *bytes, size_t len,
+                                  const char *name, const oi_data_options *opts);
+OI_EXTERN void oi_data_free(oi_data *data);
+/** The file's base name, or "normal" / "uniform". */
+OI_EXTERN const char *oi_data_name(const oi_data *data);
+/** The hex SHA-256 of the file; NULL for random data. */
+OI_EXTERN const char *oi_data_sha256(const oi_data *data);
+/** The arrays of a file ("" names a .npy's), with their shapes. */
+OI_EXTERN size_t oi_data_array_count(const oi_data *data);
+OI_EXTERN int oi_data_array(const oi_data *data, size_t i, const char **name, size_t *ndim,
+                            const int64_t **dims);
+
+/** Statistics of a value over the batch (population std; zeros: the
+ *  fraction of elements exactly 0). NaN where nothing was measured. */
+typedef struct oi_value_stats {
+	double mean, std, min, max, zeros;
+} oi_value_stats;
+
+/** One layer (Conv, ConvTranspose, Gemm, MatMul with a constant operand,
+ *  measured after its bias Add) or activation node of a pass. */
+typedef struct oi_layer_report {
+	const char *node;       /* its name (or "<op>_<index>") */
+	const char *op;         /* its op type */
+	const char *output;     /* the value measured */
+	oi_value_stats stats;   /* stats: the output; pretrain: after the pass */
+	/* pretrain only (else NULL / 0 / NaN): */
+	const char *weight;     /* the tensor the pass scales */
+	const char *status;     /* "done", "max_iter" (tolerance not reached),
+	                           "dead" (variance 0: left), "kept" (a rule keeps
+	                           the weight), "shared" (the weight is not the
+	                           layer's alone, or not a plain tensor: left) */
+	unsigned iterations;
+	double variance;        /* the output's final variance */
+	oi_value_stats before;  /* the output when the pass reached the layer */
+} oi_layer_report;
+
+/** What a pass found: its layers in graph order and its warnings (an op
+ *  the evaluator does not know, dead layers). Owned by the caller. */
+typedef struct oi_report oi_report;
+OI_EXTERN size_t oi_report_layer_count(const oi_report *r);
+OI_EXTERN const oi_layer_report *oi_report_layer(const oi_report *r, size_t i);
+OI_EXTERN size_t oi_report_warning_count(const oi_report *r);
+OI_EXTERN const char *oi_report_warning(const oi_report *r, size_t i);
+/** The number of graph nodes the forward pass ran, and of the main graph. */
+OI_EXTERN size_t oi_report_nodes_run(const oi_report *r);
+OI_EXTERN size_t oi_report_nodes_total(const oi_report *r);
+OI_EXTERN void oi_report_free(oi_report *r);
+
+#define OI_EVAL_OPTIONS_VERSION 1
+typedef struct oi_eval_options {
+	unsigned version;  /* OI_EVAL_OPTIONS_VERSION */
+	/* threads of the forward pass; 0: as many as cores. For a given
+	 * count, the same model and data give the same results. */
+	unsigned threads;
+} oi_eval_options;
+#ifdef __cplusplus
+#define OI_EVAL_OPTIONS_INIT { OI_EVAL_OPTIONS_VERSION, 0 }
+#else
+#define OI_EVAL_OPTIONS_INIT { .version = OI_EVAL_OPTIONS_VERSION }
+#endif
+
+/**
+ * Run the main graph forward in float32 on the first batch of data, with
+ * the values the model would be saved with (the plan's, if planned), and
+ * measure every layer and activation. An op the evaluator does not know
+ * ends the run there with a warning; no layer reached is OI_EUNSUPPORTED.
+ * Data that does not fit the model's inputs is OI_EINVALID, naming both
+ * shapes. opts may be NULL.
+ *
+ * Threads: the pass splits its convolutions by samples among its own
+ * threads, each calling OpenBLAS on one thread. OpenBLAS's thread count is
+ * the process's: the pass sets it to 1 and puts back what it found, one pass
+ * at a time in the process; OpenBLAS work of the program's own threads
+ * during that time runs on one thread.
+ */
+OI_EXTERN int oi_model_stats(oi_report **out, oi_model *model, const oi_data *data,
+                             const oi_eval_options *opts);
+
+#define OI_PRETRAIN_OPTIONS_VERSION 1
+typedef struct oi_pretrain_options {
+	unsigned version;       /* OI_PRETRAIN_OPTIONS_VERSION */
+	/* "lsuv" or "lsuv(tol=0.1,max_iter=10,ortho=true)" */
+	const char *pass;
+	unsigned threads;       /* as oi_eval_options.threads */
+	uint64_t seed;          /* of ortho's orthogonal values (the plan's seed) */
+	const oi_rules *rules;  /* the plan's: a tensor a rule keeps is never changed */
+	int no_provenance;      /* as the plan's */
+} oi_pretrain_options;
+#ifdef __cplusplus
+#define OI_PRETRAIN_OPTIONS_INIT { OI_PRETRAIN_OPTIONS_VERSION, NULL, 0, 0, NULL, 0 }
+#else
+#define OI_PRETRAIN_OPTIONS_INIT { .version = OI_PRETRAIN_OPTIONS_VERSION }
+#endif
+
+/**
+ * After oi_model_plan(): change the planned values of the layers the pass
+ * reaches, from the planned values (a kept tensor: the model's own).
+ * lsuv (Mishkin & Matas 2015, "All you need is a good init"): with ortho,
+ * conv and dense weights first get orthonormal values (orthogonal(gain=1),
+ * from seed); then, in graph order, each layer's weight is multiplied by
+ * 1/sqrt(Var(output)) on the batch until |Var - 1| < tol, at most max_iter
+ * times. Biases keep their planned values. A layer whose output has
+ * variance 0 is left as it is, with a warning. The changed tensors are
+ * saved by oi_model_save() like any planned tensor (their scheme reads
+ * "lsuv(...)"); provenance gets "pretrain": {"pass", "params", "data",
+ * "sha256", "batch"}. OI_EARG for an unknown pass or parameter. The same
+ * model, plan, data, options and threads give the same values. opts must
+ * name the pass.
+ */
+OI_EXTERN int oi_model_pretrain(oi_report **out, oi_model *model, const oi_data *data,
+                                const oi_pretrain_options *opts);
+
 #ifdef __cplusplus
 }
 #endif

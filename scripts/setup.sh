@@ -13,10 +13,11 @@ SUDO=()
 [ "$(id -u)" -ne 0 ] && SUDO=(sudo)
 
 pkgs=(build-essential pkg-config meson ninja-build protobuf-c-compiler
-      libprotobuf-c-dev libonnx-dev libopenblas-dev libjansson-dev)
+      libprotobuf-c-dev libonnx-dev libopenblas-dev libjansson-dev zlib1g-dev)
 if [ "$want_tests" = 1 ]; then
 	pkgs+=(libcmocka-dev python3-onnx python3-numpy libonnx-testdata clang
-	       libclang-rt-14-dev python3-torch python3-torchvision python3-scipy strace)
+	       libclang-rt-14-dev python3-torch python3-torchvision python3-scipy strace
+	       python3-sklearn dataset-fashion-mnist)
 	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 fi
 

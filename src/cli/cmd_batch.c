@@ -41,7 +41,8 @@ static const char help[] =
 	"      --progress WHEN       auto (stderr is a terminal), always, never\n"
 	"      --scheme SPEC, --rule SEL=SPEC, --rules FILE, --seed N, --threads N,\n"
 	"      --fan-convention C, --no-provenance, --in-memory, --no-fsync, --no-untie,\n"
-	"      --residual MODE, --dry-run, --json:\n"
+	"      --residual MODE, --dry-run, --json, --pretrain PASS, --data DATA,\n"
+	"      --batch N, --input-shape NAME=D,..., --data-scale X:\n"
 	"                            as for 'onnxinit init'; --threads is per model\n"
 	"  -q, --quiet               only errors on stderr\n"
 	"  -v, --verbose             more on stderr\n"
@@ -93,6 +94,7 @@ typedef struct batch {
 	bool discovery_failed;
 	dir_rules *rules;
 	size_t n_rules;
+	oi_data *data;    /* --data for --pretrain, opened once for every model */
 	/* the run */
 	FILE *manifest;
 	int manifest_errno;   /* its first write error (said once) */
@@ -628,6 +630,20 @@ static oi_model *plan_job(batch *b, job *j, const job_rules *jr, cli_plan_option
 		cli_close_model(m);
 		return NULL;
 	}
+	if (a->pretrain) {
+		oi_report *rep = NULL;
+		rc = cli_pretrain(&rep, m, b->data, a, po->rules, j->seed);
+		if (!rc) {
+			cli_print_report_warnings(j->input, rep);
+			cli_print_pretrain_summary(j->input, oi_data_name(b->data), rep);
+		}
+		oi_report_free(rep);
+		if (rc) {
+			fail(j, "%s: %s", j->input, oi_last_error());
+			cli_close_model(m);
+			return NULL;
+		}
+	}
 	j->tensors = oi_model_changed_count(m);
 	return m;
 }
@@ -915,6 +931,7 @@ static void batch_free(batch *b)
 		free(b->rules[i].text);
 	}
 	free(b->rules);
+	oi_data_free(b->data);
 	if (b->manifest)
 		fclose(b->manifest);
 }
@@ -922,6 +939,8 @@ static void batch_free(batch *b)
 static int run_batch(batch_opts *o, char **paths, size_t n_paths)
 {
 	int ret = cli_init_args_finish(&o->init);
+	if (!ret)
+		ret = cli_check_pretrain(&o->init, "batch");
 	if (ret)
 		return ret;
 	/* where the output directory is or will be, links resolved */
@@ -929,6 +948,12 @@ static int run_batch(batch_opts *o, char **paths, size_t n_paths)
 	if (o->outdir && !o->init.dry && !out_real)
 		return cli_error(EXIT_FAIL, "%s: %s", o->outdir, strerror(errno));
 	batch b = { .o = o };
+	int drc = o->init.pretrain ? cli_data_open(&b.data, &o->init) : 0;
+	if (drc) {
+		ret = cli_error(cli_exit_for(drc), "%s", oi_last_error());
+		free(out_real);
+		return ret;
+	}
 	ret = discover(&b, paths, n_paths, out_real);
 	if (ret == EXIT_OK)
 		ret = assign_outputs(&b);

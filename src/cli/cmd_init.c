@@ -38,6 +38,12 @@ static const char help[] =
 	"      --no-untie            keep an initializer whose readers want different\n"
 	"                            values shared (its first reader decides) instead\n"
 	"                            of giving them their own copies (NAME.untied.K)\n"
+	"      --pretrain PASS       after the scheme: lsuv(tol=0.1,max_iter=10,ortho=true)\n"
+	"                            scales each layer to unit output variance on --data\n"
+	"      --data DATA           .npy, .npz, normal or uniform (for --pretrain)\n"
+	"      --batch N             samples per forward pass (default 64)\n"
+	"      --input-shape NAME=D,D,...  an input's shape for random data\n"
+	"      --data-scale X        multiply the data by X first\n"
 	"  -q, --quiet               only errors on stderr\n"
 	"  -v, --verbose             more on stderr\n"
 	"  -h, --help                this text\n";
@@ -77,7 +83,7 @@ static int check_args(init_request *r, int argc, char **argv)
 		                       "replace it", r->out);
 	if (r->in_place)
 		r->out = r->model;
-	return EXIT_OK;
+	return cli_check_pretrain(&r->args, "init");
 }
 
 /* EXIT_OK, O_HELP_SHOWN, or an exit code. */
@@ -109,16 +115,28 @@ static int parse_args(init_request *r, int argc, char **argv)
 	return check_args(r, argc, argv);
 }
 
+/* The plan (with the pretrain pass's report) as JSON. */
+static json_t *plan_json(const oi_model *m, const oi_report *rep, const char *pass)
+{
+	json_t *j = cli_model_json(m, true);
+	if (rep) {
+		json_t *p = cli_report_json(rep, true);
+		json_object_set_new(p, "pass", cli_json_text(pass));
+		json_object_set_new(j, "pretrain", p);
+	}
+	return j;
+}
+
 /* The plan as a table or JSON, writing nothing. */
-static int show_plan(const oi_model *m, bool json)
+static int show_plan(const oi_model *m, bool json, const oi_report *rep, const char *pass)
 {
 	if (json)
-		return cli_print_json(cli_model_json(m, true));
+		return cli_print_json(plan_json(m, rep, pass));
 	cli_print_table(stdout, m, true);
 	return cli_stdout_flush();
 }
 
-static int save(oi_model *m, const init_request *r)
+static int save(oi_model *m, const init_request *r, const oi_report *rep)
 {
 	cli_install_signal_cleanup();
 	oi_save_options so;
@@ -131,7 +149,7 @@ static int save(oi_model *m, const init_request *r)
 		           "in '%s'", r->out, oi_model_saved_external(m));
 	if (r->args.json) {
 		cli_stdout_note("the model was written to %s", r->out);
-		json_t *j = cli_model_json(m, true);
+		json_t *j = plan_json(m, rep, r->args.pretrain);
 		json_object_set_new(j, "output", cli_json_text(r->out));
 		return cli_print_json(j);
 	}
@@ -153,11 +171,24 @@ static int run_init(const init_request *r)
 	if (!rc)
 		rc = oi_model_plan(m, &po.io);
 	cli_print_warnings(m);
+	oi_data *d = NULL;
+	oi_report *rep = NULL;
+	if (!rc && a->pretrain) {
+		rc = cli_data_open(&d, a);
+		if (!rc)
+			rc = cli_pretrain(&rep, m, d, a, po.rules, a->seed);
+		if (!rc) {
+			cli_print_report_warnings(r->model, rep);
+			cli_print_pretrain_summary(r->model, oi_data_name(d), rep);
+		}
+	}
 	int ret;
 	if (rc)
 		ret = cli_error(cli_exit_for(rc), "%s", oi_last_error());
 	else
-		ret = a->dry ? show_plan(m, a->json) : save(m, r);
+		ret = a->dry ? show_plan(m, a->json, rep, a->pretrain) : save(m, r, rep);
+	oi_report_free(rep);
+	oi_data_free(d);
 	cli_close_model(m);
 	cli_plan_options_free(&po);
 	return ret;

@@ -14,6 +14,7 @@ static const char usage[] =
 	"  inspect MODEL [--json]          list every tensor: role, shape, storage, fans\n"
 	"  init MODEL -o OUT [options]     write MODEL with re-initialized weights\n"
 	"  batch PATH... -o OUTDIR         re-initialize whole trees of models\n"
+	"  stats MODEL --data DATA         per-layer output statistics of a forward pass\n"
 	"\n"
 	"  onnxinit --help | --version | COMMAND --help\n"
 	"\n"
@@ -39,6 +40,8 @@ static int run(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (!strcmp(cmd, "batch"))
 		return cmd_batch(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc - 1, argv + 1);
 	return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }
 

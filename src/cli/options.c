@@ -14,6 +14,27 @@ void cli_init_args_start(cli_init_args *a)
 	a->fans = OI_FANS_TORCH;
 }
 
+static int add_input_shape(cli_init_args *a, const char *spec)
+{
+	const char **r = realloc(a->input_shapes, (a->n_input_shapes + 1) * sizeof *r);
+	if (!r)
+		return cli_error(EXIT_FAIL, "out of memory");
+	a->input_shapes = r;
+	a->input_shapes[a->n_input_shapes++] = spec;
+	return -1;
+}
+
+static int parse_scale(cli_init_args *a, const char *cmd, const char *arg)
+{
+	char *end;
+	errno = 0;
+	double v = arg && *arg ? strtod(arg, &end) : 0;
+	if (!arg || !*arg || *end || errno || !(v > 0) || v > 1e30)
+		return cli_usage_error(cmd, "--data-scale takes a number > 0, not '%s'", arg ? arg : "");
+	a->data_scale = v;
+	return -1;
+}
+
 static int add_rule(cli_init_args *a, const char *rule)
 {
 	const char **r = realloc(a->rules, (a->n_rules + 1) * sizeof *r);
@@ -63,6 +84,17 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 	case CLI_O_NOFSYNC: a->save_flags |= OI_SAVE_NO_FSYNC; return 1;
 	case CLI_O_NOUNTIE: a->no_untie = true; return 1;
 	case CLI_O_RESIDUAL: *exit_code = parse_residual(cmd, arg, &a->residual); return 1;
+	case CLI_O_DATA: a->data = arg; return 1;
+	case CLI_O_BATCH:
+		if (!cli_parse_count(arg, 1u << 20, &n) || n == 0)
+			*exit_code = cli_usage_error(cmd, "--batch takes a count from 1 to 1048576, not "
+			                             "'%s'", arg);
+		else
+			a->batch = n;
+		return 1;
+	case CLI_O_INPUT_SHAPE: *exit_code = add_input_shape(a, arg); return 1;
+	case CLI_O_DATA_SCALE: *exit_code = parse_scale(a, cmd, arg); return 1;
+	case CLI_O_PRETRAIN: a->pretrain = arg; return 1;
 	case 'q': cli_verbosity = -1; return 1;
 	case 'v': cli_verbosity++; return 1;
 	default: return 0;
@@ -76,6 +108,8 @@ int cli_init_args_finish(cli_init_args *a)
 
 void cli_init_args_free(cli_init_args *a)
 {
+	free(a->input_shapes);
+	a->input_shapes = NULL;
 	free(a->rules);
 	free(a->rules_text);
 	a->rules = NULL;
@@ -217,4 +251,40 @@ void cli_save_options(oi_save_options *so, const cli_init_args *a, unsigned flag
 	so->flags = flags | a->save_flags;
 	so->threads = a->threads;
 	so->on_temp = cli_temp_callback;
+}
+
+/* ---- the data-driven passes --------------------------------------------- */
+
+int cli_check_pretrain(const cli_init_args *a, const char *cmd)
+{
+	if (a->pretrain && !a->data)
+		return cli_usage_error(cmd, "--pretrain needs --data DATA (a .npy, an .npz, normal or "
+		                       "uniform)");
+	if (!a->pretrain && (a->data || a->batch || a->n_input_shapes || a->data_scale))
+		return cli_usage_error(cmd, "--data, --batch, --input-shape and --data-scale are for "
+		                       "--pretrain");
+	return 0;
+}
+
+int cli_data_open(oi_data **out, const cli_init_args *a)
+{
+	oi_data_options o = OI_DATA_OPTIONS_INIT;
+	o.batch = a->batch;
+	o.scale = a->data_scale;
+	o.seed = a->seed;
+	o.input_shapes = a->input_shapes;
+	o.n_input_shapes = a->n_input_shapes;
+	return oi_data_open(out, a->data, &o);
+}
+
+int cli_pretrain(oi_report **report, oi_model *m, const oi_data *d, const cli_init_args *a,
+                 const oi_rules *rules, uint64_t seed)
+{
+	oi_pretrain_options o = OI_PRETRAIN_OPTIONS_INIT;
+	o.pass = a->pretrain;
+	o.threads = a->threads;
+	o.seed = seed;
+	o.rules = rules;
+	o.no_provenance = a->no_provenance;
+	return oi_model_pretrain(report, m, d, &o);
 }

@@ -13,7 +13,13 @@
 
 enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_O_THREADS,
        CLI_O_FAN, CLI_O_RULE, CLI_O_RULES, CLI_O_INMEM, CLI_O_NOFSYNC, CLI_O_NOUNTIE,
-       CLI_O_RESIDUAL };
+       CLI_O_RESIDUAL, CLI_O_DATA, CLI_O_BATCH, CLI_O_INPUT_SHAPE, CLI_O_DATA_SCALE, CLI_O_PRETRAIN };
+/* The data options init, batch and stats share. */
+#define CLI_DATA_LONG_OPTIONS                                                         \
+	{ "data", required_argument, NULL, CLI_O_DATA },                               \
+	{ "batch", required_argument, NULL, CLI_O_BATCH },                             \
+	{ "input-shape", required_argument, NULL, CLI_O_INPUT_SHAPE },                 \
+	{ "data-scale", required_argument, NULL, CLI_O_DATA_SCALE }
 #define CLI_INIT_LONG_OPTIONS                                                         \
 	{ "scheme", required_argument, NULL, CLI_O_SCHEME },                           \
 	{ "seed", required_argument, NULL, CLI_O_SEED },                               \
@@ -28,6 +34,8 @@ enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_
 	{ "no-fsync", no_argument, NULL, CLI_O_NOFSYNC },                              \
 	{ "no-untie", no_argument, NULL, CLI_O_NOUNTIE },                              \
 	{ "residual", required_argument, NULL, CLI_O_RESIDUAL },                       \
+	{ "pretrain", required_argument, NULL, CLI_O_PRETRAIN },                       \
+	CLI_DATA_LONG_OPTIONS,                                                         \
 	{ "quiet", no_argument, NULL, 'q' },                                           \
 	{ "verbose", no_argument, NULL, 'v' }
 
@@ -47,6 +55,14 @@ typedef struct cli_init_args {
 	unsigned open_flags;   /* OI_OPEN_* */
 	unsigned save_flags;   /* OI_SAVE_* */
 	bool dry, json;
+	/* the data-driven passes: --data, --batch, --input-shape, --data-scale,
+	 * --pretrain */
+	const char *data;
+	unsigned long batch;   /* 0: the library's default */
+	const char **input_shapes;
+	size_t n_input_shapes;
+	double data_scale;     /* 0: none */
+	const char *pretrain;
 } cli_init_args;
 
 void cli_init_args_start(cli_init_args *a);
@@ -56,6 +72,15 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 /* Read the rules file; 0 or an exit code. */
 int cli_init_args_finish(cli_init_args *a);
 void cli_init_args_free(cli_init_args *a);
+
+/* --data and --pretrain go together: 0, or the exit code of a usage error. */
+int cli_check_pretrain(const cli_init_args *a, const char *cmd);
+/* Open --data with the data options: 0, or the library's error code. */
+int cli_data_open(oi_data **out, const cli_init_args *a);
+/* Run --pretrain on a model planned with rules and seed: 0, or the
+ * library's error code; its report (to free) in *report. */
+int cli_pretrain(oi_report **report, oi_model *m, const oi_data *d, const cli_init_args *a,
+                 const oi_rules *rules, uint64_t seed);
 
 /* --fan-convention's value into *fans: -1, or the exit code of a usage error. */
 int cli_parse_fans(const char *cmd, const char *arg, oi_fan_convention *fans);

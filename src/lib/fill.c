@@ -82,6 +82,9 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 		}
 		break;
 	}
+	case OI_FILL_GIVEN:
+		memcpy(out, f->given + first, n * sizeof *out);
+		break;
 	default:
 		for (size_t i = 0; i < n; i++)
 			out[i] = 0;

@@ -19,7 +19,8 @@ enum {
 	OI_FILL_DIRAC,      /* groups p0 */
 	OI_FILL_FORGET,     /* LSTM B: 1 on the forget gate of Wb, else 0 */
 	OI_FILL_ORTHOGONAL, /* gain p0; materialized */
-	OI_FILL_SPARSE      /* sparsity p0, std p1; materialized */
+	OI_FILL_SPARSE,     /* sparsity p0, std p1; materialized */
+	OI_FILL_GIVEN       /* the values in given (a pass computed them) */
 };
 
 typedef struct oi_fill {
@@ -31,6 +32,9 @@ typedef struct oi_fill {
 	oi_key key;
 	double std, bound;   /* what the values get; NaN where unbounded/unknown */
 	char desc[160];      /* the scheme with every parameter, e.g. "uniform(low=-0.1,high=0.1)" */
+	/* OI_FILL_GIVEN: every element's value, encoded to the tensor's dtype by
+	 * the save like any fill's; owned by the model's pool */
+	const double *given;
 } oi_fill;
 
 /* Element values first .. first+n of an elementwise fill. */

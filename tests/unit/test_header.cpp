@@ -12,6 +12,12 @@ int main()
 	if (io.version != OI_INIT_OPTIONS_VERSION || so.version != OI_SAVE_OPTIONS_VERSION ||
 	    oo.version != OI_OPEN_OPTIONS_VERSION)
 		return 1;
+	oi_data_options dop = OI_DATA_OPTIONS_INIT;
+	oi_eval_options eo = OI_EVAL_OPTIONS_INIT;
+	oi_pretrain_options po = OI_PRETRAIN_OPTIONS_INIT;
+	if (dop.version != OI_DATA_OPTIONS_VERSION || eo.version != OI_EVAL_OPTIONS_VERSION ||
+	    po.version != OI_PRETRAIN_OPTIONS_VERSION || dop.batch || po.pass)
+		return 1;
 	if (std::strcmp(oi_version(), OI_VERSION_STRING) != 0)
 		return 1;
 	oi_model *m = nullptr;

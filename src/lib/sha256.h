@@ -1,0 +1,21 @@
+/* SHA-256 (FIPS 180-4), for the provenance of the data a pass reads. */
+#ifndef OI_LIB_SHA256_H
+#define OI_LIB_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct oi_sha256_ctx {
+	uint32_t h[8];
+	uint64_t len;
+	uint8_t buf[64];
+	size_t fill;
+} oi_sha256_ctx;
+
+void oi__sha256_init(oi_sha256_ctx *c);
+void oi__sha256_update(oi_sha256_ctx *c, const void *data, size_t n);
+void oi__sha256_final(oi_sha256_ctx *c, uint8_t out[32]);
+/* Hex digest of a file; 0, or -1 with errno. */
+int oi__sha256_file(const char *path, char hex[65]);
+
+#endif
