@@ -113,6 +113,7 @@ typedef struct save_ctx {
 	oi_temp model_tmp;   /* created first: while it is locked, the save runs */
 	data_out *data;
 	size_t n_data;
+	bool *shared;        /* per ext file: the output names the input's own */
 	out_refs refs;
 } save_ctx;
 
@@ -539,6 +540,7 @@ static void ctx_free(save_ctx *c)
 		free(c->data[i].dest);
 	}
 	free(c->data);
+	free(c->shared);
 	oi__temp_close(&c->model_tmp, false);
 	refs_free(&c->refs);
 	free(c->out_dir);
@@ -597,9 +599,9 @@ static int write_external(save_ctx *c, size_t fi, oi_fill_ctx *pcs, const char *
 	char *same = oi__asprintf("%s/%s", c->out_dir, e->location);
 	if (!same)
 		return OI_ENOMEM;
-	bool shared = same_file(same, e->dev, e->ino) && !e->changed;
+	c->shared[fi] = same_file(same, e->dev, e->ino) && !e->changed;
 	free(same);
-	if (shared)
+	if (c->shared[fi])
 		return 0; /* the output reads the very same, unchanged file */
 	char *want = preferred_name(base_name(m->path), c->out_base, e->location);
 	oi_edit *edits = oi__calloc(m->n_tensors + 1, sizeof *edits);
@@ -971,6 +973,16 @@ static int commit(save_ctx *c)
 		if (sync)
 			fsync_dir(c->data[i].dest);
 	}
+	/* a file shared with the input that another run (in place) replaced */
+	for (size_t i = 0; i < c->m->n_ext; i++) {
+		const oi_ext_file *e = &c->m->ext[i];
+		char *p = c->shared[i] ? oi__asprintf("%s/%s", c->out_dir, e->location) : NULL;
+		bool gone = p && !same_file(p, e->dev, e->ino);
+		free(p);
+		if (gone)
+			return oi__fail(OI_EIO, "its external data file '%s' was replaced or removed "
+			                "meanwhile (by another run?)", e->location);
+	}
 	if (rename(c->model_tmp.path, c->path) != 0)
 		return oi__fail(OI_EIO, "cannot rename %s to %s: %s", c->model_tmp.path, c->path,
 		                strerror(errno));
@@ -1084,6 +1096,11 @@ int oi_model_save(oi_model *m, const char *path, const oi_save_options *given)
 	if (rc) {
 		free(c.out_dir);
 		return rc;
+	}
+	c.shared = oi__calloc(m->n_ext + 1, sizeof *c.shared);
+	if (!c.shared) {
+		free(c.out_dir);
+		return OI_ENOMEM;
 	}
 	remove_stale(&c);
 	struct stat st;
