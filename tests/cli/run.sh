@@ -674,6 +674,8 @@ why=$(crash_why)
 verdict "newline-in-path/output-folder-missing: one line" "$why"
 
 # ---- the save under faults: one rename commits a model with its data -----------
+# LeakSanitizer cannot run under strace (ptrace): runs traced here check no leaks
+UNTRACED_LEAKS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 # pair_why MODEL: the model loads with its external data, and its weights are
 # what its provenance says (no provenance: the input's; zeros; ones), never a
 # model of one save with the data of another
@@ -713,7 +715,7 @@ else
 		D=$FS/inplace-kill-$when
 		mkdir -p "$D"
 		cp "$MODELS/external.onnx" "$MODELS/external.onnx.data" "$D/"
-		(timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
+		(ASAN_OPTIONS=$UNTRACED_LEAKS timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
 			-e inject=rename,renameat,renameat2:signal=SIGKILL:when=$when \
 			"$ONNXINIT" init "$D/external.onnx" --in-place --scheme zeros >"$OUT" 2>"$ERR" </dev/null
 		:) 2>/dev/null
@@ -748,7 +750,7 @@ else
 	# save's model with that save's data
 	D=$FS/concurrent
 	mkdir -p "$D"
-	timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
+	ASAN_OPTIONS=$UNTRACED_LEAKS timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
 		-e inject=rename,renameat,renameat2:delay_enter=2000000:when=2 \
 		"$ONNXINIT" init "$MODELS/external.onnx" -o "$D/x.onnx" --scheme zeros >"$OUT" 2>"$ERR" </dev/null &
 	pid=$!
@@ -794,7 +796,7 @@ else
 	rm -rf "$D/out.onnx"
 	echo precious >"$D/external.onnx.data"
 	before=$(files_sum "$D")
-	timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
+	ASAN_OPTIONS=$UNTRACED_LEAKS timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
 		-e inject=rename,renameat,renameat2:error=EIO:when=2+ \
 		"$ONNXINIT" init "$MODELS/external.onnx" -o "$D/out.onnx" --scheme zeros >"$OUT" 2>"$ERR" </dev/null
 	rc=$?
@@ -831,13 +833,13 @@ if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1
 		D=$ST/$model
 		mkdir -p "$D"
 		# killed (kill -9) at its first fsync: its temporaries stay
-		(timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
+		(ASAN_OPTIONS=$UNTRACED_LEAKS timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
 			-e inject=fsync:signal=SIGKILL:when=1 \
 			"$ONNXINIT" init "$MODELS/$model.onnx" -o "$D/out.onnx" >"$OUT" 2>"$ERR" </dev/null
 		:) 2>/dev/null
 		stale=$(temps_in "$D")
 		# another save of the output, held at its first fsync, is running
-		timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
+		ASAN_OPTIONS=$UNTRACED_LEAKS timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
 			-e inject=fsync:delay_enter=3000000:when=1 \
 			"$ONNXINIT" init "$MODELS/$model.onnx" -o "$D/out.onnx" >"$S/out2" 2>"$S/err2" </dev/null &
 		pid=$!
@@ -878,7 +880,7 @@ if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1
 		cp "$CH/big.keep" "$CH/big.onnx"
 		rm -rf "$CH/out"
 		mkdir -p "$CH/out"
-		timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
+		ASAN_OPTIONS=$UNTRACED_LEAKS timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
 			-e inject="$1":delay_enter=3000000:when=1 \
 			"$ONNXINIT" init "$CH/big.onnx" -o "$CH/out/out.onnx" --scheme keep --no-provenance \
 			>"$OUT" 2>"$ERR" </dev/null &
