@@ -548,13 +548,14 @@ fi
 # The save's second write is held 3 s by strace; the input is cut meanwhile,
 # so the next bytes read from its mapping are gone. A run that ended before
 # the cut (a machine too busy to poll in 3 s) is tried again, up to 3 times.
-if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1000 true 2>/dev/null &&
+if strace -f -qq -o /dev/null -e inject=write:delay_enter=1:when=1000 true 2>/dev/null &&
 	"$PYTHON" "$SRCDIR/scripts/bench/make_big_model.py" "$FT/big.keep" --size-mib 16 --layers 8 >/dev/null 2>"$FT/big.err"; then
 	for try in 1 2 3; do
 		cp "$FT/big.keep" "$FT/big.onnx"
 		rm -rf "$FT/bus"
 		mkdir -p "$FT/bus"
-		timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null -e trace=none \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+			timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
 			-e inject=write:delay_enter=3000000:when=2 \
 			"$ONNXINIT" init "$FT/big.onnx" -o "$FT/bus/out.onnx" --no-fsync >"$OUT" 2>"$ERR" </dev/null &
 		pid=$!
@@ -565,6 +566,7 @@ if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1
 		truncate -s 0 "$FT/big.onnx"
 		wait "$pid"
 		rc=$?
+		sed -i '/^strace: /d' "$ERR" # strace's own complaints are not the program's
 		[ "$rc" -ne 0 ] && break
 	done
 	why=$(failure_why "$FT/big.onnx" "$FT/bus")
@@ -704,7 +706,7 @@ pair_why() { "$PYTHON" "$PAIR" "$1" "$MODELS/external.onnx" 2>&1 | head -n 1; }
 files_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum); }
 FS=$S/save-faults
 mkdir -p "$FS"
-if ! strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1000 true 2>/dev/null; then
+if ! strace -f -qq -o /dev/null -e inject=write:delay_enter=1:when=1000 true 2>/dev/null; then
 	skip "save-faults" "no strace that can inject faults"
 elif [ ! -e "$MODELS/external.onnx" ]; then
 	not_ok "save-faults" "no $MODELS/external.onnx"
@@ -800,6 +802,7 @@ else
 		-e inject=rename,renameat,renameat2:error=EIO:when=2+ \
 		"$ONNXINIT" init "$MODELS/external.onnx" -o "$D/out.onnx" --scheme zeros >"$OUT" 2>"$ERR" </dev/null
 	rc=$?
+	sed -i '/^strace: /d' "$ERR"
 	why=$(failure_why "$D/out.onnx")
 	[ -z "$why" ] && [ "$(files_sum "$D")" != "$before" ] && why="the folder changed: $(ls -A "$D" | tr '\n' ' ')"
 	verdict "save/model-rename-fails: nothing written" "$why"
@@ -828,7 +831,7 @@ done
 # ---- stale temporaries: a save removes those of its output whose writer is gone --
 ST=$S/stale
 mkdir -p "$ST"
-if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1000 true 2>/dev/null; then
+if strace -f -qq -o /dev/null -e inject=write:delay_enter=1:when=1000 true 2>/dev/null; then
 	for model in cnn external; do
 		D=$ST/$model
 		mkdir -p "$D"
@@ -872,7 +875,7 @@ fi
 # the input is cut; then a model that grows while its temporary is synced
 CH=$S/changed
 mkdir -p "$CH"
-if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1000 true 2>/dev/null &&
+if strace -f -qq -o /dev/null -e inject=write:delay_enter=1:when=1000 true 2>/dev/null &&
 	"$PYTHON" "$SRCDIR/scripts/bench/make_big_model.py" "$CH/big.keep" --size-mib 4 --layers 4 >/dev/null 2>"$CH/big.err"; then
 	# held_run SYSCALL ACTION: the save of $CH/big.onnx to $CH/out, SYSCALL held
 	# 3 s; ACTION runs once its temporary is there
@@ -892,6 +895,7 @@ if strace -f -qq -o /dev/null -e trace=none -e inject=write:delay_enter=1:when=1
 		eval "$2"
 		wait "$pid"
 		rc=$?
+		sed -i '/^strace: /d' "$ERR"
 	}
 	held_run copy_file_range 'truncate -s 1M "$CH/big.onnx"'
 	why=$(failure_why "$CH/big.onnx" "$CH/out")
