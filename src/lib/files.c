@@ -162,6 +162,16 @@ bool oi__temps_live(const char *dir, const char *base, const oi_temp *mine)
 	return each_temp(dir, base, mine, false, true);
 }
 
+bool oi__file_locked(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool locked = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return locked;
+}
+
 /* ---- names -------------------------------------------------------------- */
 
 int oi__rename_new(const char *from, const char *dest)

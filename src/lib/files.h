@@ -37,6 +37,9 @@ void oi__remove_stale_temps(const char *dir, const char *base);
  * temporary dir/.base.oi-XXXXXX now. */
 bool oi__temps_live(const char *dir, const char *base, const oi_temp *mine);
 
+/* Whether another open file description holds a flock on path. */
+bool oi__file_locked(const char *path);
+
 /* Rename from to dest unless dest exists: 0 done, 1 dest exists, or an
  * error. */
 int oi__rename_new(const char *from, const char *dest);

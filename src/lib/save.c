@@ -99,6 +99,9 @@ typedef struct out_refs {
 	bool read, known;    /* known: there is no model, or its files were read */
 	bool exists;
 	uint64_t dev, ino;   /* of the output when read */
+	/* that model, open (its files too) until the save ends: no inode
+	 * compared with these can be another file's that got the number */
+	oi_model *om;
 	ref_file *files;
 	size_t n;
 } out_refs;
@@ -318,6 +321,7 @@ static void refs_free(out_refs *r)
 	for (size_t i = 0; i < r->n; i++)
 		free(r->files[i].path);
 	free(r->files);
+	oi_model_free(r->om);
 	memset(r, 0, sizeof *r);
 }
 
@@ -365,14 +369,11 @@ static int refs_read(save_ctx *c)
 		return 0;
 	if (c->in_place && r->dev == c->m->dev && r->ino == c->m->ino)
 		return refs_from(r, c->m);
-	oi_model *om = NULL;
 	oi_open_options oo = OI_OPEN_OPTIONS_INIT;
 	oo.flags = OI_OPEN_LENIENT;
-	int rc = 0;
-	if (oi_model_open(&om, c->path, &oo) == 0)
-		rc = refs_from(r, om);
-	oi_model_free(om);
-	return rc;
+	if (oi_model_open(&r->om, c->path, &oo) != 0)
+		return 0;
+	return refs_from(r, r->om);
 }
 
 static bool refs_name(const out_refs *r, uint64_t dev, uint64_t ino)
@@ -411,7 +412,10 @@ static bool stale(save_ctx *c, const char *dest, uint64_t *dev, uint64_t *ino)
 		if ((c->data[i].placed && c->data[i].dev == *dev && c->data[i].ino == *ino) ||
 		    (c->data[i].replace && c->data[i].old_dev == *dev && c->data[i].old_ino == *ino))
 			return false;
-	if (oi__temps_live(c->out_dir, c->out_base, &c->model_tmp))
+	/* Another save of the output runs: until its rename it holds its
+	 * temporary locked, then (removing what the model it replaced named)
+	 * the output. In that order: one is seen in between. */
+	if (oi__temps_live(c->out_dir, c->out_base, &c->model_tmp) || oi__file_locked(c->path))
 		return false;
 	/* read after the test above: a save that named it has ended by now */
 	if (refs_read(c) != 0 || !c->refs.known)

@@ -772,6 +772,34 @@ else
 	[ -z "$why" ] && [ -n "$(temps_in "$D")" ] && why="temporaries left: $(temps_in "$D")"
 	verdict "save/two-saves-of-one-output-at-once: one save's model with its data" "$why"
 
+	# the same, the first save held after its rename, at the removal of the
+	# data file of the model it replaced (x.onnx.data; external.onnx.data is
+	# another model's): the second must not take that name meanwhile
+	D=$FS/concurrent-removal
+	mkdir -p "$D"
+	echo "another model's" >"$D/external.onnx.data"
+	run init "$MODELS/external.onnx" -o "$D/x.onnx" --scheme zeros
+	ASAN_OPTIONS=$UNTRACED_LEAKS timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null \
+		-e inject=unlink:delay_enter=2000000:when=1 \
+		"$ONNXINIT" init "$MODELS/external.onnx" -o "$D/x.onnx" --scheme ones >"$OUT" 2>"$ERR" </dev/null &
+	pid=$!
+	for ((t = 0; t < 100; t++)); do
+		[ -n "$(find "$D" -maxdepth 1 -name 'x.onnx.*.data' 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	sleep 0.3
+	timeout -k 5 "$RUN_TIMEOUT" "$ONNXINIT" init "$MODELS/external.onnx" -o "$D/x.onnx" --scheme zeros \
+		>"$S/out2" 2>"$S/err2" </dev/null
+	rc2=$?
+	wait "$pid"
+	rc=$?
+	why=$(crash_why)
+	[ -z "$why" ] && [ "$rc" -ne 0 ] && why="the held save: exit $rc ($(first_err))"
+	[ -z "$why" ] && [ "$rc2" -ne 0 ] && why="the other: exit $rc2 ($(head -n 1 "$S/err2"))"
+	[ -z "$why" ] && why=$(pair_why "$D/x.onnx")
+	[ -z "$why" ] && [ "$(cat "$D/external.onnx.data")" != "another model's" ] && why="external.onnx.data was replaced"
+	verdict "save/a-save-removing-replaced-data-is-still-running: the output keeps its data" "$why"
+
 	# -o named like one of its own data files: refused before anything is written
 	D=$FS/named-like-data
 	mkdir -p "$D"
