@@ -55,7 +55,7 @@ typedef enum oi_error {
 	OI_ETOOBIG = -6,      /* past a size limit (protobuf's 2 GiB, size overflow) */
 	OI_EUNSUPPORTED = -7, /* valid, but something this version cannot do */
 	OI_EARG = -8,         /* a bad argument or option from the caller */
-	OI_ECONFLICT = -9     /* the write would overwrite a file that is being read */
+	OI_ECONFLICT = -9     /* the output is a file being read, or named like its data */
 } oi_error;
 
 /**
@@ -373,7 +373,9 @@ OI_EXTERN uint64_t oi_derive_seed(uint64_t seed, const char *text);
 
 /** Called with each temporary file the save creates (created = 1) and when it
  *  is gone, renamed or removed (created = 0), so that a program can remove
- *  the temporaries from a signal handler. */
+ *  the temporaries from a signal handler. A data file already under its
+ *  name but not yet named by the output (the model's rename commits it) is
+ *  reported as one until just before that rename. */
 typedef void (*oi_temp_callback)(const char *path, int created, void *userdata);
 
 #define OI_SAVE_OPTIONS_VERSION 2
@@ -410,9 +412,39 @@ typedef struct oi_save_options {
 
 /**
  * Write the model, with the planned tensors re-initialized and every other
- * byte as it was, to path: a temporary file beside it, fsync, rename. Its
- * external data files are written beside path with the same layout. On
- * failure nothing is left behind. opts may be NULL.
+ * byte as it was, to path. opts may be NULL.
+ *
+ * Every file is written to a temporary ".NAME.oi-XXXXXX" beside it and
+ * fsynced; the rename of the model's is the commit: before it, path is the
+ * old model with its own data, after it the new one with all of its data.
+ * A save that fails, is cancelled or is killed leaves the output as it was.
+ *
+ * External data keeps its layout (offsets, lengths) and goes beside path:
+ * under the input's location if that name is free there (an unchanged file
+ * the output reaches by that name is shared, not copied), else under a name
+ * made of the output's ("out.onnx.data" for "m.onnx.data", or
+ * "out.onnx.weights.bin"), else with a unique part ("out.onnx.1f3a9c2e.data").
+ * A file by that name is never replaced before the commit, and then only a
+ * stale one: named after the output, named by no model the save knows of,
+ * written by no running save of the output. Data files take their names
+ * just before the model is written, so a save killed before its commit may
+ * leave one that no model names. After the commit, the data files the
+ * replaced model named and the new one does not are removed if they were
+ * that model's alone: named as this save names data files (in place: after
+ * the model, "m.onnx.data", "m.data") and holding nothing but its tensors
+ * and zeros. Any other file may be another model's, and stays.
+ * Two saves of one output at once each write a model with its own data; the
+ * last rename wins, and the other's data file may remain, named by nothing.
+ *
+ * Stale temporaries: a save holds flock(LOCK_EX) on each temporary from its
+ * creation to its rename or removal (the lock ends with the process, even
+ * with kill -9). It first removes the temporaries of its output and of its
+ * data files that nobody holds: those of a killed save.
+ *
+ * Refused (OI_ECONFLICT), before anything is written: path is the input
+ * model (unless OI_SAVE_REPLACE_INPUT), one of its external data files, or
+ * the name one of them would have beside path. OI_EIO if path is a folder,
+ * or if an input changed size while it was read (another program cut it).
  *
  * OpenBLAS: the orthogonal scheme calls LAPACK (dgeqrf, dorgqr) with one
  * BLAS thread, so that the bytes never depend on the machine. OpenBLAS's

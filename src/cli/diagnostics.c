@@ -121,7 +121,9 @@ int cli_option_error(const char *cmd, int c, char **argv)
 
 int cli_exit_for(int rc)
 {
-	return rc == OI_EARG ? EXIT_USAGE : EXIT_FAIL;
+	/* a conflict is an output the command line named badly, refused before
+	 * anything was written */
+	return rc == OI_EARG || rc == OI_ECONFLICT ? EXIT_USAGE : EXIT_FAIL;
 }
 
 void cli_print_warnings(const oi_model *m)

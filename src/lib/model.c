@@ -140,6 +140,13 @@ static int resolve_location(const oi_model *m, const char *tname, const char *lo
 	return 0;
 }
 
+/* Open for reading without waiting: a FIFO (or a device) would block in
+ * open() itself, before it could be refused as no regular file. */
+static int open_nonblocking(const char *path)
+{
+	return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+}
+
 static int open_ext_file(oi_model *m, const char *tname, const char *loc, int32_t *idx)
 {
 	char *path = NULL;
@@ -165,7 +172,7 @@ static int open_ext_file(oi_model *m, const char *tname, const char *loc, int32_
 	m->n_ext++;
 	if (!e->location)
 		return OI_ENOMEM;
-	e->fd = open(path, O_RDONLY | O_CLOEXEC);
+	e->fd = open_nonblocking(path);
 	struct stat st;
 	if (e->fd < 0 || fstat(e->fd, &st) != 0)
 		return oi__fail(OI_EEXTERNAL, "tensor '%s': external data file '%s': %s", tname, loc,
@@ -173,6 +180,7 @@ static int open_ext_file(oi_model *m, const char *tname, const char *loc, int32_
 	if (!S_ISREG(st.st_mode))
 		return oi__fail(OI_EEXTERNAL, "tensor '%s': external data '%s' is not a regular file",
 		                tname, loc);
+	fcntl(e->fd, F_SETFL, 0);
 	e->size = (uint64_t)st.st_size;
 	e->dev = (uint64_t)st.st_dev;
 	e->ino = (uint64_t)st.st_ino;
@@ -745,7 +753,7 @@ static int load(oi_model *m, const char *path)
 	m->dir = oi__dirname(path);
 	if (!m->path || !m->dir)
 		return OI_ENOMEM;
-	m->fd = open(path, O_RDONLY | O_CLOEXEC);
+	m->fd = open_nonblocking(path);
 	struct stat st;
 	if (m->fd < 0 || fstat(m->fd, &st) != 0)
 		return oi__fail(OI_EIO, "%s", strerror(errno));
@@ -753,6 +761,7 @@ static int load(oi_model *m, const char *path)
 		return oi__fail(OI_EIO, "is a directory");
 	if (!S_ISREG(st.st_mode))
 		return oi__fail(OI_EIO, "not a regular file");
+	fcntl(m->fd, F_SETFL, 0);
 	m->size = (uint64_t)st.st_size;
 	m->dev = (uint64_t)st.st_dev;
 	m->ino = (uint64_t)st.st_ino;

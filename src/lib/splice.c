@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "splice.h"
@@ -37,6 +38,10 @@ static int write_all(oi_sink *s, const uint8_t *p, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			/* our own buffers are valid: a bad address is a page of an
+			 * input mapping past the end of a file that shrank */
+			if (errno == EFAULT && s->src_path)
+				return oi__sink_input_changed(s, true);
 			return oi__fail(OI_EIO, "%s: write failed: %s", s->path, strerror(errno));
 		}
 		p += w;
@@ -75,6 +80,23 @@ int oi__sink_write(oi_sink *s, const void *data, size_t len)
 	return write_all(s, data, len);
 }
 
+int oi__sink_input_changed(const oi_sink *s, bool shrank)
+{
+	const char *what = shrank ? "shrank" : "changed size";
+	if (s->src_loc)
+		return oi__fail(OI_EIO, "%s: its external data file '%s' %s while it was being read "
+		                "(truncated by another program?)", s->src_path, s->src_loc, what);
+	return oi__fail(OI_EIO, "%s: the input %s while it was being read (truncated by another "
+	                "program?)", s->src_path ? s->src_path : s->path, what);
+}
+
+/* Whether the file src_fd ends before end. */
+static bool ends_before(int src_fd, uint64_t end)
+{
+	struct stat st;
+	return fstat(src_fd, &st) == 0 && (uint64_t)st.st_size < end;
+}
+
 #define KERNEL_COPY_MIN (256u << 10)
 
 int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uint64_t len)
@@ -97,6 +119,10 @@ int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uin
 			if (n < 0 && errno != ENOSYS && errno != EXDEV && errno != EINVAL &&
 			    errno != EOPNOTSUPP && errno != EBADF)
 				return oi__fail(OI_EIO, "%s: write failed: %s", s->path, strerror(errno));
+			/* 0 is the end of the file: it shrank since it was mapped, and
+			 * the mapping's pages past its new end cannot be read either */
+			if (ends_before(src_fd, off + len))
+				return oi__sink_input_changed(s, true);
 			/* no kernel copy here: the rest through memory */
 			break;
 		}

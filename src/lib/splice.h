@@ -13,6 +13,9 @@ typedef struct oi_sink {
 	int fd;              /* -1: append to mem */
 	oi_buf *mem;
 	const char *path;    /* for messages */
+	/* the input copied from (for messages): the model, and the location of
+	 * the external data file, or NULL */
+	const char *src_path, *src_loc;
 	uint8_t *buf;
 	size_t len, cap;
 	uint64_t written;
@@ -48,5 +51,8 @@ int oi__splice(const uint8_t *data, uint64_t len, int src_fd, const oi_scan *sca
  * (copy_file_range) when both are files, so that a large unchanged range
  * is never paged into this process; else from data. */
 int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uint64_t len);
+/* Fail: the input (s->src_path, s->src_loc) no longer has the size it had
+ * when it was mapped; another program truncated or rewrote it. */
+int oi__sink_input_changed(const oi_sink *s, bool shrank);
 
 #endif

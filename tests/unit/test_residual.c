@@ -79,7 +79,7 @@ static const char *build_cnn(const cnn *c, const char *file)
 				snprintf(v, sizeof v, "%s", out);
 			}
 		}
-		char skip[32], sum[32], inputs[80];
+		char skip[64], sum[64], inputs[160];
 		snprintf(skip, sizeof skip, "%s", in);
 		if (k == 0 && c->projection) {
 			conv(b, "p0", "4,4,1,1", in, "p0.o");
