@@ -19,7 +19,8 @@ enum {
 	OI_FILL_DIRAC,      /* groups p0 */
 	OI_FILL_FORGET,     /* LSTM B: 1 on the forget gate of Wb, else 0 */
 	OI_FILL_ORTHOGONAL, /* gain p0; materialized */
-	OI_FILL_SPARSE      /* sparsity p0, std p1; materialized */
+	OI_FILL_SPARSE,     /* sparsity p0, std p1; materialized */
+	OI_FILL_DONOR       /* a donor's values through a transform (src) */
 };
 
 typedef struct oi_fill {
@@ -31,6 +32,7 @@ typedef struct oi_fill {
 	oi_key key;
 	double std, bound;   /* what the values get; NaN where unbounded/unknown */
 	char desc[160];      /* the scheme with every parameter, e.g. "uniform(low=-0.1,high=0.1)" */
+	const struct oi_donor_src *src; /* OI_FILL_DONOR (donor/donor.h; in the model's pool) */
 } oi_fill;
 
 /* Element values first .. first+n of an elementwise fill. */
