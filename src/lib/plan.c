@@ -302,7 +302,20 @@ static int plan_donor(oi_model *m, oi_tensor *t, const oi_spec *spec, const oi_r
 		if (!t->fill)
 			return oi__fail(OI_ENOMEM, "out of memory");
 		*t->fill = f;
-		t->info.scheme = "donor";
+		/* the table's SCHEME column: where the values come from */
+		char desc[600];
+		size_t o = (size_t)snprintf(desc, sizeof desc, "donor(");
+		for (size_t k = 0; k < t->info.n_donor && o < sizeof desc; k++)
+			o += (size_t)snprintf(desc + o, sizeof desc - o, "%s%s", k ? "," : "",
+			                      t->info.donor[k]);
+		for (size_t k = 0; k < t->info.n_transform && o < sizeof desc; k++)
+			o += (size_t)snprintf(desc + o, sizeof desc - o, "%s%s", k ? "," : "; ",
+			                      t->info.transform[k]);
+		if (o < sizeof desc)
+			snprintf(desc + o, sizeof desc - o, ")");
+		t->info.scheme = oi__model_strdup(m, desc);
+		if (!t->info.scheme)
+			return oi__fail(OI_ENOMEM, "out of memory");
 		t->info.action = OI_ACTION_DONOR;
 		return 1;
 	}
