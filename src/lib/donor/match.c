@@ -76,7 +76,9 @@ static int index_target(oi_model *m, oi_donor_plan *p)
 	sort_model = m;
 	qsort(p->names, p->n_names, sizeof *p->names, by_tname);
 	pthread_mutex_unlock(&sort_lock);
-	size_t cap = 0;
+	size_t cap = 0, n_alias = 0, cap_alias = 0;
+	/* an exporter's Identity copies of a shared initializer read as it */
+	struct alias { const char *name; long t; } *alias = NULL;
 	for (size_t k = 0; k < m->n_nodes; k++) {
 		const Onnx__NodeProto *n = m->nodes[k].n;
 		if (m->nodes[k].ns != 0)
@@ -90,13 +92,27 @@ static int index_target(oi_model *m, oi_donor_plan *p)
 			return OI_ENOMEM;
 		for (size_t j = 0; j < n->n_input; j++) {
 			long t = *n->input[j] ? find_tensor(m, p, n->input[j]) : -1;
+			for (size_t a = 0; t < 0 && *n->input[j] && a < n_alias; a++)
+				if (!strcmp(alias[a].name, n->input[j]))
+					t = alias[a].t;
 			if (t < 0)
 				continue;
-			if (OI_GROW(p->uses, p->n_uses, cap))
+			if (!strcmp(n->op_type, "Identity") && n->n_output == 1) {
+				if (OI_GROW(alias, n_alias, cap_alias)) {
+					free(alias);
+					return OI_ENOMEM;
+				}
+				alias[n_alias++] = (struct alias){ n->output[0], t };
+				continue;
+			}
+			if (OI_GROW(p->uses, p->n_uses, cap)) {
+				free(alias);
 				return OI_ENOMEM;
+			}
 			p->uses[p->n_uses++] = (use){ (uint32_t)t, (uint32_t)k, (uint32_t)j };
 		}
 	}
+	free(alias);
 	qsort(p->uses, p->n_uses, sizeof *p->uses, by_use);
 	return 0;
 }
@@ -598,32 +614,45 @@ static void by_position(const oi_model *m, const oi_donor_plan *p, const oi_tens
 	}
 }
 
-/* The value another reader of a shared tensor would get by module path
- * differs from this one's: the donor has two values for one tensor. */
-static bool shared_conflict(oi_model *m, oi_donor_plan *p, const oi_tensor *t, const use *u,
-                            const proposal *pr, char *why, size_t n)
+/* The values two proposals give. */
+static bool same_values(const proposal *a, const proposal *b, uint64_t n)
 {
-	if (!u || pr->n_donors != 1 || pr->src.kind != OI_DT_COPY)
-		return false;
-	size_t ti = (size_t)(t - m->tensors);
-	for (const use *v = u + 1; v < p->uses + p->n_uses && v->tensor == ti; v++) {
-		char mod[512];
-		if (v->node == u->node || !oi__module_path(m->nodes[v->node].n->name, mod, sizeof mod))
-			continue;
-		const oi_donor_tensor *o = dget(p->d, mod, strrchr(pr->donors[0]->name, '.')
-		                                ? strrchr(pr->donors[0]->name, '.') : "");
-		if (!o || o == pr->donors[0])
-			continue;
-		const oi_donor_tensor *a = pr->donors[0];
-		bool same = o->numel == a->numel && o->dtype == a->dtype &&
-		            !memcmp(o->data, a->data, a->numel * oi__dtype_size_any(a->dtype));
-		if (!same) {
-			snprintf(why, n, "shared by layers to which the donor gives different values "
-			         "('%s', '%s')", a->name, o->name);
-			return true;
-		}
+	for (uint64_t i = 0; i < n; i += 4096) {
+		double x[4096], y[4096];
+		size_t k = (size_t)(n - i < 4096 ? n - i : 4096);
+		oi__donor_values(&a->src, i, k, x);
+		oi__donor_values(&b->src, i, k, y);
+		if (memcmp(x, y, k * sizeof *x))
+			return false;
 	}
-	return false;
+	return true;
+}
+
+/* Another reader of a shared tensor gets other values by its module path
+ * than this one: the donor has two values for one tensor. */
+static int shared_conflict(oi_model *m, oi_donor_plan *p, oi_tensor *t, const use *u,
+                           const proposal *pr, char *why, size_t n, bool *conflict)
+{
+	*conflict = false;
+	if (!u)
+		return 0;
+	size_t ti = (size_t)(t - m->tensors);
+	for (const use *v = u + 1; v < p->uses + p->n_uses && v->tensor == ti && !*conflict; v++) {
+		if (v->node == u->node)
+			continue;
+		proposal o;
+		memset(&o, 0, sizeof o);
+		int rc = by_module(m, p, t, v, &o);
+		if (rc)
+			return rc;
+		if (o.hit && (!o.fits || !same_values(pr, &o, t->info.numel))) {
+			*conflict = true;
+			snprintf(why, n, "shared by layers to which the donor gives different values "
+			         "('%s' and '%s')", m->nodes[u->node].n->name, m->nodes[v->node].n->name);
+		}
+		free(o.vals);
+	}
+	return 0;
 }
 
 /* ---- the tensor's result ------------------------------------------------ */
@@ -687,7 +716,10 @@ int oi__donor_match(oi_model *m, oi_donor_plan *p, oi_tensor *t, oi_fill *f)
 		by_position(m, p, t, u, &pr);
 	}
 	char why[400];
-	if (!rc && pr.fits && method == M_MODULE && shared_conflict(m, p, t, u, &pr, why, sizeof why)) {
+	bool conflict = false;
+	if (!rc && pr.fits && method == M_MODULE)
+		rc = shared_conflict(m, p, t, u, &pr, why, sizeof why, &conflict);
+	if (conflict) {
 		pr.fits = false;
 		snprintf(pr.why, sizeof pr.why, "%s", why);
 	}
