@@ -536,8 +536,8 @@ static int donor_finish(oi_model *m, donor_args *da)
 	if (rc)
 		return rc;
 	if (!n)
-		return oi__fail(OI_EINVALID, "donor '%s' provides no tensor of this model (its %zu "
-		                "tensors match no name, module path or place); name them with "
+		return oi__fail(OI_EINVALID, "%s: none of its %zu tensors matches a tensor of the "
+		                "model by name, module path or place in the graph; name them with "
 		                "--from-map", da->donor->path, da->donor->n);
 	if (da->unmatched == OI_UNMATCHED_ERROR && da->n_unmatched)
 		return oi__fail(OI_EINVALID, "%zu learnable tensor%s the donor does not provide "
