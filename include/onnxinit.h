@@ -127,9 +127,10 @@ OI_EXTERN const char *oi_storage_name(oi_storage storage);
 /** What re-initialization does to a tensor. */
 typedef enum oi_action {
 	OI_ACTION_KEEP = 0,   /* left exactly as it was */
-	OI_ACTION_REINIT = 1  /* new values from a scheme */
+	OI_ACTION_REINIT = 1, /* new values from a scheme */
+	OI_ACTION_DONOR = 2   /* values from a donor (oi_init_options.donor) */
 } oi_action;
-/** "keep", "reinit"; "unknown" otherwise. */
+/** "keep", "reinit", "donor"; "unknown" otherwise. */
 OI_EXTERN const char *oi_action_name(oi_action action);
 
 /* ---- models ------------------------------------------------------------- */
@@ -183,7 +184,28 @@ typedef struct oi_tensor_info {
 	int residual_length;   /* conv/dense layers in the branch */
 	int residual_last;     /* 1: of the branch's last layer, or of a norm after it */
 	const char *residual_add; /* the node that ends the branch (the Add) */
+	/* plan with a donor: how it went (oi_donor_status); action DONOR: the
+	 * donor tensors its values come from and the transforms applied
+	 * ("transpose", "cast", "fold_bn", "rnn_gates"), in order; donor_match
+	 * how they were found ("map", "name", "module", "position"); a
+	 * mismatched one: donor_note says why (both shapes) */
+	int donor_status;
+	size_t n_donor;
+	const char *const *donor;
+	size_t n_transform;
+	const char *const *transform;
+	const char *donor_match;
+	const char *donor_note;
 } oi_tensor_info;
+
+/** What a plan with a donor did with a tensor (Hugging Face's words). */
+typedef enum oi_donor_status {
+	OI_DONOR_NONE = 0,       /* no donor, or a tensor it does not concern */
+	OI_DONOR_MATCHED = 1,    /* it gets the donor's values */
+	OI_DONOR_MISSING = 2,    /* learnable, and the donor has nothing for it */
+	OI_DONOR_MISMATCHED = 3, /* the donor has a tensor for it that does not fit */
+	OI_DONOR_RULE = 4        /* a rule naming it decides instead */
+} oi_donor_status;
 
 #define OI_OPEN_OPTIONS_VERSION 1
 /** Open flags. */
@@ -291,6 +313,46 @@ OI_EXTERN int oi_rules_add(oi_rules *rules, const char *rule);
  */
 OI_EXTERN int oi_rules_add_json(oi_rules *rules, const char *json, const char *name);
 
+/* ---- donors ------------------------------------------------------------- */
+
+/**
+ * A donor: tensors whose values a plan copies into a model where they fit.
+ * The format is found from the content: a safetensors file, an .npz archive,
+ * a folder of NAME.npy files, or an ONNX model (its external data, Constant
+ * nodes and subgraphs too). The donor's bytes stay mapped; the save reads
+ * them, so the donor must stay open until the models planned with it are
+ * saved (or planned again, or freed). Once opened (and mapped), one donor
+ * may serve plans in several threads at once.
+ */
+typedef struct oi_donor oi_donor;
+OI_EXTERN int oi_donor_open(oi_donor **out, const char *path);
+/** Free a donor; NULL is fine. */
+OI_EXTERN void oi_donor_free(oi_donor *donor);
+/** "safetensors", "npz", "npy", "onnx". */
+OI_EXTERN const char *oi_donor_format(const oi_donor *donor);
+OI_EXTERN size_t oi_donor_tensor_count(const oi_donor *donor);
+/** The i-th tensor's name (file order), NULL if out of range. */
+OI_EXTERN const char *oi_donor_tensor_name(const oi_donor *donor, size_t i);
+/**
+ * Set the name map, a JSON object {"target name or glob": "donor name"},
+ * consulted before any other matching, in its order; a '*' in a value
+ * stands for what the key's first '*' matched. name names it in messages.
+ * OI_EARG if it is not such an object. Not while a plan uses the donor.
+ */
+OI_EXTERN int oi_donor_set_map(oi_donor *donor, const char *json, const char *name);
+
+/** What a plan does with a learnable tensor the donor does not provide. */
+typedef enum oi_unmatched {
+	OI_UNMATCHED_SCHEME = 0, /* the scheme (profile, rules) fills it */
+	OI_UNMATCHED_KEEP = 1,   /* it keeps its values */
+	OI_UNMATCHED_ERROR = 2   /* the plan fails (OI_EINVALID) */
+} oi_unmatched;
+
+/** Donor tensors the last plan used for nothing (Hugging Face's
+ *  "unexpected"; BatchNorm num_batches_tracked counters are not listed). */
+OI_EXTERN size_t oi_model_donor_unexpected_count(const oi_model *model);
+OI_EXTERN const char *oi_model_donor_unexpected(const oi_model *model, size_t i);
+
 /* ---- re-initialization -------------------------------------------------- */
 
 /**
@@ -318,7 +380,7 @@ typedef enum oi_residual {
 /** "default", "none", "zero", "scaled", "fixup"; "unknown" otherwise. */
 OI_EXTERN const char *oi_residual_name(oi_residual mode);
 
-#define OI_INIT_OPTIONS_VERSION 2
+#define OI_INIT_OPTIONS_VERSION 3
 typedef struct oi_init_options {
 	unsigned version;      /* OI_INIT_OPTIONS_VERSION */
 	const char *scheme;    /* default scheme or profile SPEC; NULL: the rules
@@ -330,9 +392,19 @@ typedef struct oi_init_options {
 	 * reader decides, as the analysis reports) instead of untying it */
 	int no_untie;
 	oi_residual residual;  /* residual blocks; OI_RESIDUAL_DEFAULT: the profile's */
+	/* since version 3 (a version 2 struct, which ends here, is accepted):
+	 * values from a donor where it has them (NULL: none). Matching, first
+	 * hit: the donor's map; the same name; the PyTorch module path of the
+	 * consuming node's scope; for an ONNX donor the same place in its graph.
+	 * A rule whose selector is a name beats the donor; the scheme "donor"
+	 * in a rule asks for the donor's value (OI_EINVALID if it has none). */
+	const oi_donor *donor;
+	oi_unmatched unmatched; /* learnable tensors the donor does not provide */
+	double bn_eps;          /* BatchNorm epsilon for folding; 0: 1e-5 */
 } oi_init_options;
 #ifdef __cplusplus
-#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, NULL, 0, OI_RESIDUAL_DEFAULT }
+#define OI_INIT_OPTIONS_INIT { OI_INIT_OPTIONS_VERSION, NULL, 0, 0, NULL, 0, OI_RESIDUAL_DEFAULT, \
+                               NULL, OI_UNMATCHED_SCHEME, 0.0 }
 #else
 #define OI_INIT_OPTIONS_INIT { .version = OI_INIT_OPTIONS_VERSION }
 #endif

@@ -41,7 +41,8 @@ static const char help[] =
 	"      --progress WHEN       auto (stderr is a terminal), always, never\n"
 	"      --scheme SPEC, --rule SEL=SPEC, --rules FILE, --seed N, --threads N,\n"
 	"      --fan-convention C, --no-provenance, --in-memory, --no-fsync, --no-untie,\n"
-	"      --residual MODE, --dry-run, --json, --pretrain PASS, --data DATA,\n"
+	"      --residual MODE, --from DONOR, --from-map FILE, --unmatched MODE,\n"
+	"      --bn-eps X, --dry-run, --json, --pretrain PASS, --data DATA,\n"
 	"      --batch N, --input-shape NAME=D,..., --data-scale X:\n"
 	"                            as for 'onnxinit init'; --threads is per model\n"
 	"  -q, --quiet               only errors on stderr\n"
@@ -625,6 +626,8 @@ static oi_model *plan_job(batch *b, job *j, const job_rules *jr, cli_plan_option
 	if (!rc)
 		rc = oi_model_plan(m, &po->io);
 	cli_print_warnings(m);
+	if (!rc && cli_verbosity > 0)
+		cli_donor_summary(m, a);
 	if (rc) {
 		fail(j, "%s: %s", j->input, oi_last_error());
 		cli_close_model(m);

@@ -35,6 +35,17 @@ static const char help[] =
 	"      --no-fsync            do not fsync: outputs stay complete or absent for\n"
 	"                            readers and crashes, not for power failures\n"
 	"      --fan-convention C    torch (default) or keras\n"
+	"      --from DONOR          values from DONOR where it has them: an ONNX model,\n"
+	"                            a safetensors file, an .npz archive or a folder of\n"
+	"                            NAME.npy files (matched by name, PyTorch module\n"
+	"                            path, or place in the graph; transposed, cast,\n"
+	"                            BatchNorm-folded, RNN gates reordered as needed)\n"
+	"      --from-map FILE       JSON {\"target name or glob\": \"donor name\"},\n"
+	"                            consulted first ('*' in a value: what it matched)\n"
+	"      --unmatched MODE      learnable tensors the donor does not provide:\n"
+	"                            scheme (default: the scheme fills them), keep, or\n"
+	"                            error (fail, write nothing)\n"
+	"      --bn-eps X            BatchNorm epsilon when folding (default 1e-5)\n"
 	"      --no-untie            keep an initializer whose readers want different\n"
 	"                            values shared (its first reader decides) instead\n"
 	"                            of giving them their own copies (NAME.untied.K)\n"
@@ -171,6 +182,8 @@ static int run_init(const init_request *r)
 	if (!rc)
 		rc = oi_model_plan(m, &po.io);
 	cli_print_warnings(m);
+	if (!rc)
+		cli_donor_summary(m, a);
 	oi_data *d = NULL;
 	oi_report *rep = NULL;
 	if (!rc && a->pretrain) {

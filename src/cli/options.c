@@ -56,6 +56,29 @@ static int parse_residual(const char *cmd, const char *arg, oi_residual *mode)
 	return cli_usage_error(cmd, "--residual must be zero, scaled, fixup or none, not '%s'", arg);
 }
 
+static int parse_unmatched(const char *cmd, const char *arg, oi_unmatched *u)
+{
+	static const char *const names[] = { "scheme", "keep", "error" };
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(arg, names[i])) {
+			*u = (oi_unmatched)i;
+			return -1;
+		}
+	return cli_usage_error(cmd, "--unmatched must be scheme, keep or error, not '%s'", arg);
+}
+
+static int parse_eps(const char *cmd, const char *arg, double *eps)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v > 0) || v > 1)
+		return cli_usage_error(cmd, "--bn-eps takes a number above 0 and at most 1, not '%s'",
+		                       arg);
+	*eps = v;
+	return -1;
+}
+
 int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code)
 {
 	unsigned long n;
@@ -95,15 +118,41 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 	case CLI_O_INPUT_SHAPE: *exit_code = add_input_shape(a, arg); return 1;
 	case CLI_O_DATA_SCALE: *exit_code = parse_scale(a, cmd, arg); return 1;
 	case CLI_O_PRETRAIN: a->pretrain = arg; return 1;
+	case CLI_O_FROM: a->from = arg; return 1;
+	case CLI_O_FROM_MAP: a->from_map = arg; return 1;
+	case CLI_O_UNMATCHED: *exit_code = parse_unmatched(cmd, arg, &a->unmatched); return 1;
+	case CLI_O_BN_EPS: *exit_code = parse_eps(cmd, arg, &a->bn_eps); return 1;
 	case 'q': cli_verbosity = -1; return 1;
 	case 'v': cli_verbosity++; return 1;
 	default: return 0;
 	}
 }
 
+static int open_donor(cli_init_args *a)
+{
+	if (!a->from)
+		return a->from_map ? cli_usage_error("init", "--from-map needs --from DONOR") : 0;
+	char *map = NULL;
+	int rc = a->from_map ? cli_read_file(a->from_map, &map) : 0;
+	if (rc)
+		return rc;
+	rc = oi_donor_open(&a->donor, a->from);
+	if (rc) {
+		free(map);
+		return cli_error(EXIT_FAIL, "%s", oi_last_error());
+	}
+	if (map && oi_donor_set_map(a->donor, map, a->from_map)) {
+		free(map);
+		return cli_error(EXIT_FAIL, "%s", oi_last_error());
+	}
+	free(map);
+	return 0;
+}
+
 int cli_init_args_finish(cli_init_args *a)
 {
-	return a->rules_file ? cli_read_file(a->rules_file, &a->rules_text) : 0;
+	int rc = a->rules_file ? cli_read_file(a->rules_file, &a->rules_text) : 0;
+	return rc ? rc : open_donor(a);
 }
 
 void cli_init_args_free(cli_init_args *a)
@@ -114,6 +163,8 @@ void cli_init_args_free(cli_init_args *a)
 	free(a->rules_text);
 	a->rules = NULL;
 	a->rules_text = NULL;
+	oi_donor_free(a->donor);
+	a->donor = NULL;
 }
 
 int cli_parse_fans(const char *cmd, const char *arg, oi_fan_convention *fans)
@@ -224,6 +275,9 @@ int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
 	p->io.no_provenance = a->no_provenance;
 	p->io.no_untie = a->no_untie;
 	p->io.residual = a->residual;
+	p->io.donor = a->donor;
+	p->io.unmatched = a->unmatched;
+	p->io.bn_eps = a->bn_eps;
 	/* the rules in the order they apply: batch's onnxinit.json files from
 	 * the root down, then --rules FILE, then each --rule */
 	int rc = oi_rules_new(&p->rules);
@@ -242,6 +296,42 @@ void cli_plan_options_free(cli_plan_options *p)
 	oi_rules_free(p->rules);
 	p->rules = NULL;
 	p->io.rules = NULL;
+}
+
+void cli_donor_summary(const oi_model *m, const cli_init_args *a)
+{
+	if (!a->donor || cli_verbosity < 0)
+		return;
+	size_t n[5] = { 0 }, how[4] = { 0 };
+	static const char *const ways[4] = { "map", "name", "module", "position" };
+	static const char *const way_text[4] = { "by map", "by name", "by module path",
+		                                 "by graph position" };
+	for (size_t i = 0; i < oi_model_tensor_count(m); i++) {
+		const oi_tensor_info *t = oi_model_tensor(m, i);
+		if (t->donor_status >= 0 && t->donor_status < 5)
+			n[t->donor_status]++;
+		for (int k = 0; k < 4 && t->donor_status == OI_DONOR_MATCHED; k++)
+			how[k] += t->donor_match && !strcmp(t->donor_match, ways[k]);
+	}
+	char detail[200] = "";
+	size_t o = 0;
+	for (int k = 0; k < 4; k++)
+		if (how[k])
+			o += (size_t)snprintf(detail + o, sizeof detail - o, "%s%zu %s", o ? ", " : "",
+			                      how[k], way_text[k]);
+	cli_notice("from %s: %zu matched (%s), %zu missing, %zu unexpected, %zu mismatched",
+	           a->from, n[OI_DONOR_MATCHED], o ? detail : "none", n[OI_DONOR_MISSING],
+	           oi_model_donor_unexpected_count(m), n[OI_DONOR_MISMATCHED]);
+	size_t shown = 0;
+	for (size_t i = 0; i < oi_model_tensor_count(m); i++) {
+		const oi_tensor_info *t = oi_model_tensor(m, i);
+		if (t->donor_status != OI_DONOR_MISMATCHED)
+			continue;
+		if (shown++ < 5 || cli_verbosity > 0)
+			cli_notice("%s: mismatched: '%s': %s", oi_model_path(m), t->name, t->donor_note);
+	}
+	if (shown > 5 && cli_verbosity <= 0)
+		cli_notice("%s: %zu more mismatched (-v shows all)", oi_model_path(m), shown - 5);
 }
 
 void cli_save_options(oi_save_options *so, const cli_init_args *a, unsigned flags)

@@ -13,7 +13,8 @@
 
 enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_O_THREADS,
        CLI_O_FAN, CLI_O_RULE, CLI_O_RULES, CLI_O_INMEM, CLI_O_NOFSYNC, CLI_O_NOUNTIE,
-       CLI_O_RESIDUAL, CLI_O_DATA, CLI_O_BATCH, CLI_O_INPUT_SHAPE, CLI_O_DATA_SCALE, CLI_O_PRETRAIN };
+       CLI_O_RESIDUAL, CLI_O_DATA, CLI_O_BATCH, CLI_O_INPUT_SHAPE, CLI_O_DATA_SCALE, CLI_O_PRETRAIN,
+       CLI_O_FROM, CLI_O_FROM_MAP, CLI_O_UNMATCHED, CLI_O_BN_EPS };
 /* The data options init, batch and stats share. */
 #define CLI_DATA_LONG_OPTIONS                                                         \
 	{ "data", required_argument, NULL, CLI_O_DATA },                               \
@@ -36,6 +37,10 @@ enum { CLI_O_SCHEME = 300, CLI_O_SEED, CLI_O_DRY, CLI_O_JSON, CLI_O_NOPROV, CLI_
 	{ "residual", required_argument, NULL, CLI_O_RESIDUAL },                       \
 	{ "pretrain", required_argument, NULL, CLI_O_PRETRAIN },                       \
 	CLI_DATA_LONG_OPTIONS,                                                         \
+	{ "from", required_argument, NULL, CLI_O_FROM },                               \
+	{ "from-map", required_argument, NULL, CLI_O_FROM_MAP },                       \
+	{ "unmatched", required_argument, NULL, CLI_O_UNMATCHED },                     \
+	{ "bn-eps", required_argument, NULL, CLI_O_BN_EPS },                           \
 	{ "quiet", no_argument, NULL, 'q' },                                           \
 	{ "verbose", no_argument, NULL, 'v' }
 
@@ -63,13 +68,18 @@ typedef struct cli_init_args {
 	size_t n_input_shapes;
 	double data_scale;     /* 0: none */
 	const char *pretrain;
+	const char *from;      /* --from DONOR */
+	const char *from_map;  /* --from-map FILE */
+	oi_unmatched unmatched;
+	double bn_eps;         /* 0: the library's default */
+	oi_donor *donor;       /* opened by cli_init_args_finish; owned */
 } cli_init_args;
 
 void cli_init_args_start(cli_init_args *a);
 /* Take option c if it is one of CLI_INIT_LONG_OPTIONS: 1 taken (with
  * *exit_code -1), 0 not one of them, or 1 with *exit_code set on an error. */
 int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code);
-/* Read the rules file; 0 or an exit code. */
+/* Read the rules file, open the donor and its map; 0 or an exit code. */
 int cli_init_args_finish(cli_init_args *a);
 void cli_init_args_free(cli_init_args *a);
 
@@ -123,6 +133,10 @@ int cli_plan_options_make(cli_plan_options *p, const cli_init_args *a,
                           const cli_rule_files *dir_rules, uint64_t seed);
 /* Also on a zeroed one that was never made. */
 void cli_plan_options_free(cli_plan_options *p);
+
+/* The stderr summary of a plan with a donor: "from DONOR: N matched (...),
+ * N missing, N unexpected, N mismatched", and the mismatched ones. */
+void cli_donor_summary(const oi_model *m, const cli_init_args *a);
 
 /* The save options: the command line's and flags (OI_SAVE_*), temporaries
  * recorded for the signal cleanup. */

@@ -135,8 +135,54 @@ json_t *cli_tensor_json(const oi_tensor_info *t, bool with_plan)
 		json_object_set_new(o, "bound", real_or_null(t->bound));
 		if (t->untied_from)
 			json_object_set_new(o, "untied_from", cli_json_text(t->untied_from));
+		if (t->donor_status == OI_DONOR_MATCHED || t->donor_status == OI_DONOR_MISMATCHED) {
+			json_t *d = json_array(), *tr = json_array();
+			for (size_t k = 0; k < t->n_donor; k++)
+				json_array_append_new(d, cli_json_text(t->donor[k]));
+			for (size_t k = 0; k < t->n_transform; k++)
+				json_array_append_new(tr, json_string(t->transform[k]));
+			json_object_set_new(o, "donor", d);
+			json_object_set_new(o, "transform", tr);
+			json_object_set_new(o, "match", cli_json_text(t->donor_match));
+		}
+		if (t->donor_note)
+			json_object_set_new(o, "mismatch", cli_json_text(t->donor_note));
 	}
 	return o;
+}
+
+/* A plan with a donor: "from": {"matched", "missing", "unexpected",
+ * "mismatched"} (names; mismatched ones with the reason). */
+static void cli_donor_json(json_t *o, const oi_model *m)
+{
+	bool any = oi_model_donor_unexpected_count(m) > 0;
+	for (size_t i = 0; i < oi_model_tensor_count(m) && !any; i++)
+		any = oi_model_tensor(m, i)->donor_status != OI_DONOR_NONE;
+	if (!any)
+		return;
+	json_t *f = json_object(), *mt = json_array(), *ms = json_array(), *un = json_array(),
+	       *mm = json_array();
+	for (size_t i = 0; i < oi_model_tensor_count(m); i++) {
+		const oi_tensor_info *t = oi_model_tensor(m, i);
+		if (t->donor_status == OI_DONOR_MATCHED)
+			json_array_append_new(mt, cli_json_text(t->name));
+		else if (t->donor_status == OI_DONOR_MISSING)
+			json_array_append_new(ms, cli_json_text(t->name));
+		else if (t->donor_status == OI_DONOR_MISMATCHED) {
+			json_t *x = json_object();
+			json_object_set_new(x, "name", cli_json_text(t->name));
+			json_object_set_new(x, "donor", cli_json_text(t->n_donor ? t->donor[0] : NULL));
+			json_object_set_new(x, "reason", cli_json_text(t->donor_note));
+			json_array_append_new(mm, x);
+		}
+	}
+	for (size_t i = 0; i < oi_model_donor_unexpected_count(m); i++)
+		json_array_append_new(un, cli_json_text(oi_model_donor_unexpected(m, i)));
+	json_object_set_new(f, "matched", mt);
+	json_object_set_new(f, "missing", ms);
+	json_object_set_new(f, "unexpected", un);
+	json_object_set_new(f, "mismatched", mm);
+	json_object_set_new(o, "from", f);
 }
 
 json_t *cli_model_json(const oi_model *m, bool with_plan)
@@ -160,6 +206,8 @@ json_t *cli_model_json(const oi_model *m, bool with_plan)
 	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
 		json_array_append_new(arr, cli_tensor_json(oi_model_tensor(m, i), with_plan));
 	json_object_set_new(o, "tensors", arr);
+	if (with_plan)
+		cli_donor_json(o, m);
 	json_t *warn = json_array();
 	for (size_t i = 0; i < oi_model_warning_count(m); i++)
 		json_array_append_new(warn, cli_json_text(oi_model_warning(m, i)));

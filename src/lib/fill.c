@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "donor/donor.h"
 #include "fill.h"
 #include "tensor.h"
 #include "wire.h"
@@ -84,6 +85,9 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 	}
 	case OI_FILL_GIVEN:
 		memcpy(out, f->given + first, n * sizeof *out);
+		break;
+	case OI_FILL_DONOR:
+		oi__donor_values(f->src, first, n, out);
 		break;
 	default:
 		for (size_t i = 0; i < n; i++)
@@ -257,6 +261,10 @@ typedef struct gen_job {
 
 static void run_job(const gen_job *j)
 {
+	/* a donor's bytes of the same dtype go through untouched */
+	if (j->bytes && j->t->fill->kind == OI_FILL_DONOR &&
+	    oi__donor_bytes(j->t->fill->src, j->t->info.dtype, j->first, j->n, j->bytes))
+		return;
 	if (j->mat)
 		memcpy(j->vals, j->mat + j->first, j->n * sizeof *j->vals);
 	else
@@ -373,6 +381,8 @@ int oi__fill_produce_raw(const oi_edit *e, oi_sink *sink)
 			gen_begin(&next, t, mat, threads, j, m, vals[1 - cur], bytes[1 - cur], false);
 		}
 		rc = oi__sink_write(sink, bytes[cur], n * esz);
+		if (t->fill->kind == OI_FILL_DONOR)
+			oi__donor_release(t->fill->src, i, n);
 		if (ahead)
 			gen_end(&next);
 		cur = 1 - cur;

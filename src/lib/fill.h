@@ -20,7 +20,8 @@ enum {
 	OI_FILL_FORGET,     /* LSTM B: 1 on the forget gate of Wb, else 0 */
 	OI_FILL_ORTHOGONAL, /* gain p0; materialized */
 	OI_FILL_SPARSE,     /* sparsity p0, std p1; materialized */
-	OI_FILL_GIVEN       /* the values in given (a pass computed them) */
+	OI_FILL_GIVEN,      /* the values in given (a pass computed them) */
+	OI_FILL_DONOR       /* a donor's values through a transform (src) */
 };
 
 typedef struct oi_fill {
@@ -35,6 +36,7 @@ typedef struct oi_fill {
 	/* OI_FILL_GIVEN: every element's value, encoded to the tensor's dtype by
 	 * the save like any fill's; owned by the model's pool */
 	const double *given;
+	const struct oi_donor_src *src; /* OI_FILL_DONOR (donor/donor.h; in the model's pool) */
 } oi_fill;
 
 /* Element values first .. first+n of an elementwise fill. */

@@ -982,6 +982,7 @@ const char *oi_action_name(oi_action a)
 	switch (a) {
 	case OI_ACTION_KEEP: return "keep";
 	case OI_ACTION_REINIT: return "reinit";
+	case OI_ACTION_DONOR: return "donor";
 	default: return "unknown";
 	}
 }

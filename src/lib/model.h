@@ -88,6 +88,9 @@ struct oi_model {
 	size_t n_pool, cap_pool;
 	const char *saved_external; /* in the pool */
 	struct oi_untie *untie; /* untie.c: shared tensors' readers, new tensors */
+	/* donor/match.c: the last plan's unused donor tensors (in the pool) */
+	const char **donor_unexpected;
+	size_t n_donor_unexpected;
 };
 
 /* The model's string pool (pool.c): what oi_model_* hands out stays valid

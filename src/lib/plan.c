@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "donor/donor.h"
+#include "fill.h"
 #include "model.h"
 #include "residual.h"
 #include "rules.h"
@@ -260,13 +262,80 @@ static void set_keep(oi_tensor *t)
 	t->fill = NULL;
 	t->info.action = OI_ACTION_KEEP;
 	t->info.std = t->info.bound = NAN;
+	t->info.donor_status = OI_DONOR_NONE;
+	t->info.n_donor = t->info.n_transform = 0;
+	t->info.donor = t->info.transform = NULL;
+	t->info.donor_match = t->info.donor_note = NULL;
+}
+
+/* A plan's donor: the matching state and what to do with what it lacks. */
+typedef struct donor_args {
+	oi_donor_plan *plan;
+	const oi_donor *donor;
+	oi_unmatched unmatched;
+	size_t n_unmatched;
+	const char *first_unmatched; /* for --unmatched error's message */
+} donor_args;
+
+/* The donor's values for t, if the plan has a donor and no rule naming t
+ * decides instead: 1 taken, 0 not (*keep set when t keeps its values), or
+ * an error. */
+static int plan_donor(oi_model *m, oi_tensor *t, const oi_spec *spec, const oi_rule *by,
+                      bool prot, donor_args *da, bool *keep)
+{
+	bool want = !strcmp(spec->name, "donor");
+	if (want && !da)
+		return oi__fail(OI_EARG, "%s '%s': scheme 'donor' needs a donor to take values from",
+		                by ? "rule" : "scheme", by ? by->text : spec->name);
+	if (!da || (prot && !want))
+		return 0;
+	if (by && by->kind == OI_SEL_NAME && !want) {
+		t->info.donor_status = OI_DONOR_RULE;
+		return 0;
+	}
+	oi_fill f;
+	int rc = oi__donor_match(m, da->plan, t, &f);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		t->fill = malloc(sizeof f);
+		if (!t->fill)
+			return oi__fail(OI_ENOMEM, "out of memory");
+		*t->fill = f;
+		/* the table's SCHEME column: where the values come from */
+		char desc[600];
+		size_t o = (size_t)snprintf(desc, sizeof desc, "donor(");
+		for (size_t k = 0; k < t->info.n_donor && o < sizeof desc; k++)
+			o += (size_t)snprintf(desc + o, sizeof desc - o, "%s%s", k ? "," : "",
+			                      t->info.donor[k]);
+		for (size_t k = 0; k < t->info.n_transform && o < sizeof desc; k++)
+			o += (size_t)snprintf(desc + o, sizeof desc - o, "%s%s", k ? "," : "; ",
+			                      t->info.transform[k]);
+		if (o < sizeof desc)
+			snprintf(desc + o, sizeof desc - o, ")");
+		t->info.scheme = oi__model_strdup(m, desc);
+		if (!t->info.scheme)
+			return oi__fail(OI_ENOMEM, "out of memory");
+		t->info.action = OI_ACTION_DONOR;
+		return 1;
+	}
+	if (want)
+		return oi__fail(OI_EINVALID, "%s '%s': the donor has no value for '%s'%s%s",
+		                by ? "rule" : "scheme", by ? by->text : spec->name, t->info.name,
+		                t->info.donor_note ? ": " : "",
+		                t->info.donor_note ? t->info.donor_note : "");
+	if (!da->n_unmatched++)
+		da->first_unmatched = t->info.name;
+	*keep = da->unmatched != OI_UNMATCHED_SCHEME;
+	return 0;
 }
 
 /* matched[k] counts the tensors rule k selects; *fallbacks those that
  * follow the auto profile where the default scheme does not fit; residual
  * is the residual mode (not OI_RESIDUAL_DEFAULT). */
 static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_rules *rules,
-                       size_t *matched, uint64_t seed, size_t *fallbacks, oi_residual residual)
+                       size_t *matched, uint64_t seed, size_t *fallbacks, oi_residual residual,
+                       donor_args *da)
 {
 	const oi_spec *spec = dflt;
 	const oi_rule *by = NULL;
@@ -280,6 +349,14 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_
 		by = r;
 	}
 	set_keep(t);
+	bool dkeep = false;
+	int drc = plan_donor(m, t, spec, by, prot, da, &dkeep);
+	if (drc)
+		return drc < 0 ? drc : 0;
+	if (dkeep) {
+		t->info.scheme = "keep";
+		return 0;
+	}
 	/* running statistics are state, not learnable: a default scheme leaves
 	 * them to the auto profile (mean 0, var 1); a rule may still name them */
 	oi_spec auto_spec;
@@ -372,7 +449,7 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_
 /* ---- the plan of the model ---------------------------------------------- */
 
 static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *rules,
-                             oi_residual residual)
+                             oi_residual residual, const oi_donor *donor)
 {
 	json_t *o = json_object(), *arr = json_array();
 	json_object_set_new(o, "version", json_string(OI_VERSION_STRING));
@@ -389,6 +466,15 @@ static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *
 	json_object_set_new(o, "rules", arr);
 	if (residual != OI_RESIDUAL_NONE)
 		json_object_set_new(o, "residual", json_string(oi_residual_name(residual)));
+	if (donor) {
+		/* the digest is cached in the donor behind its lock */
+		const char *sha = oi__donor_digest((oi_donor *)(uintptr_t)donor);
+		const char *base = strrchr(donor->path, '/');
+		json_t *from = json_object();
+		json_object_set_new(from, "file", json_string(base && base[1] ? base + 1 : donor->path));
+		json_object_set_new(from, "sha256", sha ? json_string(sha) : json_null());
+		json_object_set_new(o, "from", from);
+	}
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
@@ -403,19 +489,21 @@ typedef struct plan_args {
 	uint64_t seed;
 	size_t *fallbacks;
 	oi_residual residual;
+	donor_args *da;
 } plan_args;
 
 static int plan_one(oi_model *m, oi_tensor *t, void *ud)
 {
 	const plan_args *a = ud;
 	return plan_tensor(m, t, a->dflt, a->rules, a->matched, a->seed, a->fallbacks,
-	                   a->residual);
+	                   a->residual, a->da);
 }
 
 /* Plan every tensor, untie those whose readers want different values; then
  * the warnings about the whole plan. */
 static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
-                        const oi_rules *rules, uint64_t seed, bool untie, oi_residual residual)
+                        const oi_rules *rules, uint64_t seed, bool untie, oi_residual residual,
+                        donor_args *da)
 {
 	size_t *matched = oi__calloc(rules->n ? rules->n : 1, sizeof *matched);
 	if (!matched)
@@ -423,9 +511,10 @@ static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
 	size_t fallbacks = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++)
-		rc = plan_tensor(m, &m->tensors[i], dflt, rules, matched, seed, &fallbacks, residual);
+		rc = plan_tensor(m, &m->tensors[i], dflt, rules, matched, seed, &fallbacks, residual,
+		                 da);
 	if (!rc) {
-		plan_args pa = { dflt, rules, matched, seed, &fallbacks, residual };
+		plan_args pa = { dflt, rules, matched, seed, &fallbacks, residual, da };
 		rc = oi__untie_plan(m, seed, untie, plan_one, &pa);
 	}
 	if (!rc && fallbacks > 20)
@@ -436,6 +525,25 @@ static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
 			rc = oi__warn(m, "rule '%s' matches no tensor", rules->rule[k].text);
 	free(matched);
 	return rc;
+}
+
+/* After the tensors: the donor's unexpected tensors, and the failures a
+ * donor brings (matching nothing; --unmatched error). */
+static int donor_finish(oi_model *m, donor_args *da)
+{
+	size_t n = 0;
+	int rc = oi__donor_plan_end(m, da->plan, &n);
+	if (rc)
+		return rc;
+	if (!n)
+		return oi__fail(OI_EINVALID, "%s: none of its %zu tensors matches a tensor of the "
+		                "model by name, module path or place in the graph; name them with "
+		                "--from-map", da->donor->path, da->donor->n);
+	if (da->unmatched == OI_UNMATCHED_ERROR && da->n_unmatched)
+		return oi__fail(OI_EINVALID, "%zu learnable tensor%s the donor does not provide "
+		                "(the first: '%s'); --unmatched scheme or keep lets them be",
+		                da->n_unmatched, da->n_unmatched == 1 ? "" : "s", da->first_unmatched);
+	return 0;
 }
 
 /* The residual mode asked for, or the one the default profile implies; the
@@ -458,8 +566,12 @@ static int residual_mode(oi_model *m, oi_residual asked, const oi_spec *dflt, oi
 int oi_model_plan(oi_model *m, const oi_init_options *opts)
 {
 	static const oi_rules no_rules;
-	if (!opts || opts->version != OI_INIT_OPTIONS_VERSION)
+	/* version 2 ends before the donor fields */
+	if (!opts || (opts->version != OI_INIT_OPTIONS_VERSION && opts->version != 2))
 		return oi__fail(OI_EARG, "oi_init_options missing or of another version");
+	const oi_donor *donor = opts->version >= 3 ? opts->donor : NULL;
+	if (donor && (unsigned)opts->unmatched > OI_UNMATCHED_ERROR)
+		return oi__fail(OI_EARG, "unknown unmatched mode %d", (int)opts->unmatched);
 	int rc = m->analysed ? 0 : oi_model_analyse(m, NULL);
 	if (rc)
 		return rc;
@@ -474,8 +586,17 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	oi_residual residual = OI_RESIDUAL_NONE;
 	if (!rc)
 		rc = residual_mode(m, opts->residual, &dflt, &residual);
+	donor_args da = { NULL, donor, donor ? opts->unmatched : OI_UNMATCHED_SCHEME, 0, NULL };
+	m->donor_unexpected = NULL;
+	m->n_donor_unexpected = 0;
+	if (!rc && donor)
+		rc = oi__donor_plan_begin(m, donor, opts->bn_eps, &da.plan);
 	if (!rc)
-		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed, !opts->no_untie, residual);
+		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed, !opts->no_untie, residual,
+		                  donor ? &da : NULL);
+	if (!rc && donor)
+		rc = donor_finish(m, &da);
+	oi__donor_plan_free(da.plan);
 	for (size_t i = 0; i < m->n_ext; i++)
 		m->ext[i].changed = false;
 	for (size_t i = 0; i < m->n_tensors; i++)
@@ -484,7 +605,7 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	free(m->provenance);
 	m->provenance = NULL;
 	if (!rc && oi_model_changed_count(m) && !opts->no_provenance) {
-		m->provenance = provenance_json(scheme, opts->seed, rules, residual);
+		m->provenance = provenance_json(scheme, opts->seed, rules, residual, donor);
 		if (!m->provenance)
 			rc = oi__fail(OI_ENOMEM, "out of memory");
 		if (!rc)

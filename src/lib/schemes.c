@@ -701,6 +701,13 @@ static int bind_args(const oi_spec *spec, const scheme_def *def, args *a)
 
 int oi__spec_check(const oi_spec *spec)
 {
+	/* the donor's value (oi_init_options.donor): the plan checks that
+	 * there is one */
+	if (!strcmp(spec->name, "donor")) {
+		if (spec->n)
+			return oi__fail(OI_EARG, "scheme 'donor' takes no parameters");
+		return 0;
+	}
 	if (oi__is_profile(spec->name)) {
 		if (spec->n)
 			return oi__fail(OI_EARG, "profile '%s' takes no parameters", spec->name);

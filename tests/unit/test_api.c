@@ -106,7 +106,7 @@ static void error_names(void **state)
 	assert_string_equal(oi_error_name((oi_error)1), "unknown");
 	assert_string_equal(oi_action_name(OI_ACTION_KEEP), "keep");
 	assert_string_equal(oi_action_name(OI_ACTION_REINIT), "reinit");
-	assert_string_equal(oi_action_name((oi_action)2), "unknown");
+	assert_string_equal(oi_action_name((oi_action)3), "unknown");
 }
 
 static void init_macros(void **state)

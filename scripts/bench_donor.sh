@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): values from a safetensors donor into a large model.
+#
+#   scripts/bench_donor.sh [--size-mib N]   (default 512; 64 is quick)
+#
+# Makes (cached in $BENCH_DIR, default /tmp/onnxinit-bench) the model of
+# scripts/bench/make_big_model.py and a safetensors donor with the same names
+# and shapes (scripts/bench/make_donor.py), then RUNS (default 5) interleaved
+# pairs of
+#   (a) build/onnxinit init big.onnx -o out.onnx --from donor.safetensors --no-provenance
+#   (b) scripts/bench/py_donor.py: python3-onnx + numpy, replace by name, onnx.save
+# and prints min and median wall time and peak RSS (GNU time %e %M) of each,
+# the ratio, and checks that both outputs hold the donor's values (cmp of the
+# two outputs' initializers). Warm page cache (the inputs are read before each
+# run). Goals (printed, not enforced): (a) >= 8x faster than (b); (a) peak RSS
+# <= 0.25 x the model.
+set -euo pipefail
+size_mib=512
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --size-mib) size_mib="$2"; shift 2 ;;
+        *) sed -n '4p' "$0" >&2; exit 2 ;;
+    esac
+done
+PY=${PYTHON:-/usr/bin/python3}
+BIN=${ONNXINIT:-build/onnxinit}
+RUNS=${RUNS:-5}
+dir=${BENCH_DIR:-/tmp/onnxinit-bench}
+mkdir -p "$dir"
+model="$dir/big-$size_mib.onnx"
+donor="$dir/donor-$size_mib.safetensors"
+layers=8; [[ $size_mib -lt 256 ]] && layers=4
+[[ -f $model ]] || "$PY" scripts/bench/make_big_model.py "$model" --size-mib "$size_mib" --layers "$layers"
+[[ -f $donor ]] || "$PY" scripts/bench/make_donor.py "$model" "$donor"
+t_a=(); r_a=(); t_b=(); r_b=()
+for ((i = 0; i < RUNS; i++)); do
+    cat "$model" "$donor" > /dev/null
+    /usr/bin/time -f '%e %M' -o "$dir/t" "$BIN" init "$model" -o "$dir/out_a.onnx" \
+        --from "$donor" --no-provenance -q
+    read -r t r < "$dir/t"; t_a+=("$t"); r_a+=("$r")
+    cat "$model" "$donor" > /dev/null
+    /usr/bin/time -f '%e %M' -o "$dir/t" "$PY" scripts/bench/py_donor.py "$model" "$donor" \
+        "$dir/out_b.onnx"
+    read -r t r < "$dir/t"; t_b+=("$t"); r_b+=("$r")
+done
+"$PY" - "$dir/out_a.onnx" "$dir/out_b.onnx" <<'PYEOF'
+import sys, onnx
+from onnx import numpy_helper
+a, b = (onnx.load(p) for p in sys.argv[1:3])
+ia = {t.name: numpy_helper.to_array(t) for t in a.graph.initializer}
+ib = {t.name: numpy_helper.to_array(t) for t in b.graph.initializer}
+bad = [k for k in ib if not (ia[k] == ib[k]).all()]
+print('outputs agree' if not bad else 'OUTPUTS DIFFER: %s' % bad[:5])
+sys.exit(1 if bad else 0)
+PYEOF
+stats() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "min %s median %s", v[1], m}'; }
+echo "model $size_mib MiB, $RUNS interleaved pairs"
+echo "onnxinit --from : time $(stats "${t_a[@]}") s; peak RSS $(stats "${r_a[@]}") KiB"
+echo "python onnx+np  : time $(stats "${t_b[@]}") s; peak RSS $(stats "${r_b[@]}") KiB"
+ma=$(printf '%s\n' "${t_a[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
+mb=$(printf '%s\n' "${t_b[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
+ra=$(printf '%s\n' "${r_a[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
+awk -v a="$ma" -v b="$mb" -v r="$ra" -v s="$size_mib" 'BEGIN {
+    printf "speed-up (median) %.1fx (goal >= 8x); RSS / model %.3f (goal <= 0.25)\n",
+           b / (a > 0 ? a : 0.01), r / (s * 1024) }'

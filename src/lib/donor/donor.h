@@ -1,0 +1,114 @@
+/* Donors: tensors read from another file (safetensors, npz, a folder of
+ * .npy files, an ONNX model) whose values a plan copies into a model,
+ * matched by name, module path or graph position and made to fit by a
+ * transform (transpose, cast, BatchNorm folding, RNN gate order). The
+ * donor's bytes stay mapped; the save reads them chunk by chunk. */
+#ifndef OI_DONOR_H
+#define OI_DONOR_H
+
+#include <pthread.h>
+
+#include "../model.h"
+
+enum { OI_DONOR_SAFETENSORS = 1, OI_DONOR_NPZ, OI_DONOR_NPY_DIR, OI_DONOR_ONNX };
+
+typedef struct oi_donor_tensor {
+	char *name;
+	int dtype;             /* oi_dtype of the bytes at data */
+	int orig_dtype;        /* as the donor stores it (typed ONNX tensors are decoded) */
+	size_t ndim;
+	int64_t *dims;
+	uint64_t numel;
+	const uint8_t *data;   /* numel little-endian elements, C order (maybe unaligned) */
+	uint8_t *own;          /* data, when it had to be made (inflated, decoded) */
+	const uint8_t *map;    /* the mapping data lies in (NULL: own) */
+	uint64_t map_len;
+	int32_t onnx;          /* ONNX donor: index of its tensor, else -1 */
+} oi_donor_tensor;
+
+typedef struct oi_donor_region {
+	void *p;
+	size_t len;
+} oi_donor_region;
+
+struct oi_donor {
+	char *path;
+	int format;
+	oi_donor_tensor *t;
+	size_t n, cap;
+	size_t *sorted;        /* indices of t by name */
+	bool ordered;          /* t is in the state_dict's order (npz, ONNX) */
+	oi_donor_region *regions; /* mappings to unmap */
+	size_t n_regions, cap_regions;
+	oi_model *onnx;        /* ONNX donor */
+	char **map_key, **map_val; /* --from-map, in order */
+	size_t n_map;
+	pthread_mutex_t lock;  /* for the lazily computed digest */
+	char sha256[65];
+};
+
+/* readers: fill d->t (the caller sorts and validates names) */
+int oi__donor_read_safetensors(oi_donor *d, const uint8_t *p, uint64_t len);
+int oi__donor_read_npz(oi_donor *d, const uint8_t *p, uint64_t len);
+int oi__donor_read_npy_dir(oi_donor *d, const char *dir);
+int oi__donor_read_onnx(oi_donor *d);
+/* One .npy image p[0..len) as tensor name; data points into p unless copy. */
+int oi__donor_parse_npy(oi_donor *d, const char *name, const uint8_t *p, uint64_t len,
+                        const char *what);
+/* Append a tensor (name copied); its slot, or NULL (OI_ENOMEM). */
+oi_donor_tensor *oi__donor_add(oi_donor *d, const char *name, size_t name_len);
+int oi__donor_keep_region(oi_donor *d, void *p, size_t len);
+/* Open the donor from bytes in memory (tests, fuzzers): format from content. */
+int oi__donor_open_bytes(oi_donor **out, const uint8_t *p, size_t len, const char *name);
+
+const oi_donor_tensor *oi__donor_find(const oi_donor *d, const char *name);
+size_t oi__dtype_size_any(int dtype);
+/* Element i of a donor tensor as double (floats and integers). */
+double oi__donor_elem(const oi_donor_tensor *t, uint64_t i);
+bool oi__donor_dtype_usable(int dtype);
+
+/* ---- transforms: what the save reads, per target tensor ----------------- */
+
+enum { OI_DT_COPY = 0, OI_DT_TRANSPOSE, OI_DT_SCALE_ROWS, OI_DT_VALUES, OI_DT_GATES };
+
+typedef struct oi_donor_src {
+	int kind;
+	const oi_donor_tensor *a;   /* COPY, TRANSPOSE, SCALE_ROWS */
+	uint64_t rows, cols;        /* TRANSPOSE: the donor's (rows, cols) */
+	const double *scale;        /* SCALE_ROWS: per leading index, `per` elements each */
+	uint64_t per;
+	const double *vals;         /* VALUES: every element, made at plan time */
+	/* GATES: part[numel / part_len] holds rows × cols in torch's gate order */
+	const oi_donor_tensor *part[4];
+	uint64_t part_len, hidden, gate_cols;
+	int perm[4];                /* ONNX gate g reads torch gate perm[g] */
+} oi_donor_src;
+
+void oi__donor_values(const oi_donor_src *s, uint64_t first, size_t n, double *out);
+/* COPY of the same dtype: the bytes as they are; false if not that case. */
+bool oi__donor_bytes(const oi_donor_src *s, int dtype, uint64_t first, size_t n, uint8_t *out);
+/* The save is done with elements first..first+n: drop their pages. */
+void oi__donor_release(const oi_donor_src *s, uint64_t first, size_t n);
+
+/* BatchNorm folding: scale[c] = γ/√(σ²+ε); bias'[c] = (b−μ)·scale+β. */
+void oi__fold_bn_scale(const double *gamma, const double *var, double eps, size_t c,
+                       double *scale);
+
+/* ---- matching (match.c) ------------------------------------------------- */
+
+typedef struct oi_donor_plan oi_donor_plan;
+int oi__donor_plan_begin(oi_model *m, const oi_donor *d, double eps, oi_donor_plan **out);
+/* 1: t gets the donor's values (*f set, t->info's donor fields set);
+ * 0: not (t->info.donor_status says missing or mismatched); <0 error. */
+int oi__donor_match(oi_model *m, oi_donor_plan *p, oi_tensor *t, struct oi_fill *f);
+/* The unexpected donor tensors into the model; the counts. */
+int oi__donor_plan_end(oi_model *m, oi_donor_plan *p, size_t *matched);
+void oi__donor_plan_free(oi_donor_plan *p);
+/* The module path a node's scope names: "/layer1/layer1.0/conv1/Conv" ->
+ * "layer1.0.conv1"; false if it names none. */
+bool oi__module_path(const char *node, char *out, size_t cap);
+/* fnmatch-like glob with one capture: what the first '*' matched. */
+bool oi__glob_capture(const char *glob, const char *s, char *cap, size_t capn);
+const char *oi__donor_digest(oi_donor *d);
+
+#endif

@@ -1,0 +1,212 @@
+/* The donor readers and transforms on small buffers made here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "donor/donor.h"
+
+/* A safetensors image: header text h, then n data bytes. */
+static size_t st_image(uint8_t *out, const char *h, const void *data, size_t n)
+{
+	uint64_t len = strlen(h);
+	memcpy(out, &len, 8);
+	memcpy(out + 8, h, len);
+	memcpy(out + 8 + len, data, n);
+	return 8 + len + n;
+}
+
+static int st_open(const char *h, const void *data, size_t n, oi_donor **d)
+{
+	static uint8_t buf[4096];
+	size_t len = st_image(buf, h, data, n);
+	return oi__donor_open_bytes(d, buf, len, "t.safetensors");
+}
+
+static void test_safetensors_ok(void **state)
+{
+	(void)state;
+	float v[6] = { 1, 2, 3, 4, 5, 6 };
+	oi_donor *d;
+	assert_int_equal(st_open("{\"__metadata__\":{\"format\":\"pt\"},"
+	                         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]},"
+	                         "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+	                         v, sizeof v, &d), 0);
+	assert_int_equal(oi_donor_tensor_count(d), 2);
+	assert_string_equal(oi_donor_format(d), "safetensors");
+	const oi_donor_tensor *a = oi__donor_find(d, "a"), *b = oi__donor_find(d, "b");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(a->ndim, 2);
+	assert_true(oi__donor_elem(a, 3) == 4.0);
+	assert_true(oi__donor_elem(b, 1) == 6.0);
+	assert_null(oi__donor_find(d, "__metadata__"));
+	oi_donor_free(d);
+}
+
+static void test_safetensors_bad(void **state)
+{
+	(void)state;
+	float v[4] = { 0 };
+	oi_donor *d = NULL;
+	/* overlapping, a gap, short, past the end, bad dtype, duplicate key */
+	const char *bad[] = {
+		"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+		"\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+		"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+		"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}",
+		"{\"a\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}",
+		"{\"a\":{\"dtype\":\"F31\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+		"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+		"\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+		"{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}",
+		"{\"a\":[1,2]",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		assert_int_not_equal(st_open(bad[i], v, sizeof v, &d), 0);
+		assert_null(d);
+		assert_non_null(strstr(oi_last_error(), "t.safetensors"));
+		assert_null(strchr(oi_last_error(), '\n'));
+	}
+	/* header length past the end of the file */
+	uint8_t img[16] = { 0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}' };
+	assert_int_equal(oi__donor_open_bytes(&d, img, sizeof img, "t"), OI_EFORMAT);
+}
+
+static size_t npy_image(uint8_t *out, const char *dict, const void *data, size_t n)
+{
+	size_t h = strlen(dict);
+	memcpy(out, "\x93NUMPY\x01\x00", 8);
+	out[8] = (uint8_t)h;
+	out[9] = 0;
+	memcpy(out + 10, dict, h);
+	memcpy(out + 10 + h, data, n);
+	return 10 + h + n;
+}
+
+static void test_npy(void **state)
+{
+	(void)state;
+	oi_donor *d = oi__calloc(1, sizeof *d);
+	uint8_t buf[512];
+	double v[3] = { 1.5, -2, 3 };
+	size_t n = npy_image(buf, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", v,
+	                     sizeof v);
+	assert_int_equal(oi__donor_parse_npy(d, "x", buf, n, "x.npy"), 0);
+	assert_true(oi__donor_elem(&d->t[0], 1) == -2.0);
+	n = npy_image(buf, "{'descr': '<f8', 'fortran_order': True, 'shape': (3,), }", v, sizeof v);
+	assert_int_equal(oi__donor_parse_npy(d, "y", buf, n, "y.npy"), OI_EUNSUPPORTED);
+	assert_non_null(strstr(oi_last_error(), "Fortran"));
+	n = npy_image(buf, "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", v, 16);
+	assert_int_not_equal(oi__donor_parse_npy(d, "z", buf, n, "z.npy"), 0);
+	n = npy_image(buf, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", v, sizeof v);
+	assert_int_equal(oi__donor_parse_npy(d, "w", buf, n, "w.npy"), OI_EFORMAT);
+	n = npy_image(buf, "{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }", v, sizeof v);
+	assert_int_equal(oi__donor_parse_npy(d, "v", buf, n, "v.npy"), OI_EUNSUPPORTED);
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->t[i].name);
+		free(d->t[i].dims);
+	}
+	free(d->t);
+	free(d);
+}
+
+static void test_transforms(void **state)
+{
+	(void)state;
+	/* Linear (out 2, in 3) into a MatMul operand (3, 2) */
+	float w[6] = { 1, 2, 3, 4, 5, 6 };
+	int64_t dims[2] = { 2, 3 };
+	oi_donor_tensor t = { .name = (char *)"w", .dtype = OI_DTYPE_FLOAT, .ndim = 2,
+		              .dims = dims, .numel = 6, .data = (const uint8_t *)w };
+	oi_donor_src s = { .kind = OI_DT_TRANSPOSE, .a = &t, .rows = 2, .cols = 3 };
+	double out[6];
+	oi__donor_values(&s, 0, 6, out);
+	double want[6] = { 1, 4, 2, 5, 3, 6 };
+	assert_memory_equal(out, want, sizeof out);
+	oi__donor_values(&s, 3, 2, out);
+	assert_true(out[0] == 5 && out[1] == 3);
+	/* fold: rows scaled by γ/√(σ²+ε) */
+	double g[2] = { 2, 1 }, var[2] = { 3, 0 }, scale[2];
+	oi__fold_bn_scale(g, var, 1, 2, scale);
+	assert_true(scale[0] == 1.0 && scale[1] == 1.0);
+	double sc[2] = { 2, -1 };
+	oi_donor_src f = { .kind = OI_DT_SCALE_ROWS, .a = &t, .scale = sc, .per = 3 };
+	oi__donor_values(&f, 0, 6, out);
+	double fw[6] = { 2, 4, 6, -4, -5, -6 };
+	assert_memory_equal(out, fw, sizeof out);
+	/* LSTM gates: torch i,f,g,o rows (hidden 1) into ONNX i,o,f,c */
+	float l[4] = { 10, 20, 30, 40 };
+	int64_t ld[2] = { 4, 1 };
+	oi_donor_tensor lt = { .name = (char *)"l", .dtype = OI_DTYPE_FLOAT, .ndim = 2, .dims = ld,
+		               .numel = 4, .data = (const uint8_t *)l };
+	oi_donor_src gs = { .kind = OI_DT_GATES, .part = { &lt }, .part_len = 4, .hidden = 1,
+		            .gate_cols = 1, .perm = { 0, 3, 1, 2 } };
+	oi__donor_values(&gs, 0, 4, out);
+	double lw[4] = { 10, 40, 20, 30 };
+	assert_memory_equal(out, lw, 4 * sizeof *out);
+	/* GRU r,z,n into z,r,h; the second part (bias_hh) missing: zeros */
+	oi_donor_src gr = { .kind = OI_DT_GATES, .part = { &lt }, .part_len = 3, .hidden = 1,
+		            .gate_cols = 1, .perm = { 1, 0, 2 } };
+	oi__donor_values(&gr, 0, 6, out);
+	double gw[6] = { 20, 10, 30, 0, 0, 0 };
+	assert_memory_equal(out, gw, sizeof gw);
+	/* bytes of the same dtype pass through */
+	uint8_t bytes[24];
+	oi_donor_src c = { .kind = OI_DT_COPY, .a = &t };
+	assert_true(oi__donor_bytes(&c, OI_DTYPE_FLOAT, 1, 2, bytes));
+	assert_memory_equal(bytes, w + 1, 8);
+	assert_false(oi__donor_bytes(&c, OI_DTYPE_DOUBLE, 1, 2, bytes));
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	char out[256];
+	assert_true(oi__module_path("/layer1/layer1.0/conv1/Conv", out, sizeof out));
+	assert_string_equal(out, "layer1.0.conv1");
+	assert_true(oi__module_path("/layer1/layer1.0/downsample/downsample.0/Conv", out,
+	                            sizeof out));
+	assert_string_equal(out, "layer1.0.downsample.0");
+	assert_true(oi__module_path("/features/features.0/features.0.0/Conv", out, sizeof out));
+	assert_string_equal(out, "features.0.0");
+	assert_true(oi__module_path("/fc/Gemm", out, sizeof out));
+	assert_string_equal(out, "fc");
+	assert_false(oi__module_path("Conv_0", out, sizeof out));
+	assert_false(oi__module_path("/Conv", out, sizeof out));
+	assert_true(oi__glob_capture("enc.*.w", "enc.layer3.w", out, sizeof out));
+	assert_string_equal(out, "layer3");
+	assert_false(oi__glob_capture("enc.*.w", "dec.layer3.w", out, sizeof out));
+	assert_true(oi__glob_capture("exact", "exact", out, sizeof out));
+	assert_string_equal(out, "");
+}
+
+static void test_map(void **state)
+{
+	(void)state;
+	float v[2] = { 1, 2 };
+	oi_donor *d;
+	assert_int_equal(st_open("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+	                         v, sizeof v, &d), 0);
+	assert_int_equal(oi_donor_set_map(d, "{\"x*\": \"a*\"}", "m.json"), 0);
+	assert_int_equal(oi_donor_set_map(d, "not json", "m.json"), OI_EARG);
+	assert_non_null(strstr(oi_last_error(), "m.json"));
+	assert_int_equal(oi_donor_set_map(d, "[1]", "m.json"), OI_EARG);
+	assert_int_equal(oi_donor_set_map(d, "{\"x\": 1}", "m.json"), OI_EARG);
+	oi_donor_free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_safetensors_ok), cmocka_unit_test(test_safetensors_bad),
+		cmocka_unit_test(test_npy),            cmocka_unit_test(test_transforms),
+		cmocka_unit_test(test_names),          cmocka_unit_test(test_map),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
