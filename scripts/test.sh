@@ -17,7 +17,7 @@ scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs --num-processes 2 \
 	--suite unit --suite cli --suite fuzz --suite corpus --suite batch --suite schemes \
-	--suite roles --suite untie --suite residual --suite eval || status=1
+	--suite roles --suite untie --suite residual --suite eval --suite donor || status=1
 
 # One closing line for both runs.
 /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
