@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "sha256.h"
+#include "../lib/sha256.h" /* the library's own, compiled in here too */
 
 static const char help[] =
 	"Usage: onnxinit batch PATH... (-o OUTDIR | --in-place) [options]\n"
@@ -688,7 +688,7 @@ static void save_job(batch *b, job *j, oi_model *m)
 	if (oi_model_saved_external(m))
 		cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to '%s'", j->output,
 		           oi_model_saved_external(m));
-	if ((b->manifest || o->init.json) && sha256_file(j->output, j->sha) != 0)
+	if ((b->manifest || o->init.json) && oi__sha256_file(j->output, j->sha) != 0)
 		j->sha[0] = 0;
 }
 
