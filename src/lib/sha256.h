@@ -1,4 +1,4 @@
-/* SHA-256 (FIPS 180-4), for the provenance of the data a pass reads. */
+/* SHA-256 (FIPS 180-4): the provenance of data and donors, the batch manifest. */
 #ifndef OI_LIB_SHA256_H
 #define OI_LIB_SHA256_H
 
