@@ -715,9 +715,12 @@ static int train_layer(ae_pass *s, const ev_layer *l, ae_layer *a, const ae_site
 	lr->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 	lr->iterations = s->p->o.epochs;
 	if (rc) {
-		if (rc == OI_EINVALID)
+		if (rc == OI_EINVALID) {
+			char why[400];
+			snprintf(why, sizeof why, "%s", oi_last_error());
 			rc = oi__fail(OI_EINVALID, "%s: autoencoder: layer '%s' (%s): %s", c->m->path,
-			              lr->node, lr->op, oi_last_error());
+			              lr->node, lr->op, why);
+		}
 		return rc;
 	}
 	for (size_t i = 0; i < a->nw; i++) {
