@@ -72,9 +72,10 @@ static int parse(const oi_spec *s, ae_params *p)
 				rc = oi__fail(OI_EARG, "autoencoder: noise must be a number in [0, 1), not '%s'",
 				              v);
 		} else if (!strcmp(k, "optimizer")) {
-			if (strcmp(v, "adam") && strcmp(v, "sgd"))
-				rc = oi__fail(OI_EARG, "autoencoder: optimizer must be adam or sgd, not '%s'", v);
 			p->o.adam = !strcmp(v, "adam");
+			if (!p->o.adam && strcmp(v, "sgd"))
+				rc = oi__fail(OI_EARG, "autoencoder: optimizer must be adam or sgd, not '%s'",
+				              s->val[i]);
 		} else if (!strcmp(k, "samples")) {
 			if (!strcmp(v, "all"))
 				p->samples = 0;
