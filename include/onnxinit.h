@@ -599,9 +599,13 @@ typedef struct oi_layer_report {
 	                           "dead" (variance 0: left), "kept" (a rule keeps
 	                           the weight), "shared" (the weight is not the
 	                           layer's alone, or not a plain tensor: left) */
-	unsigned iterations;
+	unsigned iterations;    /* lsuv: scalings; autoencoder: epochs trained */
 	double variance;        /* the output's final variance */
 	oi_value_stats before;  /* the output when the pass reached the layer */
+	/* autoencoder only (else NaN): the mean squared reconstruction error of
+	 * the layer's clean input over the samples, before and after; the
+	 * seconds its training took */
+	double loss_before, loss_after, seconds;
 } oi_layer_report;
 
 /** What a pass found: its layers in graph order and its warnings (an op
@@ -646,18 +650,32 @@ typedef struct oi_eval_options {
 OI_EXTERN int oi_model_stats(oi_report **out, oi_model *model, const oi_data *data,
                              const oi_eval_options *opts);
 
-#define OI_PRETRAIN_OPTIONS_VERSION 1
+/** Where a training pass is, for a progress display: after each epoch
+ *  (epoch 0: the error before training). */
+typedef struct oi_pretrain_progress {
+	size_t layer, layers;   /* 1-based: the layer trained of those to train */
+	const char *node;       /* its node */
+	unsigned epoch, epochs;
+	double loss;            /* mean squared reconstruction error of the epoch */
+} oi_pretrain_progress;
+
+#define OI_PRETRAIN_OPTIONS_VERSION 2
 typedef struct oi_pretrain_options {
-	unsigned version;       /* OI_PRETRAIN_OPTIONS_VERSION */
-	/* "lsuv" or "lsuv(tol=0.1,max_iter=10,ortho=true)" */
+	unsigned version;       /* OI_PRETRAIN_OPTIONS_VERSION (1: without progress) */
+	/* "lsuv", "lsuv(tol=0.1,max_iter=10,ortho=true)" or
+	 * "autoencoder(epochs=5,lr=0.001,batch=64,noise=0.2,optimizer=adam,samples=all)" */
 	const char *pass;
 	unsigned threads;       /* as oi_eval_options.threads */
-	uint64_t seed;          /* of ortho's orthogonal values (the plan's seed) */
+	uint64_t seed;          /* of ortho's orthogonal values, of the autoencoder's
+	                           minibatch order and noise (the plan's seed) */
 	const oi_rules *rules;  /* the plan's: a tensor a rule keeps is never changed */
 	int no_provenance;      /* as the plan's */
+	/* version 2: called from the calling thread while the pass runs; NULL: none */
+	void (*progress)(void *user, const oi_pretrain_progress *p);
+	void *progress_user;
 } oi_pretrain_options;
 #ifdef __cplusplus
-#define OI_PRETRAIN_OPTIONS_INIT { OI_PRETRAIN_OPTIONS_VERSION, NULL, 0, 0, NULL, 0 }
+#define OI_PRETRAIN_OPTIONS_INIT { OI_PRETRAIN_OPTIONS_VERSION, NULL, 0, 0, NULL, 0, NULL, NULL }
 #else
 #define OI_PRETRAIN_OPTIONS_INIT { .version = OI_PRETRAIN_OPTIONS_VERSION }
 #endif
@@ -676,6 +694,20 @@ typedef struct oi_pretrain_options {
  * "sha256", "batch"}. OI_EARG for an unknown pass or parameter. The same
  * model, plan, data, options and threads give the same values. opts must
  * name the pass.
+ *
+ * autoencoder (Bengio et al. 2007; Vincent et al. 2008): greedy layer-wise
+ * denoising autoencoders. In graph order, each dense (Gemm, MatMul + Add)
+ * and conv layer (group 1) that does not make a graph output is trained on
+ * the output of the layers before it (already trained) over the first
+ * `samples` samples: the encoder is the layer and the activation after it,
+ * the decoder the transposed (ConvTranspose) weight with a bias of its own,
+ * dropped afterwards; a fraction `noise` of the inputs is set to 0, the loss
+ * is the mean squared error of the clean input; `epochs` passes of
+ * minibatches of `batch` with adam (0.9, 0.999, 1e-8) or sgd (momentum 0.9),
+ * learning rate `lr`. Weights and biases change. Minibatch order and noise
+ * come from seed. Data with fewer samples than one batch, lr <= 0, noise
+ * outside [0, 1): OI_EARG / OI_EINVALID; a NaN error stops the pass
+ * (OI_EINVALID naming layer and epoch), nothing changed.
  */
 OI_EXTERN int oi_model_pretrain(oi_report **out, oi_model *model, const oi_data *data,
                                 const oi_pretrain_options *opts);

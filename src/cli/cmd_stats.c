@@ -69,6 +69,11 @@ json_t *cli_report_json(const oi_report *r, bool pretrain)
 			stats_fields(a, &l->stats);
 			json_object_set_new(o, "before", b);
 			json_object_set_new(o, "after", a);
+			if (isfinite(l->loss_before) || isfinite(l->seconds)) {
+				json_object_set_new(o, "loss_before", num(l->loss_before));
+				json_object_set_new(o, "loss_after", num(l->loss_after));
+				json_object_set_new(o, "seconds", num(l->seconds));
+			}
 		}
 		json_array_append_new(layers, o);
 	}
@@ -135,8 +140,44 @@ static void print_table(FILE *f, const oi_report *r)
 	}
 }
 
+static bool autoencoder_report(const oi_report *r)
+{
+	for (size_t i = 0; i < oi_report_layer_count(r); i++) {
+		const oi_layer_report *l = oi_report_layer(r, i);
+		if (isfinite(l->loss_before) || !strcmp(l->status, "output") ||
+		    !strcmp(l->status, "skipped"))
+			return true;
+	}
+	return false;
+}
+
+static void print_autoencoder_summary(const char *path, const char *data, const oi_report *r)
+{
+	size_t n = oi_report_layer_count(r), done = 0;
+	double secs = 0;
+	for (size_t i = 0; i < n; i++) {
+		const oi_layer_report *l = oi_report_layer(r, i);
+		if (!strcmp(l->status, "done")) {
+			done++;
+			secs += l->seconds;
+		}
+		if (cli_verbosity > 0 && !strcmp(l->status, "done"))
+			cli_notice("%s: autoencoder: layer '%s' (%s): reconstruction error %.6g -> %.6g in "
+			           "%.2f s", path, l->node, l->op, l->loss_before, l->loss_after, l->seconds);
+		else if (cli_verbosity > 0)
+			cli_notice("%s: autoencoder: layer '%s' (%s): %s", path, l->node, l->op, l->status);
+	}
+	if (cli_verbosity >= 0)
+		cli_notice("%s: autoencoder on %s: %zu layers, %zu trained, %zu left; %.2f s", path, data,
+		           n, done, n - done, secs);
+}
+
 void cli_print_pretrain_summary(const char *path, const char *data, const oi_report *r)
 {
+	if (autoencoder_report(r)) {
+		print_autoencoder_summary(path, data, r);
+		return;
+	}
 	size_t n = oi_report_layer_count(r), done = 0, maxit = 0, dead = 0, left = 0;
 	unsigned lo_it = ~0u, hi_it = 0;
 	double lo = INFINITY, hi = -INFINITY;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diagnostics.h"
 #include "options.h"
@@ -367,10 +368,23 @@ int cli_data_open(oi_data **out, const cli_init_args *a)
 	return oi_data_open(out, a->data, &o);
 }
 
+/* A training pass's progress on a terminal: one line, rewritten. */
+static void show_progress(void *user, const oi_pretrain_progress *p)
+{
+	(void)user;
+	fprintf(stderr, "\r\033[Kautoencoder: layer %zu/%zu '%s' epoch %u/%u loss %.6g", p->layer,
+	        p->layers, p->node, p->epoch, p->epochs, p->loss);
+	if (p->epoch == p->epochs)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
 int cli_pretrain(oi_report **report, oi_model *m, const oi_data *d, const cli_init_args *a,
                  const oi_rules *rules, uint64_t seed)
 {
 	oi_pretrain_options o = OI_PRETRAIN_OPTIONS_INIT;
+	if (cli_verbosity >= 0 && isatty(STDERR_FILENO))
+		o.progress = show_progress;
 	o.pass = a->pretrain;
 	o.threads = a->threads;
 	o.seed = seed;

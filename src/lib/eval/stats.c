@@ -178,6 +178,7 @@ oi_layer_report *oi__report_add(oi_report *r, const ev_ctx *c, const ev_layer *l
 		return NULL;
 	lr->stats = lr->before = no_stats;
 	lr->variance = NAN;
+	lr->loss_before = lr->loss_after = lr->seconds = NAN;
 	r->n_layers++;
 	return lr;
 }

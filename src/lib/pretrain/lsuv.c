@@ -4,14 +4,13 @@
  * given values (OI_FILL_GIVEN), encoded to each tensor's dtype as any fill. */
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../eval/eval.h"
-#include "../rules.h"
-#include "../schemes.h"
 #include "../tensor.h"
+#include "pretrain.h"
 
 typedef struct lsuv_params {
 	double tol;
@@ -33,22 +32,25 @@ static bool parse_bool(const char *s, bool *out)
 	return false;
 }
 
-static int parse_pass(const char *text, lsuv_params *p)
+static int parse_spec(const char *text, oi_spec *s)
 {
-	oi_spec s;
 	if (!text || !*text)
 		return oi__fail(OI_EARG, "no pretrain pass given");
-	if (oi__spec_parse(text, &s)) {
+	if (oi__spec_parse(text, s)) {
 		char why[400];
 		snprintf(why, sizeof why, "%s", oi_last_error());
 		const char *detail = strstr(why, "': ") ? strstr(why, "': ") + 3 : why;
 		return oi__fail(OI_EARG, "pretrain pass '%s': %s", text, detail);
 	}
-	if (!strcmp(s.name, "autoencoder"))
-		return oi__fail(OI_EARG, "pretrain pass 'autoencoder' is not available in this "
-		                "version; the passes are: lsuv");
-	if (strcmp(s.name, "lsuv"))
-		return oi__fail(OI_EARG, "unknown pretrain pass '%s'; the passes are: lsuv", s.name);
+	if (strcmp(s->name, "lsuv") && strcmp(s->name, "autoencoder"))
+		return oi__fail(OI_EARG, "unknown pretrain pass '%s'; the passes are: lsuv, autoencoder",
+		                s->name);
+	return 0;
+}
+
+static int parse_pass(const oi_spec *sp, lsuv_params *p)
+{
+	const oi_spec s = *sp;
 	p->tol = 0.1;
 	p->max_iter = 10;
 	p->ortho = true;
@@ -79,8 +81,7 @@ static int parse_pass(const char *text, lsuv_params *p)
 	return 0;
 }
 
-/* Whether the last rule that selects t keeps it. */
-static bool kept_by_rule(const oi_rules *rules, const oi_tensor *t)
+bool oi__pretrain_kept(const oi_rules *rules, const oi_tensor *t)
 {
 	bool keep = false;
 	for (size_t k = 0; rules && k < rules->n; k++) {
@@ -97,23 +98,39 @@ static bool float_dtype(int dt)
 	       dt == OI_DTYPE_BFLOAT16;
 }
 
-/* Why a layer's weight cannot be scaled: NULL if it can. */
-static const char *weight_status(const ev_ctx *c, const ev_layer *l, const uint32_t *uses,
-                                 const oi_rules *rules)
+const char *oi__pretrain_tensor_status(const ev_ctx *c, int32_t tensor, int32_t v,
+                                       const uint32_t *uses, const oi_rules *rules)
 {
-	if (l->weight_tensor < 0)
+	if (tensor < 0 || v < 0)
 		return "shared";
-	const oi_tensor *t = &c->m->tensors[l->weight_tensor];
+	const oi_tensor *t = &c->m->tensors[tensor];
 	if (!float_dtype(t->info.dtype) || t->info.source == OI_SOURCE_SPARSE_INITIALIZER ||
 	    t->info.numel == 0)
 		return "shared";
 	/* read by this layer alone, through its chain */
 	int32_t tv = oi__ev_find(c, t->info.name);
-	if (tv < 0 || uses[tv] != 1 || uses[l->weight_value] != 1)
+	if (tv < 0 || uses[tv] != 1 || uses[v] != 1)
 		return "shared";
-	if (kept_by_rule(rules, t))
+	if (oi__pretrain_kept(rules, t))
 		return "kept";
 	return NULL;
+}
+
+uint32_t *oi__pretrain_uses(const ev_ctx *c)
+{
+	uint32_t *uses = oi__calloc(c->n_values ? c->n_values : 1, sizeof *uses);
+	for (size_t i = 0; uses && i < c->n_nodes; i++)
+		for (size_t k = 0; k < c->nodes[i].nin; k++)
+			if (c->nodes[i].in[k] >= 0)
+				uses[c->nodes[i].in[k]]++;
+	return uses;
+}
+
+/* Why a layer's weight cannot be scaled: NULL if it can. */
+static const char *weight_status(const ev_ctx *c, const ev_layer *l, const uint32_t *uses,
+                                 const oi_rules *rules)
+{
+	return oi__pretrain_tensor_status(c, l->weight_tensor, l->weight_value, uses, rules);
 }
 
 /* The orthonormal start (orthogonal(gain=1), torch's flattening), or NULL
@@ -219,14 +236,12 @@ static int lsuv_layer(lsuv_state *s, const ev_layer *l)
 	return rc;
 }
 
-/* Hand the changed weights to the save. */
-static int commit(lsuv_state *s)
+int oi__pretrain_commit(ev_ctx *c, const bool *reached, const char *pass_desc)
 {
-	ev_ctx *c = s->c;
 	oi_model *m = c->m;
 	for (size_t i = 0; i < c->n_weights; i++) {
 		ev_weight *w = &c->weights[i];
-		if (!s->reached[i] || !w->changed)
+		if ((reached && !reached[i]) || !w->changed)
 			continue;
 		oi_tensor *t = &m->tensors[w->tensor];
 		uint64_t n = t->info.numel;
@@ -248,7 +263,7 @@ static int commit(lsuv_state *s)
 		f->cols = n;
 		f->std = n ? sqrt(ss / (double)n) : NAN;
 		f->bound = mx;
-		snprintf(f->desc, sizeof f->desc, "%s", s->p->desc);
+		snprintf(f->desc, sizeof f->desc, "%s", pass_desc);
 		const char *desc = oi__model_strdup(m, f->desc);
 		if (!desc) {
 			free(f);
@@ -269,30 +284,39 @@ static int commit(lsuv_state *s)
 static int provenance(oi_model *m, const lsuv_params *p, const oi_data *d, const ev_ctx *c,
                       const oi_pretrain_options *o)
 {
-	json_error_t err;
-	json_t *root = m->provenance ? json_loads(m->provenance, 0, &err) : json_object();
-	if (!root)
-		return oi__fail(OI_ENOMEM, "out of memory");
-	if (!m->provenance) {
-		json_object_set_new(root, "version", json_string(OI_VERSION_STRING));
-		if (o->seed > (uint64_t)INT64_MAX) {
-			char buf[24];
-			snprintf(buf, sizeof buf, "%llu", (unsigned long long)o->seed);
-			json_object_set_new(root, "seed", json_string(buf));
-		} else {
-			json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
-		}
-	}
-	json_t *pt = json_object(), *params = json_object();
+	json_t *params = json_object();
 	json_object_set_new(params, "tol", json_real(p->tol));
 	json_object_set_new(params, "max_iter", json_integer(p->max_iter));
 	json_object_set_new(params, "ortho", json_boolean(p->ortho));
-	json_object_set_new(pt, "pass", json_string("lsuv"));
+	int64_t batch = c->n_inputs && c->inputs[0].ndim ? c->inputs[0].dims[0] : 0;
+	return oi__pretrain_provenance(m, "lsuv", params, d, batch, o->seed);
+}
+
+int oi__pretrain_provenance(oi_model *m, const char *pass, json_t *params, const oi_data *d,
+                            int64_t batch, uint64_t seed)
+{
+	json_error_t err;
+	json_t *root = m->provenance ? json_loads(m->provenance, 0, &err) : json_object();
+	if (!root) {
+		json_decref(params);
+		return oi__fail(OI_ENOMEM, "out of memory");
+	}
+	if (!m->provenance) {
+		json_object_set_new(root, "version", json_string(OI_VERSION_STRING));
+		if (seed > (uint64_t)INT64_MAX) {
+			char buf[24];
+			snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
+			json_object_set_new(root, "seed", json_string(buf));
+		} else {
+			json_object_set_new(root, "seed", json_integer((json_int_t)seed));
+		}
+	}
+	json_t *pt = json_object();
+	json_object_set_new(pt, "pass", json_string(pass));
 	json_object_set_new(pt, "params", params);
 	json_object_set_new(pt, "data", json_string(oi_data_name(d)));
 	json_object_set_new(pt, "sha256", oi_data_sha256(d) ? json_string(oi_data_sha256(d))
 	                                                    : json_null());
-	int64_t batch = c->n_inputs && c->inputs[0].ndim ? c->inputs[0].dims[0] : 0;
 	json_object_set_new(pt, "batch", json_integer(batch));
 	json_object_set_new(root, "pretrain", pt);
 	char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
@@ -312,14 +336,10 @@ static int lsuv(ev_ctx *c, const lsuv_params *p, const oi_pretrain_options *o, o
 	if (rc)
 		return rc;
 	lsuv_state s = { c, p, o, r, NULL, NULL };
-	s.uses = oi__calloc(c->n_values ? c->n_values : 1, sizeof *s.uses);
+	s.uses = oi__pretrain_uses(c);
 	/* one weight record at most per layer */
 	s.reached = oi__calloc(n ? n : 1, sizeof *s.reached);
 	rc = s.uses && s.reached ? 0 : OI_ENOMEM;
-	for (size_t i = 0; i < c->n_nodes && !rc; i++)
-		for (size_t k = 0; k < c->nodes[i].nin; k++)
-			if (c->nodes[i].in[k] >= 0)
-				s.uses[c->nodes[i].in[k]]++;
 	size_t n_layers = 0, left = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (layers[i].act)
@@ -343,7 +363,7 @@ static int lsuv(ev_ctx *c, const lsuv_params *p, const oi_pretrain_options *o, o
 		rc = oi__report_warn(r, "%s; lsuv stops there (%zu later layers keep their planned "
 		                     "values)", c->stop_msg, left);
 	if (!rc)
-		rc = commit(&s);
+		rc = oi__pretrain_commit(c, s.reached, p->desc);
 	free(s.reached);
 	oi__report_done(r, c);
 	return rc;
@@ -353,17 +373,31 @@ int oi_model_pretrain(oi_report **out, oi_model *m, const oi_data *d,
                       const oi_pretrain_options *o)
 {
 	*out = NULL;
-	if (!o || o->version != OI_PRETRAIN_OPTIONS_VERSION)
+	if (!o || (o->version != OI_PRETRAIN_OPTIONS_VERSION && o->version != 1))
 		return oi__fail(OI_EARG, "oi_pretrain_options missing or of another version");
+	oi_pretrain_options o2;
+	if (o->version == 1) {
+		/* a version-1 struct ends before progress */
+		memset(&o2, 0, sizeof o2);
+		memcpy(&o2, o, offsetof(oi_pretrain_options, progress));
+		o = &o2;
+	}
 	if (!d)
 		return oi__fail(OI_EARG, "no data given");
+	oi_spec spec;
 	lsuv_params p;
-	int rc = parse_pass(o->pass, &p);
+	int rc = parse_spec(o->pass, &spec);
+	bool ae = !rc && !strcmp(spec.name, "autoencoder");
+	if (!rc)
+		rc = ae ? oi__autoencoder_check(&spec) : parse_pass(&spec, &p);
+	if (!rc)
+		rc = m->analysed ? 0 : oi_model_analyse(m, NULL);
 	if (rc)
 		return rc;
-	rc = m->analysed ? 0 : oi_model_analyse(m, NULL);
-	if (rc)
-		return rc;
+	if (ae) {
+		rc = oi__autoencoder(m, &spec, d, o, out);
+		return rc ? rc : oi__ok();
+	}
 	ev_ctx c;
 	rc = oi__ev_open(&c, m, d, o->threads);
 	if (rc)

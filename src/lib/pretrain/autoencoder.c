@@ -1,0 +1,953 @@
+/* Greedy layer-wise denoising autoencoders (Bengio et al. 2007, "Greedy
+ * layer-wise training of deep networks"; Vincent et al. 2008, "Extracting
+ * and composing robust features with denoising autoencoders").
+ *
+ * In graph order, each dense or conv layer is trained, alone, to rebuild its
+ * clean input from a masked copy: encoder = the layer and its activation as
+ * the graph has them, decoder = the same weight transposed (a ConvTranspose
+ * for a conv) plus a bias of its own, which is dropped afterwards. The
+ * layer's input is the evaluator's value, computed once per layer (over
+ * every sample, through the layers trained before it) and kept while the
+ * layer trains: the layers below do not change meanwhile, so recomputing it
+ * each epoch would give the same numbers.
+ *
+ * The gradients are written out by hand (ae_dense_step, ae_conv_step) over
+ * OpenBLAS sgemm; tests/autoencoder checks them against finite differences. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../rng.h"
+#include "autoencoder.h"
+#include "pretrain.h"
+
+extern void openblas_set_num_threads(int n);
+
+typedef struct ae_params {
+	ae_opts o;
+	size_t samples;        /* 0: all */
+	char desc[200];
+} ae_params;
+
+/* ---- parameters --------------------------------------------------------- */
+
+static int parse_size(const char *k, const char *v, size_t lo, size_t hi, size_t *out)
+{
+	char *end;
+	long long n = strtoll(v, &end, 10);
+	if (*end || !*v || n < (long long)lo || (unsigned long long)n > hi)
+		return oi__fail(OI_EARG, "autoencoder: %s must be an integer from %zu to %zu, not '%s'",
+		                k, lo, hi, v);
+	*out = (size_t)n;
+	return 0;
+}
+
+static int parse(const oi_spec *s, ae_params *p)
+{
+	*p = (ae_params){ .o = { .epochs = 5, .lr = 0.001, .noise = 0.2, .batch = 64, .adam = true } };
+	static const char *const keys[] = { "epochs", "lr", "batch", "noise", "optimizer",
+	                                    "samples" };
+	for (size_t i = 0; i < s->n; i++) {
+		const char *k = s->key[i], *v = s->val[i];
+		if (k[0] == '#' && k[1] >= '0' && k[1] <= '5' && !k[2])
+			k = keys[k[1] - '0'];
+		char *end;
+		int rc = 0;
+		if (!strcmp(k, "epochs")) {
+			size_t e;
+			rc = parse_size(k, v, 1, 100000, &e);
+			p->o.epochs = (unsigned)e;
+		} else if (!strcmp(k, "lr")) {
+			p->o.lr = strtod(v, &end);
+			if (*end || !*v || !(p->o.lr > 0) || !isfinite(p->o.lr))
+				rc = oi__fail(OI_EARG, "autoencoder: lr must be a number > 0, not '%s'", v);
+		} else if (!strcmp(k, "batch")) {
+			rc = parse_size(k, v, 1, (size_t)1 << 20, &p->o.batch);
+		} else if (!strcmp(k, "noise")) {
+			p->o.noise = strtod(v, &end);
+			if (*end || !*v || !(p->o.noise >= 0 && p->o.noise < 1))
+				rc = oi__fail(OI_EARG, "autoencoder: noise must be a number in [0, 1), not '%s'",
+				              v);
+		} else if (!strcmp(k, "optimizer")) {
+			p->o.adam = !strcmp(v, "adam");
+			if (!p->o.adam && strcmp(v, "sgd"))
+				rc = oi__fail(OI_EARG, "autoencoder: optimizer must be adam or sgd, not '%s'",
+				              s->val[i]);
+		} else if (!strcmp(k, "samples")) {
+			if (!strcmp(v, "all"))
+				p->samples = 0;
+			else
+				rc = parse_size(k, v, 1, (size_t)1 << 40, &p->samples);
+		} else {
+			rc = oi__fail(OI_EARG, "autoencoder: unknown parameter '%s' (its parameters: epochs, "
+			              "lr, batch, noise, optimizer, samples)", s->key[i]);
+		}
+		if (rc)
+			return rc;
+	}
+	char samples[32] = "all";
+	if (p->samples)
+		snprintf(samples, sizeof samples, "%zu", p->samples);
+	snprintf(p->desc, sizeof p->desc,
+	         "autoencoder(epochs=%u,lr=%.10g,batch=%zu,noise=%.10g,optimizer=%s,samples=%s)",
+	         p->o.epochs, p->o.lr, p->o.batch, p->o.noise, p->o.adam ? "adam" : "sgd", samples);
+	return 0;
+}
+
+int oi__autoencoder_check(const oi_spec *spec)
+{
+	ae_params p;
+	return parse(spec, &p);
+}
+
+/* ---- the autoencoder of one layer ---------------------------------------- */
+
+static void act_forward(ae_layer *a, const float *z, float *h, size_t n)
+{
+	float al = a->alpha;
+	switch (a->act) {
+	case AE_SIGMOID:
+		for (size_t i = 0; i < n; i++)
+			h[i] = 1.0f / (1.0f + expf(-z[i]));
+		break;
+	case AE_TANH:
+		for (size_t i = 0; i < n; i++)
+			h[i] = tanhf(z[i]);
+		break;
+	case AE_RELU:
+		for (size_t i = 0; i < n; i++)
+			h[i] = z[i] > 0 ? z[i] : 0.0f;
+		break;
+	case AE_LEAKY:
+		for (size_t i = 0; i < n; i++)
+			h[i] = z[i] > 0 ? z[i] : al * z[i];
+		break;
+	case AE_ELU:
+		for (size_t i = 0; i < n; i++)
+			h[i] = z[i] > 0 ? z[i] : al * expm1f(z[i]);
+		break;
+	default:
+		memcpy(h, z, n * sizeof *h);
+	}
+}
+
+/* dz = dh · f'(z), from z and h = f(z) */
+static void act_backward(const ae_layer *a, const float *z, const float *h, const float *dh,
+                         float *dz, size_t n)
+{
+	float al = a->alpha;
+	for (size_t i = 0; i < n; i++) {
+		float d;
+		switch (a->act) {
+		case AE_SIGMOID: d = h[i] * (1.0f - h[i]); break;
+		case AE_TANH: d = 1.0f - h[i] * h[i]; break;
+		case AE_RELU: d = z[i] > 0 ? 1.0f : 0.0f; break;
+		case AE_LEAKY: d = z[i] > 0 ? 1.0f : al; break;
+		case AE_ELU: d = z[i] > 0 ? 1.0f : h[i] + al; break;
+		default: d = 1.0f;
+		}
+		dz[i] = dh[i] * d;
+	}
+}
+
+static float *grow(float **buf, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		float *b = realloc(*buf, n * sizeof *b);
+		if (!b)
+			return NULL;
+		*buf = b;
+		*cap = n;
+	}
+	return *buf;
+}
+
+typedef struct ae_scratch {
+	float *z, *h, *r, *dh, *col, *colr, *dcol;
+	size_t cz, ch, cr, cdh, ccol, ccolr, cdcol;
+} ae_scratch;
+
+static void scratch_free(ae_layer *a)
+{
+	ae_scratch *s = a->scratch;
+	if (!s)
+		return;
+	free(s->z);
+	free(s->h);
+	free(s->r);
+	free(s->dh);
+	free(s->col);
+	free(s->colr);
+	free(s->dcol);
+	free(s);
+	a->scratch = NULL;
+}
+
+static ae_scratch *scratch(ae_layer *a)
+{
+	if (!a->scratch)
+		a->scratch = calloc(1, sizeof(ae_scratch));
+	return a->scratch;
+}
+
+/* Dense: x B×din (row-major), w din×dout. Z = xn·W + b, H = f(Z),
+ * R = H·Wᵀ + c, loss = mean (R - x)². */
+static double dense_step(ae_layer *a, const float *x, const float *xn, size_t B, bool grad)
+{
+	ae_scratch *s = scratch(a);
+	int din = (int)a->din, dout = (int)a->dout, b = (int)B;
+	if (!s || !grow(&s->z, &s->cz, B * a->dout) || !grow(&s->h, &s->ch, B * a->dout) ||
+	    !grow(&s->r, &s->cr, B * a->din) || !grow(&s->dh, &s->cdh, B * a->dout))
+		return -1;
+	float *z = s->z, *h = s->h, *r = s->r, *dh = s->dh;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dout, din, 1.0f, xn, din, a->w,
+	            dout, 0.0f, z, dout);
+	for (size_t i = 0; i < B; i++)
+		for (size_t j = 0; j < a->dout; j++)
+			z[i * a->dout + j] += a->b[j];
+	act_forward(a, z, h, B * a->dout);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, din, dout, 1.0f, h, dout, a->w,
+	            dout, 0.0f, r, din);
+	double loss = 0;
+	float k = 2.0f / ((float)B * (float)a->din);
+	for (size_t i = 0; i < B; i++)
+		for (size_t j = 0; j < a->din; j++) {
+			float e = r[i * a->din + j] + a->c[j] - x[i * a->din + j];
+			loss += (double)e * e;
+			r[i * a->din + j] = k * e; /* r becomes dR */
+		}
+	loss /= (double)B * (double)a->din;
+	if (!grad)
+		return loss;
+	memset(a->gc, 0, a->din * sizeof *a->gc);
+	memset(a->gb, 0, a->dout * sizeof *a->gb);
+	for (size_t i = 0; i < B; i++)
+		for (size_t j = 0; j < a->din; j++)
+			a->gc[j] += r[i * a->din + j];
+	/* dH = dR·W; the decoder's share of dW = dRᵀ·H */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dout, din, 1.0f, r, din, a->w,
+	            dout, 0.0f, dh, dout);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, din, dout, b, 1.0f, r, din, h, dout,
+	            0.0f, a->gw, dout);
+	act_backward(a, z, h, dh, dh, B * a->dout);
+	for (size_t i = 0; i < B; i++)
+		for (size_t j = 0; j < a->dout; j++)
+			a->gb[j] += dh[i * a->dout + j];
+	/* the encoder's share: xnᵀ·dZ */
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, din, dout, b, 1.0f, xn, din, dh, dout,
+	            1.0f, a->gw, dout);
+	return loss;
+}
+
+/* One sample's columns: row (c, i, j), column output position. */
+static void im2col(const ae_layer *a, const float *x, float *col)
+{
+	int64_t P = a->oh * a->ow;
+	for (int64_t ch = 0; ch < a->C; ch++)
+		for (int64_t i = 0; i < a->kh; i++)
+			for (int64_t j = 0; j < a->kw; j++) {
+				float *dst = col + ((ch * a->kh + i) * a->kw + j) * P;
+				for (int64_t oy = 0; oy < a->oh; oy++) {
+					int64_t y = oy * a->sh - a->ph + i * a->dh;
+					for (int64_t ox = 0; ox < a->ow; ox++) {
+						int64_t xx = ox * a->sw - a->pw + j * a->dw;
+						bool in = y >= 0 && y < a->H && xx >= 0 && xx < a->W;
+						dst[oy * a->ow + ox] = in ? x[(ch * a->H + y) * a->W + xx] : 0.0f;
+					}
+				}
+			}
+}
+
+/* im2col's adjoint: the columns summed back into an image (ConvTranspose). */
+static void col2im(const ae_layer *a, const float *col, float *x)
+{
+	int64_t P = a->oh * a->ow;
+	memset(x, 0, (size_t)(a->C * a->H * a->W) * sizeof *x);
+	for (int64_t ch = 0; ch < a->C; ch++)
+		for (int64_t i = 0; i < a->kh; i++)
+			for (int64_t j = 0; j < a->kw; j++) {
+				const float *src = col + ((ch * a->kh + i) * a->kw + j) * P;
+				for (int64_t oy = 0; oy < a->oh; oy++) {
+					int64_t y = oy * a->sh - a->ph + i * a->dh;
+					if (y < 0 || y >= a->H)
+						continue;
+					for (int64_t ox = 0; ox < a->ow; ox++) {
+						int64_t xx = ox * a->sw - a->pw + j * a->dw;
+						if (xx >= 0 && xx < a->W)
+							x[(ch * a->H + y) * a->W + xx] += src[oy * a->ow + ox];
+					}
+				}
+			}
+}
+
+/* Conv (group 1), one sample at a time: cols = im2col(xn), Z = W·cols + b,
+ * H = f(Z), R = col2im(Wᵀ·H) + c. W is M×K, K = C·kh·kw (the ONNX layout). */
+static double conv_step(ae_layer *a, const float *x, const float *xn, size_t B, bool grad)
+{
+	ae_scratch *s = scratch(a);
+	int M = (int)a->M, K = (int)(a->C * a->kh * a->kw), P = (int)(a->oh * a->ow);
+	size_t img = a->din, mp = (size_t)M * (size_t)P, kp = (size_t)K * (size_t)P;
+	if (!s || !grow(&s->z, &s->cz, mp) || !grow(&s->h, &s->ch, mp) || !grow(&s->r, &s->cr, img) ||
+	    !grow(&s->dh, &s->cdh, mp) || !grow(&s->col, &s->ccol, kp) ||
+	    !grow(&s->colr, &s->ccolr, kp) || !grow(&s->dcol, &s->cdcol, kp))
+		return -1;
+	if (grad) {
+		memset(a->gw, 0, a->nw * sizeof *a->gw);
+		memset(a->gb, 0, (size_t)M * sizeof *a->gb);
+		memset(a->gc, 0, (size_t)a->C * sizeof *a->gc);
+	}
+	double loss = 0;
+	float k = 2.0f / ((float)B * (float)img);
+	int64_t hw = a->H * a->W;
+	for (size_t n = 0; n < B; n++) {
+		const float *xc = x + n * img;
+		im2col(a, xn + n * img, s->col);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, P, K, 1.0f, a->w, K, s->col, P,
+		            0.0f, s->z, P);
+		for (int m = 0; m < M; m++)
+			for (int p = 0; p < P; p++)
+				s->z[(size_t)m * (size_t)P + (size_t)p] += a->b[m];
+		act_forward(a, s->z, s->h, mp);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, M, 1.0f, a->w, K, s->h, P,
+		            0.0f, s->colr, P);
+		col2im(a, s->colr, s->r);
+		for (int64_t ch = 0; ch < a->C; ch++)
+			for (int64_t q = 0; q < hw; q++) {
+				size_t i = (size_t)(ch * hw + q);
+				float e = s->r[i] + a->c[ch] - xc[i];
+				loss += (double)e * e;
+				s->r[i] = k * e;
+				if (grad)
+					a->gc[ch] += s->r[i];
+			}
+		if (!grad)
+			continue;
+		im2col(a, s->r, s->dcol);
+		/* dH = W·dcols; decoder's share of dW = H·dcolsᵀ */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, P, K, 1.0f, a->w, K, s->dcol, P,
+		            0.0f, s->dh, P);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, P, 1.0f, s->h, P, s->dcol, P,
+		            1.0f, a->gw, K);
+		act_backward(a, s->z, s->h, s->dh, s->dh, mp);
+		for (int m = 0; m < M; m++)
+			for (int p = 0; p < P; p++)
+				a->gb[m] += s->dh[(size_t)m * (size_t)P + (size_t)p];
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, P, 1.0f, s->dh, P, s->col, P,
+		            1.0f, a->gw, K);
+	}
+	return loss / ((double)B * (double)img);
+}
+
+double oi__ae_step(ae_layer *a, const float *x, const float *xn, size_t rows, bool grad)
+{
+	return a->conv ? conv_step(a, x, xn, rows, grad) : dense_step(a, x, xn, rows, grad);
+}
+
+int oi__ae_alloc(ae_layer *a)
+{
+	size_t nb = a->conv ? (size_t)a->M : a->dout, nc = a->conv ? (size_t)a->C : a->din;
+	a->nw = a->conv ? (size_t)(a->M * a->C * a->kh * a->kw) : a->din * a->dout;
+	size_t total = 3 * (a->nw + nb + nc) + 2 * (a->nw + nb + nc);
+	a->mem = calloc(total ? total : 1, sizeof *a->mem);
+	if (!a->mem)
+		return oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
+	float *p = a->mem;
+	a->w = p, p += a->nw;
+	a->b = p, p += nb;
+	a->c = p, p += nc;
+	a->gw = p, p += a->nw;
+	a->gb = p, p += nb;
+	a->gc = p, p += nc;
+	a->m1 = p, p += a->nw + nb + nc;
+	a->m2 = p;
+	return 0;
+}
+
+void oi__ae_free(ae_layer *a)
+{
+	scratch_free(a);
+	free(a->mem);
+	a->mem = NULL;
+}
+
+/* One optimizer step over w, b (when trained) and c. */
+static void update(ae_layer *a, const ae_opts *p)
+{
+	size_t nb = a->conv ? (size_t)a->M : a->dout, nc = a->conv ? (size_t)a->C : a->din;
+	float *par[3] = { a->w, a->b, a->c }, *g[3] = { a->gw, a->gb, a->gc };
+	size_t n[3] = { a->nw, nb, nc }, off = 0;
+	a->t++;
+	double b1t = 1.0 - pow(0.9, (double)a->t), b2t = 1.0 - pow(0.999, (double)a->t);
+	float step = (float)(p->lr / b1t), sb2 = (float)sqrt(b2t), lr = (float)p->lr;
+	for (int k = 0; k < 3; k++) {
+		float *m1 = a->m1 + off, *m2 = a->m2 + off, *x = par[k], *gk = g[k];
+		off += n[k];
+		if (k == 1 && !a->train_b)
+			continue;
+		if (p->adam) {
+			for (size_t i = 0; i < n[k]; i++) {
+				m1[i] = 0.9f * m1[i] + 0.1f * gk[i];
+				m2[i] = 0.999f * m2[i] + 0.001f * gk[i] * gk[i];
+				x[i] -= step * m1[i] / (sqrtf(m2[i]) / sb2 + 1e-8f);
+			}
+		} else {
+			for (size_t i = 0; i < n[k]; i++) {
+				m1[i] = 0.9f * m1[i] + gk[i];
+				x[i] -= lr * m1[i];
+			}
+		}
+	}
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+/* The error over all rows, clean in, in chunks of batch. */
+static double full_loss(ae_layer *a, const float *x, size_t rows, size_t batch)
+{
+	double sum = 0;
+	for (size_t r0 = 0; r0 < rows; r0 += batch) {
+		size_t b = rows - r0 < batch ? rows - r0 : batch;
+		double l = oi__ae_step(a, x + r0 * a->din, x + r0 * a->din, b, false);
+		if (l < 0)
+			return -1;
+		sum += l * (double)b;
+	}
+	return sum / (double)rows;
+}
+
+/* Minibatch order of an epoch: Fisher-Yates over draws of stream 3. */
+static void shuffle(size_t *perm, size_t n, oi_key key, unsigned epoch)
+{
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n; i > 1; i--) {
+		uint32_t w[4];
+		oi__rng_block(key, i - 1, epoch, 3, w);
+		size_t j = (size_t)(oi__u01(w[0], w[1]) * (double)i);
+		size_t t = perm[i - 1];
+		perm[i - 1] = perm[j];
+		perm[j] = t;
+	}
+}
+
+int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uint64_t seed,
+                 const char *name, double *before, double *after, ae_progress_fn fn, void *user)
+{
+	const ae_opts p = *o;
+	size_t din = a->din, batch = p.batch;
+	float *xc = malloc(batch * din * sizeof *xc), *xn = malloc(batch * din * sizeof *xn);
+	size_t *perm = malloc((rows ? rows : 1) * sizeof *perm);
+	int rc = xc && xn && perm ? 0 : oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
+	oi_key key = oi__rng_key(seed, name);
+	uint64_t thr = (uint64_t)(p.noise * 4294967296.0);
+	*before = *after = NAN;
+	if (!rc) {
+		*before = full_loss(a, x, rows, batch);
+		rc = *before < 0 ? oi__fail(OI_ENOMEM, "out of memory for an autoencoder") : 0;
+	}
+	if (!rc && fn)
+		fn(user, 0, *before);
+	for (unsigned e = 1; e <= p.epochs && !rc; e++) {
+		shuffle(perm, rows, key, e);
+		double sum = 0;
+		for (size_t r0 = 0; r0 < rows && !rc; r0 += batch) {
+			size_t b = rows - r0 < batch ? rows - r0 : batch;
+			for (size_t i = 0; i < b; i++) {
+				const float *src = x + perm[r0 + i] * din;
+				memcpy(xc + i * din, src, din * sizeof *xc);
+				uint64_t base = (uint64_t)perm[r0 + i] * din, last = UINT64_MAX;
+				uint32_t w[4] = { 0 };
+				for (size_t f = 0; f < din; f++) {
+					uint64_t idx = base + f;
+					if (thr && idx >> 2 != last) {
+						last = idx >> 2;
+						oi__rng_block(key, last, e, 2, w);
+					}
+					xn[i * din + f] = thr && w[idx & 3] < thr ? 0.0f : src[f];
+				}
+			}
+			double l = oi__ae_step(a, xc, xn, b, true);
+			if (l < 0)
+				rc = oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
+			else if (!isfinite(l))
+				rc = oi__fail(OI_EINVALID, "the reconstruction error became %g in epoch %u (lr=%g "
+				              "too large?)", l, e, p.lr);
+			else
+				update(a, &p);
+			sum += l * (double)b;
+		}
+		if (!rc && fn)
+			fn(user, e, sum / (double)rows);
+	}
+	if (!rc) {
+		*after = full_loss(a, x, rows, batch);
+		if (*after < 0)
+			rc = oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
+		else if (!isfinite(*after))
+			rc = oi__fail(OI_EINVALID, "the reconstruction error became %g after epoch %u",
+			              *after, p.epochs);
+	}
+	free(xc);
+	free(xn);
+	free(perm);
+	return rc;
+}
+
+/* ---- the pass ----------------------------------------------------------- */
+
+static bool op_is(const ev_node *n, const char *op)
+{
+	return n->n->op_type && !strcmp(n->n->op_type, op);
+}
+
+/* The activation right after value v (its only reader), or AE_LINEAR. */
+static ae_act find_act(const ev_ctx *c, const uint32_t *uses, int32_t v, float *alpha,
+                       int32_t *act_out, bool *unknown)
+{
+	*alpha = 0;
+	*act_out = -1;
+	*unknown = false;
+	int32_t lu = c->values[v].last_use;
+	if (uses[v] != 1 || lu < 0 || lu == INT32_MAX)
+		return AE_LINEAR;
+	const ev_node *n = &c->nodes[lu];
+	static const struct { const char *op; ae_act a; float alpha; } acts[] = {
+		{ "Sigmoid", AE_SIGMOID, 0 }, { "Tanh", AE_TANH, 0 }, { "Relu", AE_RELU, 0 },
+		{ "LeakyRelu", AE_LEAKY, 0.01f }, { "Elu", AE_ELU, 1.0f },
+	};
+	for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
+		if (op_is(n, acts[i].op)) {
+			*alpha = oi__ev_attr_f(n, "alpha", acts[i].alpha);
+			*act_out = n->nout ? n->out[0] : -1;
+			return acts[i].a;
+		}
+	*unknown = n->k && (n->k->flags & EV_K_ACT);
+	if (*unknown)
+		*act_out = n->nout ? n->out[0] : -1;
+	return AE_LINEAR;
+}
+
+/* The model's tensor a value is, directly, or -1. */
+static int32_t value_tensor(const ev_ctx *c, int32_t v)
+{
+	return v >= 0 ? c->values[v].tensor : -1;
+}
+
+typedef struct ae_site {
+	int32_t x;            /* the layer's data input */
+	int32_t bias_value, bias_tensor;
+	bool trans_w;         /* dense weight stored dout×din (Gemm transB=1) */
+} ae_site;
+
+/* Dense geometry (Gemm, MatMul); NULL, or why the layer cannot be trained. */
+static const char *dense_site(const ev_ctx *c, const ev_layer *l, ae_layer *a, ae_site *s)
+{
+	const ev_node *n = &c->nodes[l->node];
+	const oi_tensor *wt = &c->m->tensors[l->weight_tensor];
+	if (wt->info.ndim != 2)
+		return "its weight is not a matrix";
+	if (op_is(n, "Gemm")) {
+		if (oi__ev_attr_i(n, "transA", 0) || oi__ev_attr_f(n, "alpha", 1) != 1.0f ||
+		    oi__ev_attr_f(n, "beta", 1) != 1.0f || n->in[1] != l->weight_value)
+			return "a Gemm with transA, alpha or beta";
+		s->trans_w = oi__ev_attr_i(n, "transB", 0) != 0;
+		s->bias_value = n->nin > 2 ? n->in[2] : -1;
+	} else {
+		if (n->in[1] != l->weight_value)
+			return "a MatMul whose weight comes first";
+		s->trans_w = false;
+		s->bias_value = -1;
+		if (l->out_node != l->node) {
+			const ev_node *an = &c->nodes[l->out_node];
+			s->bias_value = an->in[0] == n->out[0] ? an->in[1] : an->in[0];
+		}
+	}
+	s->x = n->in[0];
+	const ev_tensor *x = &c->values[s->x].t;
+	a->din = (size_t)wt->info.dims[s->trans_w ? 1 : 0];
+	a->dout = (size_t)wt->info.dims[s->trans_w ? 0 : 1];
+	if (x->nd < 1 || (size_t)x->d[x->nd - 1] != a->din)
+		return "its input's last dim is not its weight's";
+	return NULL;
+}
+
+/* Conv geometry (group 1, 1-D or 2-D). */
+static const char *conv_site(const ev_ctx *c, const ev_layer *l, ae_layer *a, ae_site *s)
+{
+	const ev_node *n = &c->nodes[l->node];
+	const oi_tensor *wt = &c->m->tensors[l->weight_tensor];
+	s->x = n->in[0];
+	s->bias_value = n->nin > 2 ? n->in[2] : -1;
+	const ev_tensor *x = &c->values[s->x].t;
+	int k = x->nd - 2;
+	if (k < 1 || k > 2 || (int)wt->info.ndim != x->nd)
+		return "not a 1-D or 2-D convolution";
+	if (oi__ev_attr_i(n, "group", 1) != 1)
+		return "a grouped or depthwise convolution (group > 1 is not trained)";
+	int64_t st[2] = { 1, 1 }, dl[2] = { 1, 1 }, pd[4] = { 0, 0, 0, 0 };
+	oi__ev_attr_ints(n, "strides", st, 2);
+	oi__ev_attr_ints(n, "dilations", dl, 2);
+	oi__ev_attr_ints(n, "pads", pd, 4);
+	int64_t in[2], ker[2], pb[2], pe[2];
+	for (int j = 0; j < k; j++) {
+		in[j] = x->d[2 + j];
+		ker[j] = (int64_t)wt->info.dims[2 + j];
+		pb[j] = pd[j];
+		pe[j] = pd[k + j];
+	}
+	const Onnx__AttributeProto *ap = oi__ev_attr(n, "auto_pad");
+	const char *mode = ap && ap->s.data ? (const char *)ap->s.data : "NOTSET";
+	size_t ml = ap && ap->s.data ? ap->s.len : 6;
+	bool same = ml >= 4 && !strncmp(mode, "SAME", 4), lower = same && ml > 5 && mode[5] == 'L';
+	int64_t out[2];
+	for (int j = 0; j < k; j++) {
+		if (st[j] < 1 || dl[j] < 1)
+			return "a convolution with a stride or dilation below 1";
+		int64_t span = (ker[j] - 1) * dl[j] + 1;
+		if (same) {
+			out[j] = (in[j] + st[j] - 1) / st[j];
+			int64_t tot = (out[j] - 1) * st[j] + span - in[j];
+			tot = tot > 0 ? tot : 0;
+			pb[j] = lower ? tot - tot / 2 : tot / 2;
+		} else {
+			if (ml == 5 && !strncmp(mode, "VALID", 5))
+				pb[j] = pe[j] = 0;
+			out[j] = (in[j] + pb[j] + pe[j] - span) / st[j] + 1;
+		}
+		if (out[j] < 1)
+			return "a convolution with no output";
+	}
+	int o = k == 2 ? 0 : 1; /* a 1-D conv is a 2-D one of height 1 */
+	a->conv = true;
+	a->C = x->d[1];
+	a->M = (int64_t)wt->info.dims[0];
+	a->H = o ? 1 : in[0];
+	a->W = in[k - 1];
+	a->kh = o ? 1 : ker[0];
+	a->kw = ker[k - 1];
+	a->sh = o ? 1 : st[0];
+	a->sw = st[k - 1];
+	a->dh = o ? 1 : dl[0];
+	a->dw = dl[k - 1];
+	a->ph = o ? 0 : pb[0];
+	a->pw = pb[k - 1];
+	a->oh = o ? 1 : out[0];
+	a->ow = out[k - 1];
+	a->din = (size_t)(a->C * a->H * a->W);
+	if ((int64_t)wt->info.dims[1] != a->C)
+		return "its weight's channels are not its input's";
+	return NULL;
+}
+
+typedef struct ae_pass {
+	ev_ctx *c;
+	const ae_params *p;
+	const oi_pretrain_options *o;
+	oi_report *r;
+	uint32_t *uses;
+	size_t layer, layers;
+	const char *node;
+} ae_pass;
+
+static void on_epoch(void *user, unsigned epoch, double loss)
+{
+	const ae_pass *s = user;
+	if (!s->o->progress)
+		return;
+	oi_pretrain_progress pr = { s->layer, s->layers, s->node, epoch, s->p->o.epochs, loss };
+	s->o->progress(s->o->progress_user, &pr);
+}
+
+/* Run a layer again (its weight's chain, its node, its bias Add): the
+ * inputs stay, oi__ev_rerun frees nothing. */
+static int run_layer(ev_ctx *c, const ev_layer *l)
+{
+	int rc = 0;
+	for (size_t k = 0; k < l->n_chain && !rc; k++)
+		rc = oi__ev_rerun(c, l->chain[k], l->chain[k]);
+	if (!rc)
+		rc = oi__ev_rerun(c, l->node, l->out_node);
+	return rc;
+}
+
+/* Load the layer's weight and bias into a, train it, put them back. */
+static int train_layer(ae_pass *s, const ev_layer *l, ae_layer *a, const ae_site *st,
+                       oi_layer_report *lr)
+{
+	ev_ctx *c = s->c;
+	if (!oi__ev_weight(c, l->weight_tensor, NULL))
+		return OI_ENOMEM;
+	if (a->train_b && !oi__ev_weight(c, st->bias_tensor, NULL))
+		return OI_ENOMEM;
+	/* the records, found again: a second one may have moved the array */
+	ev_weight *w = oi__ev_weight(c, l->weight_tensor, NULL);
+	ev_weight *bw = a->train_b ? oi__ev_weight(c, st->bias_tensor, NULL) : NULL;
+	size_t nb = a->conv ? (size_t)a->M : a->dout;
+	for (size_t i = 0; i < a->nw; i++) {
+		size_t src = i;
+		if (!a->conv && st->trans_w)
+			src = (i % a->dout) * a->din + i / a->dout;
+		a->w[i] = (float)(w->values[src] * w->scale);
+	}
+	if (st->bias_value >= 0) {
+		ev_tensor *bt = &c->values[st->bias_value].t;
+		if (bw) {
+			for (size_t i = 0; i < nb; i++)
+				a->b[i] = (float)(bw->values[i] * bw->scale);
+		} else if (c->values[st->bias_value].ready && bt->type == EV_F32 && (size_t)bt->n == nb) {
+			memcpy(a->b, bt->data, nb * sizeof *a->b);
+		}
+	}
+	const ev_tensor *x = &c->values[st->x].t;
+	size_t rows = (size_t)x->n / a->din;
+	if (rows < s->p->o.batch)
+		return oi__fail(OI_EINVALID, "%s: autoencoder: layer '%s' has %zu samples, fewer than one "
+		                "batch of %zu", c->m->path, lr->node, rows, s->p->o.batch);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	openblas_set_num_threads((int)c->threads);
+	int rc = oi__ae_train(a, ev_f(x), rows, &s->p->o, s->o->seed, lr->node, &lr->loss_before,
+	                      &lr->loss_after, on_epoch, s);
+	openblas_set_num_threads(1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	lr->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	lr->iterations = s->p->o.epochs;
+	if (rc) {
+		if (rc == OI_EINVALID) {
+			char why[400];
+			snprintf(why, sizeof why, "%s", oi_last_error());
+			rc = oi__fail(OI_EINVALID, "%s: autoencoder: layer '%s' (%s): %s", c->m->path,
+			              lr->node, lr->op, why);
+		}
+		return rc;
+	}
+	for (size_t i = 0; i < a->nw; i++) {
+		size_t dst = i;
+		if (!a->conv && st->trans_w)
+			dst = (i % a->dout) * a->din + i / a->dout;
+		w->values[dst] = a->w[i];
+	}
+	w->scale = 1.0;
+	w->changed = true;
+	oi__ev_weight_refresh(w, a->nw);
+	if (bw) {
+		for (size_t i = 0; i < nb; i++)
+			bw->values[i] = a->b[i];
+		bw->scale = 1.0;
+		bw->changed = true;
+		oi__ev_weight_refresh(bw, nb);
+	}
+	return 0;
+}
+
+/* Why a layer is not trained (a report status), or NULL; sets a and st. */
+static const char *classify(ae_pass *s, const ev_layer *l, bool last, ae_layer *a, ae_site *st,
+                            const char **why)
+{
+	ev_ctx *c = s->c;
+	const ev_node *n = &c->nodes[l->node];
+	int32_t act_out;
+	bool unknown;
+	*why = NULL;
+	a->act = find_act(c, s->uses, l->out_value, &a->alpha, &act_out, &unknown);
+	bool out = c->values[l->out_value].last_use == INT32_MAX ||
+	           (act_out >= 0 && c->values[act_out].last_use == INT32_MAX);
+	if (last || out)
+		return "output";
+	const char *ws = oi__pretrain_tensor_status(c, l->weight_tensor, l->weight_value, s->uses,
+	                                            s->o->rules);
+	if (ws)
+		return ws;
+	if (l->n_chain) {
+		*why = "its weight passes through layout ops";
+		return "skipped";
+	}
+	if (unknown) {
+		*why = "its activation is not one the autoencoder knows (Sigmoid, Tanh, Relu, "
+		       "LeakyRelu, Elu)";
+		return "skipped";
+	}
+	if (c->values[n->in[0]].t.type != EV_F32) {
+		*why = "its input is not float";
+		return "skipped";
+	}
+	bool conv = op_is(n, "Conv");
+	if (!conv && !op_is(n, "Gemm") && !op_is(n, "MatMul")) {
+		*why = "not a dense or conv layer";
+		return "skipped";
+	}
+	*why = conv ? conv_site(c, l, a, st) : dense_site(c, l, a, st);
+	if (*why)
+		return "skipped";
+	size_t nb = a->conv ? (size_t)a->M : a->dout;
+	st->bias_tensor = value_tensor(c, st->bias_value);
+	if (st->bias_value >= 0) {
+		const oi_tensor *bt = st->bias_tensor >= 0 ? &c->m->tensors[st->bias_tensor] : NULL;
+		if (!bt || bt->info.numel != nb) {
+			*why = "its bias is not one value per output";
+			return "skipped";
+		}
+		a->train_b = !oi__pretrain_tensor_status(c, st->bias_tensor, st->bias_value, s->uses,
+		                                         s->o->rules);
+	}
+	return NULL;
+}
+
+static int pass_layer(ae_pass *s, const ev_layer *l, bool last)
+{
+	ev_ctx *c = s->c;
+	int rc = oi__ev_run(c, l->node);
+	if (rc || c->stop_msg[0])
+		return rc;
+	oi_layer_report *lr = oi__report_add(s->r, c, l);
+	if (!lr)
+		return OI_ENOMEM;
+	lr->weight = l->weight_tensor >= 0
+	                 ? oi__report_str(s->r, c->m->tensors[l->weight_tensor].info.name)
+	                 : NULL;
+	ae_layer a = { 0 };
+	ae_site st = { .x = -1, .bias_value = -1, .bias_tensor = -1 };
+	const char *why;
+	/* run first: a graph input is made ready by its first reader */
+	rc = run_layer(c, l);
+	if (rc || c->stop_msg[0])
+		return rc;
+	const char *status = classify(s, l, last, &a, &st, &why);
+	oi__ev_stats(&c->values[l->out_value].t, &lr->before);
+	if (!status) {
+		s->layer++;
+		s->node = lr->node;
+		rc = oi__ae_alloc(&a);
+		if (!rc)
+			rc = train_layer(s, l, &a, &st, lr);
+		oi__ae_free(&a);
+		if (!rc)
+			rc = run_layer(c, l);
+		if (rc || c->stop_msg[0])
+			return rc;
+		status = "done";
+	}
+	oi__ev_stats(&c->values[l->out_value].t, &lr->stats);
+	lr->variance = oi__ev_variance(&c->values[l->out_value].t);
+	lr->status = status;
+	if (!strcmp(status, "skipped"))
+		rc = oi__report_warn(s->r, "layer '%s' (%s): not trained: %s", lr->node, lr->op, why);
+	else if (!strcmp(status, "shared"))
+		rc = oi__report_warn(s->r, "layer '%s' (%s): its weight is not a tensor of its own; "
+		                     "left as it is", lr->node, lr->op);
+	oi__ev_release(c);
+	return rc;
+}
+
+static int run_pass(ae_pass *s)
+{
+	ev_ctx *c = s->c;
+	ev_layer *layers;
+	size_t n;
+	int rc = oi__ev_layers(c, &layers, &n);
+	if (rc)
+		return rc;
+	s->uses = oi__pretrain_uses(c);
+	rc = s->uses ? 0 : OI_ENOMEM;
+	size_t last = SIZE_MAX, n_layers = 0, left = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!layers[i].act) {
+			last = i;
+			n_layers++;
+		}
+	/* the layers to train, for the progress display: all but the last */
+	s->layers = n_layers ? n_layers - 1 : 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (layers[i].act)
+			continue;
+		if (c->stop_msg[0]) {
+			left++;
+			continue;
+		}
+		rc = pass_layer(s, &layers[i], i == last);
+		left += !rc && c->stop_msg[0];
+	}
+	free(layers);
+	free(s->uses);
+	if (!rc && n_layers == 0)
+		rc = oi__fail(OI_EUNSUPPORTED, "%s: autoencoder: the model has no layer to train",
+		              c->m->path);
+	if (!rc && oi_report_layer_count(s->r) == 0)
+		rc = oi__fail(OI_EUNSUPPORTED, "%s: autoencoder: no layer can be reached: %s",
+		              c->m->path, c->stop_msg);
+	if (!rc && c->stop_msg[0])
+		rc = oi__report_warn(s->r, "%s; the autoencoder stops there (%zu later layers keep their "
+		                     "planned values)", c->stop_msg, left);
+	if (!rc)
+		rc = oi__pretrain_commit(c, NULL, s->p->desc);
+	oi__report_done(s->r, c);
+	return rc;
+}
+
+/* Samples to train on: the file's (the fewest of its arrays), or samples. */
+static size_t sample_count(const oi_data *d, const ae_params *p)
+{
+	if (d->kind != OI_DATA_FILE)
+		return p->samples ? p->samples : 1024;
+	uint64_t n = UINT64_MAX;
+	for (size_t i = 0; i < d->n_arrays; i++)
+		if (d->arrays[i].ndim && (uint64_t)d->arrays[i].dims[0] < n)
+			n = (uint64_t)d->arrays[i].dims[0];
+	if (n == UINT64_MAX)
+		n = 1;
+	return p->samples && p->samples < n ? p->samples : (size_t)n;
+}
+
+int oi__autoencoder(oi_model *m, const oi_spec *spec, const oi_data *d,
+                    const oi_pretrain_options *o, oi_report **out)
+{
+	*out = NULL;
+	ae_params p;
+	int rc = parse(spec, &p);
+	if (rc)
+		return rc;
+	/* the evaluator's batch is every sample trained on */
+	oi_data all = *d;
+	all.batch = sample_count(d, &p);
+	if (all.batch < p.o.batch)
+		return oi__fail(OI_EINVALID, "%s: autoencoder: %s has %zu samples, fewer than one batch "
+		                "of %zu", m->path, oi_data_name(d), all.batch, p.o.batch);
+	ev_ctx c;
+	rc = oi__ev_open(&c, m, &all, o->threads);
+	if (rc)
+		return rc;
+	int64_t got = c.n_inputs && c.inputs[0].ndim ? c.inputs[0].dims[0] : 0;
+	if (got >= 0 && (size_t)got < p.o.batch) {
+		rc = oi__fail(OI_EINVALID, "%s: autoencoder: the model's input takes %lld samples at a "
+		              "time (a fixed batch dim), fewer than one batch of %zu", m->path,
+		              (long long)got, p.o.batch);
+		oi__ev_close(&c);
+		return rc;
+	}
+	oi_report *r;
+	rc = oi__report_new(&r, &c);
+	ae_pass s = { .c = &c, .p = &p, .o = o, .r = r };
+	if (!rc)
+		rc = run_pass(&s);
+	if (!rc && !o->no_provenance) {
+		json_t *params = json_object();
+		json_object_set_new(params, "epochs", json_integer(p.o.epochs));
+		json_object_set_new(params, "lr", json_real(p.o.lr));
+		json_object_set_new(params, "batch", json_integer((json_int_t)p.o.batch));
+		json_object_set_new(params, "noise", json_real(p.o.noise));
+		json_object_set_new(params, "optimizer", json_string(p.o.adam ? "adam" : "sgd"));
+		json_object_set_new(params, "samples", p.samples ? json_integer((json_int_t)p.samples)
+		                                                 : json_string("all"));
+		rc = oi__pretrain_provenance(m, "autoencoder", params, d, got, o->seed);
+	}
+	oi__ev_close(&c);
+	if (rc) {
+		oi_report_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
