@@ -17,14 +17,12 @@ static inline void mulhilo(__m256i a, __m256i m, __m256i *lo, __m256i *hi)
 	*hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
 }
 
-/* Blocks (b, j, s) for b = b0 .. b0+7, where the low words of b0 .. b0+7
- * do not wrap (the callers check): the words in c[0..3], lane l block b0+l. */
-static inline void philox8(oi_key key, uint64_t b0, uint32_t j, uint32_t s, __m256i c[4])
+/* Blocks (c0[l] | c1[l] << 32, j, s) for the eight lanes l: the words in
+ * c[0..3]. */
+static inline void philox8v(oi_key key, __m256i c0, __m256i c1, uint32_t j, uint32_t s,
+                            __m256i c[4])
 {
 	const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
-	__m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)b0),
-	                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-	__m256i c1 = _mm256_set1_epi32((int)(uint32_t)(b0 >> 32));
 	__m256i c2 = _mm256_set1_epi32((int)j), c3 = _mm256_set1_epi32((int)s);
 	uint32_t k0 = key.k[0], k1 = key.k[1];
 	for (int round = 0; round < 10; round++) {
@@ -42,6 +40,16 @@ static inline void philox8(oi_key key, uint64_t b0, uint32_t j, uint32_t s, __m2
 	c[1] = c1;
 	c[2] = c2;
 	c[3] = c3;
+}
+
+/* Blocks (b, j, s) for b = b0 .. b0+7, where the low words of b0 .. b0+7
+ * do not wrap (the callers check). */
+static inline void philox8(oi_key key, uint64_t b0, uint32_t j, uint32_t s, __m256i c[4])
+{
+	philox8v(key,
+	         _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)b0),
+	                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+	         _mm256_set1_epi32((int)(uint32_t)(b0 >> 32)), j, s, c);
 }
 
 /* (double)(x >> 11) · 2^-53 for four 64-bit x: oi__u01, exactly (the
@@ -157,34 +165,65 @@ static inline __m256d polar4(__m256d u01a, __m256d u01b, int *miss)
 	return _mm256_mul_pd(u, _mm256_sqrt_pd(t));
 }
 
+/* Attempt j of elements idx[0..7]: z[l] the normal of idx[l], or bit l of
+ * the result set if its point missed the circle. */
+static inline int normal8(oi_key key, const uint64_t idx[8], uint32_t j, double z[8])
+{
+	uint32_t lo[8], hi[8];
+	for (int l = 0; l < 8; l++) {
+		lo[l] = (uint32_t)idx[l];
+		hi[l] = (uint32_t)(idx[l] >> 32);
+	}
+	__m256i c[4];
+	__m256d a[2], b[2];
+	philox8v(key, _mm256_loadu_si256((const __m256i *)(const void *)lo),
+	         _mm256_loadu_si256((const __m256i *)(const void *)hi), j, 0, c);
+	split_u01(c, a, b);
+	int miss0, miss1;
+	__m256d z0 = polar4(a[0], b[0], &miss0); /* lanes 0, 1, 4, 5 */
+	__m256d z1 = polar4(a[1], b[1], &miss1); /* lanes 2, 3, 6, 7 */
+	_mm256_storeu_pd(z, _mm256_permute2f128_pd(z0, z1, 0x20));
+	_mm256_storeu_pd(z + 4, _mm256_permute2f128_pd(z0, z1, 0x31));
+	return (miss0 & 3) | (miss1 & 3) << 2 | (miss0 >> 2) << 4 | (miss1 >> 2) << 6;
+}
+
+enum { WINDOW = 512, VECTOR_TRIES = 4 };
+
+/* Attempts 0 .. VECTOR_TRIES-1 eight elements at a time, the elements that
+ * missed gathered for the next attempt; the few left after that take the
+ * scalar path (which starts over at attempt 0 and ends where the stream
+ * says). */
 void oi__normal_n_avx2(oi_key key, uint64_t first, size_t n, double *out)
 {
-	size_t k = 0;
-	for (; k + 8 <= n; k += 8) {
-		uint64_t b0 = first + k;
-		if (wraps(b0)) {
-			oi__normal_n_scalar(key, b0, 8, out + k);
-			continue;
+	uint64_t idx[WINDOW + 8];
+	size_t at[WINDOW + 8];
+	for (size_t w0 = 0; w0 < n; w0 += WINDOW) {
+		size_t wn = n - w0 < WINDOW ? n - w0 : WINDOW, m = 0;
+		for (size_t k = 0; k < wn; k++) {
+			idx[m] = first + w0 + k;
+			at[m++] = w0 + k;
 		}
-		__m256i c[4];
-		__m256d a[2], b[2];
-		philox8(key, b0, 0, 0, c);
-		split_u01(c, a, b);
-		int miss0, miss1;
-		__m256d z0 = polar4(a[0], b[0], &miss0); /* elements 0, 1, 4, 5 */
-		__m256d z1 = polar4(a[1], b[1], &miss1); /* elements 2, 3, 6, 7 */
-		_mm256_storeu_pd(out + k, _mm256_permute2f128_pd(z0, z1, 0x20));
-		_mm256_storeu_pd(out + k + 4, _mm256_permute2f128_pd(z0, z1, 0x31));
-		static const int lane[2][4] = { { 0, 1, 4, 5 }, { 2, 3, 6, 7 } };
-		for (int l = 0; l < 4; l++) {
-			if (miss0 >> l & 1)
-				out[k + lane[0][l]] = oi__normal(key, b0 + lane[0][l], 0);
-			if (miss1 >> l & 1)
-				out[k + lane[1][l]] = oi__normal(key, b0 + lane[1][l], 0);
+		for (uint32_t j = 0; j < VECTOR_TRIES && m > 0; j++) {
+			size_t left = 0;
+			for (size_t g = m; g % 8; g++) /* pad the last group: lanes not used */
+				idx[g] = idx[m - 1];
+			for (size_t g = 0; g < m; g += 8) {
+				double z[8];
+				int miss = normal8(key, idx + g, j, z);
+				for (size_t l = 0; l < 8 && g + l < m; l++) {
+					if (miss >> l & 1) {
+						idx[left] = idx[g + l];
+						at[left++] = at[g + l];
+					} else {
+						out[at[g + l]] = z[l];
+					}
+				}
+			}
+			m = left;
 		}
+		for (size_t g = 0; g < m; g++)
+			out[at[g]] = oi__normal(key, idx[g], 0);
 	}
-	if (k < n)
-		oi__normal_n_scalar(key, first + k, n - k, out + k);
 }
 
 /* ---- float16 / bfloat16 ------------------------------------------------- */
