@@ -43,9 +43,13 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 		if (batch)
 			oi__normal_n(f->key, first, n, out);
 		for (size_t i = 0; i < n; i++) {
-			double z = batch ? out[i] : lo;
-			if (!batch || !(z >= lo && z <= hi))
+			double z;
+			if (!batch)
 				z = oi__trunc_normal(f->key, first + i, lo, hi);
+			else if (out[i] >= lo && out[i] <= hi)
+				z = out[i];
+			else
+				z = oi__trunc_normal_wide(f->key, first + i, lo, hi, 1);
 			double v = mean + std * z;
 			/* rounding may step a hair past a bound */
 			out[i] = v < f->p[2] ? f->p[2] : v > f->p[3] ? f->p[3] : v;

@@ -108,21 +108,25 @@ double oi__normal(oi_key key, uint64_t i, uint32_t draw)
 
 #define MAX_DRAWS 100000u
 
+double oi__trunc_normal_wide(oi_key key, uint64_t i, double lo, double hi, uint32_t from)
+{
+	double z = 0;
+	for (uint32_t j = from; j < MAX_DRAWS; j++) {
+		z = oi__normal(key, i, j);
+		if (z >= lo && z <= hi)
+			return z;
+	}
+	return z < lo ? lo : hi;
+}
+
 /* Rejection samplers chosen so that each accepts at least about 30% of
  * draws (Robert, "Simulation of truncated normal variables", 1995). */
 double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi)
 {
 	uint32_t w[4];
 	if (lo <= 0 && hi >= 0) {
-		if (hi - lo >= 1.0) {
-			double z = 0;
-			for (uint32_t j = 0; j < MAX_DRAWS; j++) {
-				z = oi__normal(key, i, j);
-				if (z >= lo && z <= hi)
-					return z;
-			}
-			return z < lo ? lo : hi;
-		}
+		if (hi - lo >= 1.0)
+			return oi__trunc_normal_wide(key, i, lo, hi, 0);
 		double x = 0;
 		for (uint32_t j = 0; j < MAX_DRAWS; j++) {
 			oi__rng_block(key, i, j, 0, w);

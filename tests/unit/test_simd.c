@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fill.h"
 #include "rng.h"
 #include "simd.h"
 #include "tensor.h"
@@ -183,12 +184,39 @@ static void halves_same(void **state)
 #endif
 }
 
+/* The fills that take their normals in batches give each element what
+ * the one-element functions give it. */
+static void fills_same(void **state)
+{
+	(void)state;
+	static double out[5000];
+	oi_fill f = { .kind = OI_FILL_TRUNC, .p = { 0.1, 0.5, -0.9, 1.1 } };
+	f.key = oi__rng_key(3, "trunc");
+	for (int c = 0; c < 2; c++) {
+		if (c) /* narrow: not the batched path */
+			f.p[2] = 0.0, f.p[3] = 0.2;
+		oi__fill_chunk(&f, 999, 5000, out);
+		double lo = (f.p[2] - f.p[0]) / f.p[1], hi = (f.p[3] - f.p[0]) / f.p[1];
+		for (uint64_t i = 0; i < 5000; i++) {
+			double v = f.p[0] + f.p[1] * oi__trunc_normal(f.key, 999 + i, lo, hi);
+			v = v < f.p[2] ? f.p[2] : v > f.p[3] ? f.p[3] : v;
+			assert_true(out[i] == v);
+		}
+	}
+	oi_fill g = { .kind = OI_FILL_NORMAL, .p = { -1.0, 3.0 } };
+	g.key = oi__rng_key(4, "normal");
+	oi__fill_chunk(&g, 12345, 5000, out);
+	for (uint64_t i = 0; i < 5000; i++)
+		assert_true(out[i] == -1.0 + 3.0 * oi__normal(g.key, 12345 + i, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(uniform_same),
 		cmocka_unit_test(normal_same),
 		cmocka_unit_test(halves_same),
+		cmocka_unit_test(fills_same),
 	};
 	return cmocka_run_group_tests_name("simd", tests, NULL, NULL);
 }
