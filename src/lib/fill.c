@@ -7,6 +7,7 @@
 
 #include "donor/donor.h"
 #include "fill.h"
+#include "simd.h"
 #include "tensor.h"
 #include "wire.h"
 
@@ -19,27 +20,16 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 		for (size_t i = 0; i < n; i++)
 			out[i] = f->p[0];
 		break;
-	case OI_FILL_UNIFORM: {
-		/* two elements a block (oi__uniform's layout), one block per pair */
-		double lo = f->p[0], w = f->p[1] - f->p[0];
-		size_t k = 0;
-		uint64_t e = first;
-		if (n && (e & 1))
-			out[k++] = lo + w * oi__uniform(f->key, e++);
-		for (; k + 1 < n; k += 2, e += 2) {
-			uint32_t wd[4];
-			oi__rng_block(f->key, e >> 1, 0, 0, wd);
-			out[k] = lo + w * oi__u01(wd[0], wd[1]);
-			out[k + 1] = lo + w * oi__u01(wd[2], wd[3]);
-		}
-		if (k < n)
-			out[k] = lo + w * oi__uniform(f->key, e);
+	case OI_FILL_UNIFORM:
+		oi__uniform_n(f->key, first, n, f->p[0], f->p[1] - f->p[0], out);
+		break;
+	case OI_FILL_NORMAL: {
+		double mean = f->p[0], std = f->p[1];
+		oi__normal_n(f->key, first, n, out);
+		for (size_t i = 0; i < n; i++)
+			out[i] = mean + std * out[i];
 		break;
 	}
-	case OI_FILL_NORMAL:
-		for (size_t i = 0; i < n; i++)
-			out[i] = f->p[0] + f->p[1] * oi__normal(f->key, first + i, 0);
-		break;
 	case OI_FILL_TRUNC: {
 		double mean = f->p[0], std = f->p[1];
 		if (std == 0) {
@@ -48,8 +38,20 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 			break;
 		}
 		double lo = (f->p[2] - mean) / std, hi = (f->p[3] - mean) / std;
+		/* oi__trunc_normal's first try, when the interval holds 0 and is
+		 * wide, is the element's normal: take it from the batch */
+		bool batch = lo <= 0 && hi >= 0 && hi - lo >= 1.0;
+		if (batch)
+			oi__normal_n(f->key, first, n, out);
 		for (size_t i = 0; i < n; i++) {
-			double v = mean + std * oi__trunc_normal(f->key, first + i, lo, hi);
+			double z;
+			if (!batch)
+				z = oi__trunc_normal(f->key, first + i, lo, hi);
+			else if (out[i] >= lo && out[i] <= hi)
+				z = out[i];
+			else
+				z = oi__trunc_normal_wide(f->key, first + i, lo, hi, 1);
+			double v = mean + std * z;
 			/* rounding may step a hair past a bound */
 			out[i] = v < f->p[2] ? f->p[2] : v > f->p[3] ? f->p[3] : v;
 		}
@@ -160,14 +162,19 @@ static int orthogonal_matrix(const oi_fill *f, uint64_t base, double *w)
 	double *a = malloc(mm * nn * sizeof *a), *sign = malloc(nn * sizeof *sign);
 	int rc = a && sign ? 0 : oi__fail(OI_ENOMEM, "out of memory");
 	/* a is m × n, column-major: a = W if rows >= cols, else Wᵀ */
-	for (uint64_t r = 0; r < rows && !rc; r++)
+	double *row = rc ? NULL : malloc((cols ? cols : 1) * sizeof *row);
+	if (!rc && !row)
+		rc = oi__fail(OI_ENOMEM, "out of memory");
+	for (uint64_t r = 0; r < rows && !rc; r++) {
+		oi__normal_n(f->key, base + r * cols, (size_t)cols, row);
 		for (uint64_t c = 0; c < cols; c++) {
-			double z = oi__normal(f->key, base + r * cols + c, 0);
 			if (rows >= cols)
-				a[r + c * mm] = z;
+				a[r + c * mm] = row[c];
 			else
-				a[c + r * mm] = z;
+				a[c + r * mm] = row[c];
 		}
+	}
+	free(row);
 	if (!rc)
 		rc = lapack_qr((int)mm, (int)nn, a, sign);
 	for (uint64_t r = 0; r < rows && !rc; r++)
@@ -189,8 +196,9 @@ static int sparse_matrix(const oi_fill *f, uint64_t base, uint64_t mat, double *
 	uint64_t *perm = malloc((rows ? rows : 1) * sizeof *perm);
 	if (!perm)
 		return oi__fail(OI_ENOMEM, "out of memory");
+	oi__normal_n(f->key, base, (size_t)(rows * cols), w);
 	for (uint64_t e = 0; e < rows * cols; e++)
-		w[e] = f->p[1] * oi__normal(f->key, base + e, 0);
+		w[e] = f->p[1] * w[e];
 	for (uint64_t c = 0; c < cols; c++) {
 		for (uint64_t r = 0; r < rows; r++)
 			perm[r] = r;

@@ -3,6 +3,7 @@
 
 #include "onnxinit.h"
 #include "rng.h"
+#include "simd.h"
 
 uint64_t oi__fnv1a64(const char *s)
 {
@@ -107,21 +108,25 @@ double oi__normal(oi_key key, uint64_t i, uint32_t draw)
 
 #define MAX_DRAWS 100000u
 
+double oi__trunc_normal_wide(oi_key key, uint64_t i, double lo, double hi, uint32_t from)
+{
+	double z = 0;
+	for (uint32_t j = from; j < MAX_DRAWS; j++) {
+		z = oi__normal(key, i, j);
+		if (z >= lo && z <= hi)
+			return z;
+	}
+	return z < lo ? lo : hi;
+}
+
 /* Rejection samplers chosen so that each accepts at least about 30% of
  * draws (Robert, "Simulation of truncated normal variables", 1995). */
 double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi)
 {
 	uint32_t w[4];
 	if (lo <= 0 && hi >= 0) {
-		if (hi - lo >= 1.0) {
-			double z = 0;
-			for (uint32_t j = 0; j < MAX_DRAWS; j++) {
-				z = oi__normal(key, i, j);
-				if (z >= lo && z <= hi)
-					return z;
-			}
-			return z < lo ? lo : hi;
-		}
+		if (hi - lo >= 1.0)
+			return oi__trunc_normal_wide(key, i, lo, hi, 0);
 		double x = 0;
 		for (uint32_t j = 0; j < MAX_DRAWS; j++) {
 			oi__rng_block(key, i, j, 0, w);
@@ -160,3 +165,60 @@ double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi)
 	}
 	return sign * (x > hi ? hi : x);
 }
+
+/* ---- many elements at once (simd.h) -------------------------------------- */
+
+bool oi__simd_avx2(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+#else
+	return false;
+#endif
+}
+
+void oi__uniform_n_scalar(oi_key key, uint64_t first, size_t n, double lo, double w, double *out)
+{
+	/* two elements a block (oi__uniform's layout), one block per pair */
+	size_t k = 0;
+	uint64_t e = first;
+	if (n && (e & 1))
+		out[k++] = lo + w * oi__uniform(key, e++);
+	for (; k + 1 < n; k += 2, e += 2) {
+		uint32_t wd[4];
+		oi__rng_block(key, e >> 1, 0, 0, wd);
+		out[k] = lo + w * oi__u01(wd[0], wd[1]);
+		out[k + 1] = lo + w * oi__u01(wd[2], wd[3]);
+	}
+	if (k < n)
+		out[k] = lo + w * oi__uniform(key, e);
+}
+
+void oi__normal_n_scalar(oi_key key, uint64_t first, size_t n, double *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = oi__normal(key, first + i, 0);
+}
+
+#ifdef OI_HAVE_AVX2
+void oi__uniform_n(oi_key key, uint64_t first, size_t n, double lo, double w, double *out)
+{
+	(oi__simd_avx2() ? oi__uniform_n_avx2 : oi__uniform_n_scalar)(key, first, n, lo, w, out);
+}
+
+void oi__normal_n(oi_key key, uint64_t first, size_t n, double *out)
+{
+	(oi__simd_avx2() ? oi__normal_n_avx2 : oi__normal_n_scalar)(key, first, n, out);
+}
+#else
+void oi__uniform_n(oi_key key, uint64_t first, size_t n, double lo, double w, double *out)
+{
+	oi__uniform_n_scalar(key, first, n, lo, w, out);
+}
+
+void oi__normal_n(oi_key key, uint64_t first, size_t n, double *out)
+{
+	oi__normal_n_scalar(key, first, n, out);
+}
+#endif

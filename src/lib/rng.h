@@ -80,5 +80,8 @@ static inline double oi__uniform(oi_key key, uint64_t i)
 double oi__normal(oi_key key, uint64_t i, uint32_t draw);   /* N(0, 1), polar method */
 /* N(0, 1) conditioned on [lo, hi] (lo < hi; either may be infinite). */
 double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi);
+/* Its path where lo <= 0 <= hi and hi - lo >= 1: normals until one falls
+ * inside, from draw `from` on (the draws before it having missed). */
+double oi__trunc_normal_wide(oi_key key, uint64_t i, double lo, double hi, uint32_t from);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "simd.h"
 #include "tensor.h"
 #include "wire.h"
 
@@ -155,12 +156,24 @@ void oi__encode_raw(int dtype, const double *values, size_t n, uint8_t *out)
 		memcpy(out, values, n * 8);
 		break;
 	case OI_DTYPE_FLOAT16:
+#ifdef OI_HAVE_AVX2
+		if (oi__simd_avx2()) {
+			oi__encode_f16_avx2(values, n, out);
+			break;
+		}
+#endif
 		for (size_t i = 0; i < n; i++) {
 			uint16_t h = oi__f64_to_f16(values[i]);
 			memcpy(out + 2 * i, &h, 2);
 		}
 		break;
 	case OI_DTYPE_BFLOAT16:
+#ifdef OI_HAVE_AVX2
+		if (oi__simd_avx2()) {
+			oi__encode_bf16_avx2(values, n, out);
+			break;
+		}
+#endif
 		for (size_t i = 0; i < n; i++) {
 			uint16_t h = oi__f64_to_bf16(values[i]);
 			memcpy(out + 2 * i, &h, 2);
