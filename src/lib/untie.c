@@ -83,21 +83,6 @@ typedef struct oi_untie {
 	size_t at_entry, at_base;    /* oi__untie_reader's place: entry, its first i */
 } oi_untie;
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 8;
-	while (ncap < need)
-		ncap *= 2;
-	void *p = oi__reallocarray(*arr, ncap, elem);
-	if (!p)
-		return oi__fail(OI_ENOMEM, "out of memory");
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static oi_untie *state(oi_model *m)
 {
 	if (!m->untie)
@@ -156,7 +141,7 @@ static bool std_op(const oi_gnode *gn, const char *op)
 static int walk(entry *e, const oi_graph *g, int32_t v0)
 {
 	size_t cap_vals = 0, cap_edges = 0;
-	if (grow((void **)&e->vals, &cap_vals, 1, sizeof *e->vals))
+	if (OI_GROW(e->vals, e->n_vals, cap_vals))
 		return OI_ENOMEM;
 	e->vals[e->n_vals++] = (lvalue){ v0, -1, true, 0, 0 };
 	for (size_t i = 0; i < e->n_vals; i++) {
@@ -169,7 +154,7 @@ static int walk(entry *e, const oi_graph *g, int32_t v0)
 				e->cut = true;
 				return 0;
 			}
-			if (grow((void **)&e->edges, &cap_edges, e->n_edges + 1, sizeof *e->edges))
+			if (OI_GROW(e->edges, e->n_edges, cap_edges))
 				return OI_ENOMEM;
 			int32_t r = reader_at(e, use.node, use.input);
 			edge *ed = &e->edges[e->n_edges++];
@@ -190,7 +175,7 @@ static int walk(entry *e, const oi_graph *g, int32_t v0)
 				int32_t ov = oi__node_output(g, use.node, o);
 				if (ov < 0 || local_value(e, ov) >= 0)
 					continue;
-				if (grow((void **)&e->vals, &cap_vals, e->n_vals + 1, sizeof *e->vals))
+				if (OI_GROW(e->vals, e->n_vals, cap_vals))
 					return OI_ENOMEM;
 				e->vals[e->n_vals] = (lvalue){ ov, use.node, identity && e->vals[i].alias, 0, 0 };
 				e->n_vals++;
@@ -235,7 +220,7 @@ int oi__untie_note(oi_model *m, size_t tensor, const oi_graph *g, const oi_reade
 	int32_t v0 = oi__graph_find(g, t->ns, t->info.name);
 	if (v0 < 0)
 		return 0;
-	if (grow((void **)&u->entries, &u->cap_entries, u->n_entries + 1, sizeof *u->entries))
+	if (OI_GROW(u->entries, u->n_entries, u->cap_entries))
 		return OI_ENOMEM;
 	entry *e = &u->entries[u->n_entries++];
 	memset(e, 0, sizeof *e);
@@ -285,7 +270,7 @@ typedef struct span_map {
 static void map_add(ptr_span **arr, size_t *n, size_t *cap, const void *p, int32_t span,
                     bool *bad)
 {
-	if (grow((void **)arr, cap, *n + 1, sizeof **arr)) {
+	if (OI_GROW(*arr, *n, *cap)) {
 		*bad = true;
 		return;
 	}
@@ -619,13 +604,7 @@ static bool constant_values(const oi_model *m, const oi_tensor *t)
 	if (n <= 1)
 		return true;
 	size_t esz = oi__float_size(t->info.dtype);
-	const uint8_t *p = NULL;
-	if (t->info.storage == OI_STORAGE_RAW) {
-		const oi_field_ref *f = oi__tensor_raw_field(m, t);
-		p = f ? m->map + f->start : NULL;
-	} else if (t->info.storage == OI_STORAGE_EXTERNAL) {
-		p = m->ext[t->ext].map ? m->ext[t->ext].map + t->ext_off : NULL;
-	}
+	const uint8_t *p = t->info.storage != OI_STORAGE_TYPED ? oi__tensor_payload(m, t) : NULL;
 	if (p) {
 		for (uint64_t i = 1; i < n; i++)
 			if (memcmp(p + i * esz, p, esz))
@@ -807,7 +786,7 @@ static int tell(plan_ctx *pc, const oi_tensor *t, untied **made, size_t n_made)
 	while (was && i < m->n_warnings && strcmp(m->warnings[i], was))
 		i++;
 	if (!rc && was && i < m->n_warnings) {
-		rc = grow((void **)&u->sw, &u->cap_sw, u->n_sw + 1, sizeof *u->sw);
+		rc = OI_GROW(u->sw, u->n_sw, u->cap_sw);
 		if (rc)
 			free(text);
 		else if (!oi__model_keep(m, text))
@@ -828,7 +807,7 @@ static int tell(plan_ctx *pc, const oi_tensor *t, untied **made, size_t n_made)
 
 static int show(oi_untie *u, untied *c)
 {
-	if (grow((void **)&u->cur, &u->cap_cur, u->n_cur + 1, sizeof *u->cur))
+	if (OI_GROW(u->cur, u->n_cur, u->cap_cur))
 		return OI_ENOMEM;
 	u->cur[u->n_cur++] = c;
 	c->next = u->pool;
