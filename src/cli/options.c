@@ -15,35 +15,28 @@ void cli_init_args_start(cli_init_args *a)
 	a->fans = OI_FANS_TORCH;
 }
 
-static int add_input_shape(cli_init_args *a, const char *spec)
+/* Appends a borrowed argument (--rule, --input-shape) to its list: -1, or
+ * the exit code of an error. */
+static int add_arg(const char ***list, size_t *n, const char *arg)
 {
-	const char **r = realloc(a->input_shapes, (a->n_input_shapes + 1) * sizeof *r);
+	const char **r = realloc(*list, (*n + 1) * sizeof *r);
 	if (!r)
 		return cli_error(EXIT_FAIL, "out of memory");
-	a->input_shapes = r;
-	a->input_shapes[a->n_input_shapes++] = spec;
+	*list = r;
+	r[(*n)++] = arg;
 	return -1;
 }
 
-static int parse_scale(cli_init_args *a, const char *cmd, const char *arg)
+/* A number in (0, max], the whole of arg. */
+static bool parse_positive(const char *arg, double max, double *out)
 {
 	char *end;
 	errno = 0;
-	double v = arg && *arg ? strtod(arg, &end) : 0;
-	if (!arg || !*arg || *end || errno || !(v > 0) || v > 1e30)
-		return cli_usage_error(cmd, "--data-scale takes a number > 0, not '%s'", arg ? arg : "");
-	a->data_scale = v;
-	return -1;
-}
-
-static int add_rule(cli_init_args *a, const char *rule)
-{
-	const char **r = realloc(a->rules, (a->n_rules + 1) * sizeof *r);
-	if (!r)
-		return cli_error(EXIT_FAIL, "out of memory");
-	a->rules = r;
-	a->rules[a->n_rules++] = rule;
-	return -1;
+	double v = arg ? strtod(arg, &end) : 0;
+	if (!arg || end == arg || *end || errno || !(v > 0) || v > max)
+		return false;
+	*out = v;
+	return true;
 }
 
 /* --residual's value: -1, or the exit code of a usage error. */
@@ -68,18 +61,6 @@ static int parse_unmatched(const char *cmd, const char *arg, oi_unmatched *u)
 	return cli_usage_error(cmd, "--unmatched must be scheme, keep or error, not '%s'", arg);
 }
 
-static int parse_eps(const char *cmd, const char *arg, double *eps)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(arg, &end);
-	if (errno || end == arg || *end || !(v > 0) || v > 1)
-		return cli_usage_error(cmd, "--bn-eps takes a number above 0 and at most 1, not '%s'",
-		                       arg);
-	*eps = v;
-	return -1;
-}
-
 int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, int *exit_code)
 {
 	unsigned long n;
@@ -102,7 +83,7 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 			a->threads = (unsigned)n;
 		return 1;
 	case CLI_O_FAN: *exit_code = cli_parse_fans(cmd, arg, &a->fans); return 1;
-	case CLI_O_RULE: *exit_code = add_rule(a, arg); return 1;
+	case CLI_O_RULE: *exit_code = add_arg(&a->rules, &a->n_rules, arg); return 1;
 	case CLI_O_RULES: a->rules_file = arg; return 1;
 	case CLI_O_INMEM: a->open_flags |= OI_OPEN_IN_MEMORY; return 1;
 	case CLI_O_NOFSYNC: a->save_flags |= OI_SAVE_NO_FSYNC; return 1;
@@ -116,13 +97,22 @@ int cli_init_option(cli_init_args *a, const char *cmd, int c, const char *arg, i
 		else
 			a->batch = n;
 		return 1;
-	case CLI_O_INPUT_SHAPE: *exit_code = add_input_shape(a, arg); return 1;
-	case CLI_O_DATA_SCALE: *exit_code = parse_scale(a, cmd, arg); return 1;
+	case CLI_O_INPUT_SHAPE: *exit_code = add_arg(&a->input_shapes, &a->n_input_shapes, arg);
+		return 1;
+	case CLI_O_DATA_SCALE:
+		if (!parse_positive(arg, 1e30, &a->data_scale))
+			*exit_code = cli_usage_error(cmd, "--data-scale takes a number > 0, not '%s'",
+			                             arg ? arg : "");
+		return 1;
 	case CLI_O_PRETRAIN: a->pretrain = arg; return 1;
 	case CLI_O_FROM: a->from = arg; return 1;
 	case CLI_O_FROM_MAP: a->from_map = arg; return 1;
 	case CLI_O_UNMATCHED: *exit_code = parse_unmatched(cmd, arg, &a->unmatched); return 1;
-	case CLI_O_BN_EPS: *exit_code = parse_eps(cmd, arg, &a->bn_eps); return 1;
+	case CLI_O_BN_EPS:
+		if (!parse_positive(arg, 1, &a->bn_eps))
+			*exit_code = cli_usage_error(cmd, "--bn-eps takes a number above 0 and at most 1, "
+			                             "not '%s'", arg);
+		return 1;
 	case 'q': cli_verbosity = -1; return 1;
 	case 'v': cli_verbosity++; return 1;
 	default: return 0;
