@@ -221,8 +221,7 @@ const oi_field_ref *oi__tensor_raw_field(const oi_model *m, const oi_tensor *t)
 	return raw;
 }
 
-/* The payload bytes of raw or external storage. */
-static const uint8_t *payload_bytes(const oi_model *m, const oi_tensor *t)
+const uint8_t *oi__tensor_payload(const oi_model *m, const oi_tensor *t)
 {
 	if (t->info.storage == OI_STORAGE_EXTERNAL)
 		return m->ext[t->ext].map ? m->ext[t->ext].map + t->ext_off : NULL;
@@ -237,7 +236,7 @@ static int read_values(const oi_model *m, const oi_tensor *t, int64_t *iout, dou
 	uint64_t count = t->info.numel < max ? t->info.numel : max;
 	*n = 0;
 	if (t->info.storage != OI_STORAGE_TYPED) {
-		const uint8_t *p = payload_bytes(m, t);
+		const uint8_t *p = oi__tensor_payload(m, t);
 		if (!p && count)
 			return oi__fail(OI_EINVALID, "tensor '%s' has no payload", t->info.name);
 		for (uint64_t i = 0; i < count; i++) {

@@ -34,6 +34,9 @@ struct oi_field_ref;
 
 /* The byte range of a tensor's raw payload (storage RAW) in the model. */
 const struct oi_field_ref *oi__tensor_raw_field(const oi_model *m, const struct oi_tensor *t);
+/* The payload bytes of raw or external storage in their map, or NULL (no
+ * raw_data field, external file empty). */
+const uint8_t *oi__tensor_payload(const oi_model *m, const struct oi_tensor *t);
 /* Read up to max elements of a tensor as int64 / double; *n gets the count.
  * Fails for dtypes that are not integers / floats. */
 int oi__tensor_read_i64(const oi_model *m, const struct oi_tensor *t, int64_t *out, size_t max,

@@ -41,14 +41,11 @@ static int take(oi_donor *d, const oi_model *m, size_t i)
 	memcpy(o->dims, t->info.dims, o->ndim * sizeof *o->dims);
 	if (t->info.storage == OI_STORAGE_TYPED)
 		return typed_values(m, t, o);
+	o->data = oi__tensor_payload(m, t);
 	if (t->info.storage == OI_STORAGE_EXTERNAL) {
-		const oi_ext_file *e = &m->ext[t->ext];
-		o->data = e->map ? e->map + t->ext_off : NULL;
-		o->map = e->map;
-		o->map_len = e->size;
+		o->map = m->ext[t->ext].map;
+		o->map_len = m->ext[t->ext].size;
 	} else {
-		const oi_field_ref *f = oi__tensor_raw_field(m, t);
-		o->data = f ? m->map + f->start : NULL;
 		o->map = m->in_memory ? NULL : m->map;
 		o->map_len = m->in_memory ? 0 : m->size;
 	}
