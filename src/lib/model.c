@@ -424,8 +424,9 @@ static int scope_add(scope *s, const char *name)
 	return oi__strset_add(&s->names, name) < 0 ? OI_ENOMEM : 0;
 }
 
-/* A graph's record; it owns path (freed here on failure). */
-static int add_graph(oi_model *m, char *path, uint32_t *gi)
+/* A graph's record (g NULL for a function body); it owns path (freed here
+ * on failure). */
+static int add_graph(oi_model *m, const Onnx__GraphProto *g, char *path, uint32_t *gi)
 {
 	if (!path)
 		return OI_ENOMEM;
@@ -434,7 +435,7 @@ static int add_graph(oi_model *m, char *path, uint32_t *gi)
 		return OI_ENOMEM;
 	}
 	*gi = (uint32_t)m->n_graphs;
-	m->graphs[m->n_graphs++] = (oi_graph_ref){ path, m->cur_ns };
+	m->graphs[m->n_graphs++] = (oi_graph_ref){ path, m->cur_ns, g };
 	return 0;
 }
 
@@ -624,7 +625,7 @@ static int claim_initializer(oi_strset *inits, scope *sc, const char *name, cons
 static int visit_graph(oi_model *m, const Onnx__GraphProto *g, char *path, const scope *outer)
 {
 	uint32_t gi;
-	int rc = add_graph(m, path, &gi);
+	int rc = add_graph(m, g, path, &gi);
 	if (rc)
 		return rc;
 	scope sc = { outer, { 0 } };
@@ -660,7 +661,7 @@ static int visit_graph(oi_model *m, const Onnx__GraphProto *g, char *path, const
 static int visit_function(oi_model *m, const Onnx__FunctionProto *f)
 {
 	uint32_t gi;
-	int rc = add_graph(m, oi__asprintf("function:%s%s%s", f->domain && *f->domain ? f->domain : "",
+	int rc = add_graph(m, NULL, oi__asprintf("function:%s%s%s", f->domain && *f->domain ? f->domain : "",
 	                                   f->domain && *f->domain ? "." : "",
 	                                   f->name ? f->name : ""), &gi);
 	if (rc)

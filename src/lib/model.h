@@ -43,6 +43,7 @@ typedef struct oi_tensor {
 typedef struct oi_graph_ref {
 	char *path;           /* "main", "main/If_3.then_branch", "function:dom.F" */
 	int32_t ns;           /* name space of its names */
+	const Onnx__GraphProto *pb; /* NULL for a function body */
 } oi_graph_ref;
 
 /* Every node of the model, in the order of the load's one walk: a graph's

@@ -451,34 +451,36 @@ typedef struct plan_ctx {
 	span_map map;
 } plan_ctx;
 
-static int collect_names(oi_strset *s, const Onnx__GraphProto *g)
+/* Every name the model's graphs (not function bodies) use, from the
+ * graphs and nodes the load recorded. */
+static int collect_names(oi_strset *s, const oi_model *m)
 {
 	int rc = 0;
 #define ADD(x) do { if (!rc && (x) && oi__strset_add(s, (x)) < 0) rc = OI_ENOMEM; } while (0)
-	for (size_t i = 0; i < g->n_input; i++)
-		ADD(g->input[i]->name);
-	for (size_t i = 0; i < g->n_output; i++)
-		ADD(g->output[i]->name);
-	for (size_t i = 0; i < g->n_value_info; i++)
-		ADD(g->value_info[i]->name);
-	for (size_t i = 0; i < g->n_initializer; i++)
-		ADD(g->initializer[i]->name);
-	for (size_t i = 0; i < g->n_sparse_initializer; i++)
-		if (g->sparse_initializer[i]->values)
-			ADD(g->sparse_initializer[i]->values->name);
-	for (size_t i = 0; i < g->n_node && !rc; i++) {
-		const Onnx__NodeProto *n = g->node[i];
+	for (size_t gi = 0; gi < m->n_graphs && !rc; gi++) {
+		const Onnx__GraphProto *g = m->graphs[gi].pb;
+		if (!g || m->graphs[gi].ns != 0)
+			continue;
+		for (size_t i = 0; i < g->n_input; i++)
+			ADD(g->input[i]->name);
+		for (size_t i = 0; i < g->n_output; i++)
+			ADD(g->output[i]->name);
+		for (size_t i = 0; i < g->n_value_info; i++)
+			ADD(g->value_info[i]->name);
+		for (size_t i = 0; i < g->n_initializer; i++)
+			ADD(g->initializer[i]->name);
+		for (size_t i = 0; i < g->n_sparse_initializer; i++)
+			if (g->sparse_initializer[i]->values)
+				ADD(g->sparse_initializer[i]->values->name);
+	}
+	for (size_t i = 0; i < m->n_nodes && !rc; i++) {
+		const Onnx__NodeProto *n = m->nodes[i].n;
+		if (m->nodes[i].ns != 0)
+			continue;
 		for (size_t k = 0; k < n->n_input; k++)
 			ADD(n->input[k]);
 		for (size_t k = 0; k < n->n_output; k++)
 			ADD(n->output[k]);
-		for (size_t a = 0; a < n->n_attribute && !rc; a++) {
-			const Onnx__AttributeProto *at = n->attribute[a];
-			if (at->g)
-				rc = collect_names(s, at->g);
-			for (size_t k = 0; k < at->n_graphs && !rc; k++)
-				rc = collect_names(s, at->graphs[k]);
-		}
 	}
 #undef ADD
 	return rc;
@@ -489,14 +491,7 @@ static int prepare(plan_ctx *pc)
 	if (pc->ready)
 		return 0;
 	pc->ready = true;
-	const Onnx__ModelProto *pb = pc->m->pb;
-	int rc = collect_names(&pc->names, pb->graph);
-	for (size_t i = 0; i < pb->n_training_info && !rc; i++) {
-		if (pb->training_info[i]->initialization)
-			rc = collect_names(&pc->names, pb->training_info[i]->initialization);
-		if (!rc && pb->training_info[i]->algorithm)
-			rc = collect_names(&pc->names, pb->training_info[i]->algorithm);
-	}
+	int rc = collect_names(&pc->names, pc->m);
 	if (!rc)
 		map_model(&pc->map, pc->m);
 	return rc;
