@@ -13,27 +13,8 @@ D=$SRCDIR/models/data
 MLP=$D/digits_mlp.onnx DIG=$D/digits_512.npy CNN=$D/fashion_cnn.onnx FM=$D/fashion_mnist_256.npy
 S=$(mktemp -d "${TMPDIR:-/tmp}/onnxinit-ae.XXXXXX") || exit 2
 trap 'rm -rf "$S"' EXIT
-passed=0
-failed=0
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
-run() {
-	timeout -k 5 300 "$ONNXINIT" "$@" >"$S/out" 2>"$S/err" </dev/null
-	rc=$?
-}
-expect() {
-	local name=$1 code=$2 pat=$3
-	shift 3
-	rm -f "$S/o.onnx"
-	run "$@"
-	local why="" lines
-	[ "$rc" -eq "$code" ] || why="exit $rc, not $code"
-	lines=$(grep -vc "^Try 'onnxinit .*--help' for more information.$" "$S/err")
-	[ -z "$why" ] && [ "$lines" -ne 1 ] && why="$lines stderr lines"
-	[ -z "$why" ] && ! grep -Eq "$pat" "$S/err" && why="stderr does not match '$pat'"
-	[ -z "$why" ] && [ -e "$S/o.onnx" ] && why="an output was written"
-	if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why: $(head -c 300 "$S/err")"; fi
-}
+RUN_TIMEOUT=300
+. "$HERE/../lib/expect.sh"
 # every trained layer: after < before, finite; at least n trained
 losses_down() {
 	"$PY" - "$1" "$2" <<'PYEOF'

@@ -131,6 +131,36 @@ static void naive_conv(const conv_case *k, const ev_tensor *x, const ev_tensor *
 				}
 }
 
+typedef int kernel_fn(struct ev_ctx *, const struct ev_node *, ev_tensor *const *, size_t,
+                      ev_tensor *, size_t);
+
+/* Runs a convolution kernel on X, W, B at opset 17; the output must be oh x ow. */
+static ev_tensor run_conv(kernel_fn *kernel, tnode *t, ev_tensor *x, ev_tensor *w, ev_tensor *b,
+                          int64_t oh, int64_t ow)
+{
+	ev_ctx c;
+	memset(&c, 0, sizeof c);
+	c.opset = 17;
+	ev_tensor *in[3] = { x, w, b }, out[1];
+	memset(out, 0, sizeof out);
+	assert_int_equal(kernel(&c, &t->en, in, 3, out, 1), 0);
+	free(c.scratch);
+	assert_int_equal(out[0].d[2], oh);
+	assert_int_equal(out[0].d[3], ow);
+	return out[0];
+}
+
+/* The output against ref; then frees them and the inputs. */
+static void check_conv(ev_tensor *out, double *ref, ev_tensor *x, ev_tensor *w, ev_tensor *b)
+{
+	assert_close(ev_f(out), ref, out->n);
+	free(ref);
+	oi__ev_tensor_free(out);
+	oi__ev_tensor_free(x);
+	oi__ev_tensor_free(w);
+	oi__ev_tensor_free(b);
+}
+
 static void test_conv(void **state)
 {
 	(void)state;
@@ -174,23 +204,10 @@ static void test_conv(void **state)
 			oh = (k->h + pt + pb - (k->kh - 1) * k->dh - 1) / k->sh + 1;
 			ow = (k->w + pl + pr - (k->kw - 1) * k->dw - 1) / k->sw + 1;
 		}
-		ev_ctx c;
-		memset(&c, 0, sizeof c);
-		c.opset = 17;
-		ev_tensor *in[3] = { &x, &w, &b }, out[1];
-		memset(out, 0, sizeof out);
-		assert_int_equal(oi__k_conv(&c, &t.en, in, 3, out, 1), 0);
-		assert_int_equal(out[0].d[2], oh);
-		assert_int_equal(out[0].d[3], ow);
-		double *ref = calloc((size_t)out[0].n, sizeof *ref);
+		ev_tensor out = run_conv(oi__k_conv, &t, &x, &w, &b, oh, ow);
+		double *ref = calloc((size_t)out.n, sizeof *ref);
 		naive_conv(k, &x, &w, &b, oh, ow, pt, pl, ref);
-		assert_close(ev_f(&out[0]), ref, out[0].n);
-		free(ref);
-		free(c.scratch);
-		oi__ev_tensor_free(&out[0]);
-		oi__ev_tensor_free(&x);
-		oi__ev_tensor_free(&w);
-		oi__ev_tensor_free(&b);
+		check_conv(&out, ref, &x, &w, &b);
 	}
 }
 
@@ -208,16 +225,9 @@ static void test_conv_transpose(void **state)
 	tn_ints(&t, "strides", 2, s);
 	tn_ints(&t, "pads", 4, p);
 	tn_ints(&t, "output_padding", 2, op);
-	ev_ctx c;
-	memset(&c, 0, sizeof c);
-	c.opset = 17;
-	ev_tensor *in[3] = { &x, &w, &b }, out[1];
-	memset(out, 0, sizeof out);
-	assert_int_equal(oi__k_conv_transpose(&c, &t.en, in, 3, out, 1), 0);
 	int64_t oh = 2 * (5 - 1) + 1 + 3 - 1 - 0, ow = 1 * (4 - 1) + 0 + 2 - 0 - 1;
-	assert_int_equal(out[0].d[2], oh);
-	assert_int_equal(out[0].d[3], ow);
-	double *ref = calloc((size_t)out[0].n, sizeof *ref);
+	ev_tensor out = run_conv(oi__k_conv_transpose, &t, &x, &w, &b, oh, ow);
+	double *ref = calloc((size_t)out.n, sizeof *ref);
 	for (int64_t n = 0; n < 2; n++)
 		for (int64_t m = 0; m < 3; m++)
 			for (int64_t i = 0; i < oh * ow; i++)
@@ -236,13 +246,7 @@ static void test_conv_transpose(void **state)
 									(double)ev_f(&x)[((n * 4 + ch) * 5 + i) * 4 + j] *
 									ev_f(&w)[((ch * 3 + m) * 3 + u) * 2 + v];
 							}
-	assert_close(ev_f(&out[0]), ref, out[0].n);
-	free(ref);
-	free(c.scratch);
-	oi__ev_tensor_free(&out[0]);
-	oi__ev_tensor_free(&x);
-	oi__ev_tensor_free(&w);
-	oi__ev_tensor_free(&b);
+	check_conv(&out, ref, &x, &w, &b);
 }
 
 /* ---- MatMul and elementwise broadcasting -------------------------------- */

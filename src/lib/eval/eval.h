@@ -192,6 +192,19 @@ int oi__k_matmul(struct ev_ctx *, const struct ev_node *, ev_tensor *const *, si
 	int name(struct ev_ctx *c, const struct ev_node *node, ev_tensor *const *in, size_t nin, \
 	         ev_tensor *out, size_t nout)
 
+/* Opens a kernel that needs its first input x: a node without it fails. */
+#define EV_INPUT0(x) \
+	const ev_tensor *x = in[0]; \
+	if (!x) \
+		return oi__ev_fail(node, OI_EINVALID, "no input")
+
+/* Opens a kernel of one input x and one output, which needs no context. */
+#define EV_UNARY(x) \
+	(void)c; \
+	(void)nin; \
+	(void)nout; \
+	EV_INPUT0(x)
+
 EV_KERNEL(oi__k_lstm);
 EV_KERNEL(oi__k_gru);
 EV_KERNEL(oi__k_maxpool);

@@ -95,13 +95,8 @@ static float gelu(float x, bool tanh_)
 
 EV_KERNEL(oi__k_unary)
 {
-	(void)c;
-	(void)nin;
-	(void)nout;
-	const ev_tensor *x = in[0];
+	EV_UNARY(x);
 	const char *op = node->n->op_type;
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
 	bool isint = x->type == EV_I64;
 	if (isint && strcmp(op, "Neg") && strcmp(op, "Abs") && strcmp(op, "Sign"))
 		return oi__ev_fail(node, OI_EUNSUPPORTED, "integer input");
@@ -456,12 +451,7 @@ EV_KERNEL(oi__k_where)
 
 EV_KERNEL(oi__k_cast)
 {
-	(void)c;
-	(void)nin;
-	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_UNARY(x);
 	int64_t to = oi__ev_attr_i(node, "to", 0);
 	bool tofloat = to == OI_DTYPE_FLOAT || to == OI_DTYPE_DOUBLE || to == OI_DTYPE_FLOAT16 ||
 	               to == OI_DTYPE_BFLOAT16;
@@ -495,12 +485,7 @@ EV_KERNEL(oi__k_cast)
 
 EV_KERNEL(oi__k_not)
 {
-	(void)c;
-	(void)nin;
-	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_UNARY(x);
 	int rc = oi__ev_alloc(&out[0], EV_I64, x->nd, x->d);
 	for (int64_t i = 0; !rc && i < x->n; i++)
 		ev_i(&out[0])[i] = elem(x, i) == 0.0;

@@ -662,6 +662,24 @@ EV_KERNEL(oi__k_global_maxpool)
 
 /* ---- norms -------------------------------------------------------------- */
 
+/* The elements of one channel of x (N, C, ...). */
+static int64_t spatial(const ev_tensor *x)
+{
+	int64_t inner = 1;
+	for (int j = 2; j < x->nd; j++)
+		inner *= x->d[j];
+	return inner;
+}
+
+/* The first of the per-channel inputs in[1..n) that is not C floats; 0 if none. */
+static int bad_channel_input(ev_tensor *const *in, int n, int64_t C)
+{
+	for (int k = 1; k < n; k++)
+		if (!in[k] || in[k]->type != EV_F32 || in[k]->n != C)
+			return k;
+	return 0;
+}
+
 EV_KERNEL(oi__k_batchnorm)
 {
 	(void)c;
@@ -669,13 +687,10 @@ EV_KERNEL(oi__k_batchnorm)
 	const ev_tensor *x = in[0];
 	if (nin < 5 || !x || x->type != EV_F32 || x->nd < 2)
 		return oi__ev_fail(node, OI_EUNSUPPORTED, "needs X, scale, B, mean and var");
-	int64_t C = x->d[1], inner = 1;
-	for (int j = 2; j < x->nd; j++)
-		inner *= x->d[j];
-	for (int k = 1; k < 5; k++)
-		if (!in[k] || in[k]->type != EV_F32 || in[k]->n != C)
-			return oi__ev_fail(node, OI_EINVALID, "input %d has not %lld values", k,
-			                   (long long)C);
+	int64_t C = x->d[1], inner = spatial(x);
+	int k = bad_channel_input(in, 5, C);
+	if (k)
+		return oi__ev_fail(node, OI_EINVALID, "input %d has not %lld values", k, (long long)C);
 	if (oi__ev_attr_i(node, "training_mode", 0))
 		return oi__ev_fail(node, OI_EUNSUPPORTED, "training_mode");
 	float eps = oi__ev_attr_f(node, "epsilon", 1e-5f);
@@ -760,11 +775,8 @@ EV_KERNEL(oi__k_instancenorm)
 	const ev_tensor *x = in[0];
 	if (nin < 3 || !x || x->type != EV_F32 || x->nd < 3)
 		return oi__ev_fail(node, OI_EUNSUPPORTED, "needs X (rank 3 or more), scale and B");
-	int64_t C = x->d[1], inner = 1;
-	for (int j = 2; j < x->nd; j++)
-		inner *= x->d[j];
-	if (!in[1] || !in[2] || in[1]->n != C || in[2]->n != C || in[1]->type != EV_F32 ||
-	    in[2]->type != EV_F32)
+	int64_t C = x->d[1], inner = spatial(x);
+	if (bad_channel_input(in, 3, C))
 		return oi__ev_fail(node, OI_EINVALID, "scale and B need %lld values", (long long)C);
 	int rc = oi__ev_alloc(&out[0], EV_F32, x->nd, x->d);
 	if (rc)

@@ -37,9 +37,7 @@ EV_KERNEL(oi__k_identity)
 {
 	(void)c;
 	(void)nin;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_INPUT0(x);
 	int rc = copy_as(&out[0], x, x->nd, x->d);
 	/* Dropout's mask: all true in inference */
 	if (!rc && nout > 1 && node->out[1] >= 0) {
@@ -98,12 +96,7 @@ EV_KERNEL(oi__k_reshape)
 
 EV_KERNEL(oi__k_flatten)
 {
-	(void)c;
-	(void)nin;
-	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_UNARY(x);
 	int64_t axis = norm_axis(oi__ev_attr_i(node, "axis", 1), x->nd);
 	if (axis < 0 || axis > x->nd)
 		return oi__ev_fail(node, OI_EINVALID, "axis out of range");
@@ -115,12 +108,7 @@ EV_KERNEL(oi__k_flatten)
 
 EV_KERNEL(oi__k_transpose)
 {
-	(void)c;
-	(void)nin;
-	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_UNARY(x);
 	int64_t perm[EV_MAX_RANK];
 	int n = oi__ev_attr_ints(node, "perm", perm, EV_MAX_RANK);
 	if (n < 0) {
@@ -242,9 +230,7 @@ static void copy_box(const ev_tensor *x, const int64_t *start, const int64_t *st
 EV_KERNEL(oi__k_slice)
 {
 	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_INPUT0(x);
 	int64_t st[EV_MAX_RANK], en[EV_MAX_RANK], ax[EV_MAX_RANK], sp[EV_MAX_RANK];
 	int ns, ne, na, nsp = -1;
 	if (c->opset >= 10) {
@@ -295,9 +281,7 @@ EV_KERNEL(oi__k_slice)
 
 EV_KERNEL(oi__k_split)
 {
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_INPUT0(x);
 	int64_t axis = norm_axis(oi__ev_attr_i(node, "axis", 0), x->nd);
 	if (axis < 0 || axis >= x->nd || nout > 16)
 		return oi__ev_fail(node, OI_EINVALID, "axis out of range");
@@ -334,9 +318,7 @@ EV_KERNEL(oi__k_split)
 EV_KERNEL(oi__k_squeeze)
 {
 	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_INPUT0(x);
 	int64_t axes[EV_MAX_RANK];
 	int n = ints_arg(c, node, in, nin, 1, 13, "axes", axes, EV_MAX_RANK);
 	bool drop[EV_MAX_RANK] = { false };
@@ -359,9 +341,7 @@ EV_KERNEL(oi__k_squeeze)
 EV_KERNEL(oi__k_unsqueeze)
 {
 	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_INPUT0(x);
 	int64_t axes[EV_MAX_RANK];
 	int n = ints_arg(c, node, in, nin, 1, 13, "axes", axes, EV_MAX_RANK);
 	int nd = x->nd + (n > 0 ? n : 0);
@@ -430,12 +410,7 @@ EV_KERNEL(oi__k_gather)
 
 EV_KERNEL(oi__k_shape)
 {
-	(void)c;
-	(void)nin;
-	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_UNARY(x);
 	int64_t s = oi__ev_attr_i(node, "start", 0), e = oi__ev_attr_i(node, "end", x->nd);
 	s = s < 0 ? s + x->nd : s;
 	e = e < 0 ? e + x->nd : e;
@@ -576,9 +551,7 @@ EV_KERNEL(oi__k_constant_of_shape)
 EV_KERNEL(oi__k_pad)
 {
 	(void)nout;
-	const ev_tensor *x = in[0];
-	if (!x)
-		return oi__ev_fail(node, OI_EINVALID, "no input");
+	EV_INPUT0(x);
 	const Onnx__AttributeProto *m = oi__ev_attr(node, "mode");
 	if (m && m->has_s && !(m->s.len == 8 && !memcmp(m->s.data, "constant", 8)))
 		return oi__ev_fail(node, OI_EUNSUPPORTED, "mode '%.*s' (constant only)", (int)m->s.len,

@@ -661,18 +661,6 @@ static void on_epoch(void *user, unsigned epoch, double loss)
 	s->o->progress(s->o->progress_user, &pr);
 }
 
-/* Run a layer again (its weight's chain, its node, its bias Add): the
- * inputs stay, oi__ev_rerun frees nothing. */
-static int run_layer(ev_ctx *c, const ev_layer *l)
-{
-	int rc = 0;
-	for (size_t k = 0; k < l->n_chain && !rc; k++)
-		rc = oi__ev_rerun(c, l->chain[k], l->chain[k]);
-	if (!rc)
-		rc = oi__ev_rerun(c, l->node, l->out_node);
-	return rc;
-}
-
 /* Load the layer's weight and bias into a, train it, put them back. */
 static int train_layer(ae_pass *s, const ev_layer *l, ae_layer *a, const ae_site *st,
                        oi_layer_report *lr)
@@ -812,7 +800,7 @@ static int pass_layer(ae_pass *s, const ev_layer *l, bool last)
 	ae_site st = { .x = -1, .bias_value = -1, .bias_tensor = -1 };
 	const char *why;
 	/* run first: a graph input is made ready by its first reader */
-	rc = run_layer(c, l);
+	rc = oi__pretrain_run_layer(c, l);
 	if (rc || c->stop_msg[0])
 		return rc;
 	const char *status = classify(s, l, last, &a, &st, &why);
@@ -825,7 +813,7 @@ static int pass_layer(ae_pass *s, const ev_layer *l, bool last)
 			rc = train_layer(s, l, &a, &st, lr);
 		oi__ae_free(&a);
 		if (!rc)
-			rc = run_layer(c, l);
+			rc = oi__pretrain_run_layer(c, l);
 		if (rc || c->stop_msg[0])
 			return rc;
 		status = "done";

@@ -152,8 +152,7 @@ static int ortho_values(const ev_ctx *c, const oi_tensor *t, uint64_t seed, doub
 	return rc ? rc : oi__fill_materialize(&f, t->info.numel, out);
 }
 
-/* Run a layer (its weight's layout chain, its node, up to its bias Add). */
-static int run_layer(ev_ctx *c, const ev_layer *l)
+int oi__pretrain_run_layer(ev_ctx *c, const ev_layer *l)
 {
 	int rc = 0;
 	for (size_t k = 0; k < l->n_chain && !rc; k++)
@@ -189,7 +188,7 @@ static int lsuv_layer(lsuv_state *s, const ev_layer *l)
 			return rc ? rc : OI_ENOMEM;
 		w->changed = start != NULL;
 	}
-	rc = run_layer(c, l);
+	rc = oi__pretrain_run_layer(c, l);
 	if (rc || c->stop_msg[0])
 		return rc;
 	oi_layer_report *lr = oi__report_add(s->r, c, l);
@@ -205,7 +204,7 @@ static int lsuv_layer(lsuv_state *s, const ev_layer *l)
 		w->scale /= sqrt(var);
 		w->changed = true;
 		oi__ev_weight_refresh(w, t->info.numel);
-		rc = run_layer(c, l);
+		rc = oi__pretrain_run_layer(c, l);
 		if (rc || c->stop_msg[0])
 			return rc;
 		y = &c->values[l->out_value].t;

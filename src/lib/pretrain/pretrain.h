@@ -21,6 +21,9 @@ int oi__pretrain_commit(ev_ctx *c, const bool *reached, const char *desc);
 /* Provenance's "pretrain": {"pass", "params" (taken), "data", "sha256", "batch"}. */
 int oi__pretrain_provenance(oi_model *m, const char *pass, json_t *params, const oi_data *d,
                             int64_t batch, uint64_t seed);
+/* Run a layer again (its weight's layout chain, its node, up to its bias
+ * Add): the inputs stay, oi__ev_rerun frees nothing. */
+int oi__pretrain_run_layer(ev_ctx *c, const ev_layer *l);
 /* Readers per value of the main graph (calloc'd), NULL on no memory. */
 uint32_t *oi__pretrain_uses(const ev_ctx *c);
 
