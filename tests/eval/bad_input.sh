@@ -164,8 +164,8 @@ cp "$MLP" "$S/tree/a/m2.onnx"
 run batch "$S/tree" -o "$S/tree_out" "${L[@]}" --data "$DIG" --data-scale 0.0625 -j 2 --manifest "$S/m.jsonl"
 if [ "$rc" -eq 0 ] && [ "$(grep -c '"status":"ok"' "$S/m.jsonl")" -eq 2 ] \
 	&& [ "$(grep -c 'lsuv on digits_512.npy: 9 layers, 9 within tolerance' "$S/err")" -eq 2 ]; then
-	ok "batch: --pretrain on every model, the data read once"
-else not_ok "batch: --pretrain on every model, the data read once" "exit $rc: $(head -c 300 "$S/err")"; fi
+	ok "batch: --pretrain on every model"
+else not_ok "batch: --pretrain on every model" "exit $rc: $(head -c 300 "$S/err")"; fi
 
 echo "eval-cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
