@@ -360,6 +360,22 @@ int oi__fill_produce_raw(const oi_edit *e, oi_sink *sink)
 	const oi_tensor *t = c->t;
 	uint64_t numel = t->info.numel;
 	size_t esz = oi__float_size(t->info.dtype);
+	const uint8_t *dmap;
+	const char *dfile;
+	int dfd;
+	uint64_t doff;
+	if (t->fill->kind == OI_FILL_DONOR &&
+	    oi__donor_file_range(t->fill->src, t->info.dtype, &dmap, &dfd, &doff, &dfile)) {
+		/* a donor's bytes of the same dtype straight from its file, copied
+		 * in the kernel: they never pass through this process */
+		const char *sp = sink->src_path, *sl = sink->src_loc;
+		sink->src_path = dfile; /* what a shrinking source is called */
+		sink->src_loc = NULL;
+		int rc = oi__sink_copy(sink, dmap, dfd, doff, numel * esz);
+		sink->src_path = sp;
+		sink->src_loc = sl;
+		return rc;
+	}
 	/* in memory: the whole tensor at once (the path the streaming one is
 	 * checked against) */
 	size_t chunk = numel < FILL_CHUNK || c->whole ? (size_t)numel : FILL_CHUNK;

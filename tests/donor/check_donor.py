@@ -236,6 +236,59 @@ def shared_case():
         failures.append('shared: ' + r.stderr[-300:])
 
 
+class ConvBn(nn.Module):
+    """A BatchNorm with its own epsilon (1e-3, as Keras-ported models have)."""
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8, eps=1e-3)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).mean(dim=(2, 3)))
+
+
+def eps_case():
+    """Folding uses the donor's epsilon: an ONNX donor's BatchNormalization
+    attribute, or --bn-eps for a checkpoint (which does not carry it)."""
+    w = os.path.join(args.work, 'eps')
+    os.makedirs(w, exist_ok=True)
+    x = torch.randn(2, 3, 10, 10)
+    torch.manual_seed(1)
+    a = ConvBn()
+    torch.manual_seed(2)
+    b = ConvBn()
+    with torch.no_grad():  # small variances: the epsilon shows
+        b.bn.running_var.uniform_(1e-3, 4e-3)
+        b.bn.running_mean.uniform_(-1, 1)
+        b.bn.weight.uniform_(0.5, 1.5)
+    pa, pb, pt = (os.path.join(w, n) for n in ('a.onnx', 'b.onnx', 'b_train.onnx'))
+    export(a, x, pa)
+    export(b, x, pb)
+    import copy
+    bt = copy.deepcopy(b)
+    bt.bn.momentum = 0.0
+    export(bt, x, pt, training=True)
+    st = os.path.join(w, 'b.safetensors')
+    donors.write_safetensors(st, donors.to_numpy(b.state_dict()))
+    for label, donor, extra in (('eps from the ONNX donor', pt, ()),
+                                ('eps from --bn-eps', st, ('--bn-eps', '1e-3'))):
+        out = os.path.join(w, 'out_%d.onnx' % len(extra))
+        if init(label, pa, donor, out, extra):
+            compare(label, out, pb, 1e-4)
+    # and the default (1e-5) for a checkpoint is visibly different here
+    out = os.path.join(w, 'out_default.onnx')
+    if init('eps default', pa, st, out):
+        got, want = inits(out), inits(pb)
+        differ = any(not np.allclose(got[k], want[k], rtol=1e-3, atol=0) for k in want
+                     if want[k].dtype.kind == 'f' and k.startswith('onnx::Conv'))
+        print('ok  ' if differ else 'FAIL', 'the default epsilon gives other folded values')
+        if not differ:
+            failures.append('eps: the case cannot tell epsilons apart')
+
+
+if not args.only or 'eps' in args.only:
+    eps_case()
 if not args.only or 'shared' in args.only:
     shared_case()
 if failures:

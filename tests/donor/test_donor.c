@@ -9,7 +9,11 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
 #include "donor/donor.h"
+#include "tensor.h"
+#include "support.h"
 
 /* A safetensors image: header text h, then n data bytes. */
 static size_t st_image(uint8_t *out, const char *h, const void *data, size_t n)
@@ -201,12 +205,148 @@ static void test_map(void **state)
 	oi_donor_free(d);
 }
 
+/* Values whose bytes the save copies straight from the donor's file: one
+ * tensor past the kernel-copy threshold (256 KiB), one below it, one
+ * needing a cast; from safetensors, a folder of .npy files and an ONNX
+ * donor. The output must hold exactly the donor's bytes. */
+enum { BIG_R = 256, BIG_C = 384 }; /* 384 KiB of float32 */
+
+static float big_val(size_t i) { return (float)i * 0.25f - 7.0f; }
+
+static void check_output(const char *path)
+{
+	Onnx__ModelProto *pb = t_unpack(path);
+	int seen = 0;
+	for (size_t i = 0; i < pb->graph->n_initializer; i++) {
+		const Onnx__TensorProto *t = pb->graph->initializer[i];
+		if (!strcmp(t->name, "big")) {
+			assert_int_equal(t->raw_data.len, (size_t)BIG_R * BIG_C * 4);
+			for (size_t k = 0; k < (size_t)BIG_R * BIG_C; k++) {
+				float f;
+				memcpy(&f, t->raw_data.data + 4 * k, 4);
+				if (f != big_val(k))
+					fail_msg("big[%zu] = %g, not %g", k, f, big_val(k));
+			}
+			seen++;
+		} else if (!strcmp(t->name, "bias")) {
+			float f[BIG_C];
+			assert_int_equal(t->raw_data.len, sizeof f);
+			memcpy(f, t->raw_data.data, sizeof f);
+			for (int k = 0; k < BIG_C; k++)
+				assert_true(f[k] == (float)(k + 1));
+			seen++;
+		} else if (!strcmp(t->name, "half")) {
+			float f[BIG_C];
+			assert_int_equal(t->raw_data.len, sizeof f);
+			memcpy(f, t->raw_data.data, sizeof f);
+			for (int k = 0; k < BIG_C; k++)
+				assert_true(f[k] == (float)(-k));
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 3);
+	onnx__model_proto__free_unpacked(pb, NULL);
+}
+
+static void from_donor_file(const char *model, const char *donor_path, const char *out)
+{
+	oi_donor *d = NULL;
+	if (oi_donor_open(&d, donor_path))
+		fail_msg("%s: %s", donor_path, oi_last_error());
+	oi_model *m = t_open(model, OI_FANS_TORCH);
+	oi_init_options o = OI_INIT_OPTIONS_INIT;
+	o.scheme = "zeros";
+	o.donor = d;
+	o.unmatched = OI_UNMATCHED_ERROR;
+	if (oi_model_plan(m, &o))
+		fail_msg("plan: %s", oi_last_error());
+	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	so.flags = OI_SAVE_NO_FSYNC;
+	if (oi_model_save(m, out, &so))
+		fail_msg("save: %s", oi_last_error());
+	oi_model_free(m);
+	oi_donor_free(d);
+	check_output(out);
+}
+
+static void test_file_copy(void **state)
+{
+	(void)state;
+	tb *b = tb_new(17);
+	tb_input(b, "x", 1, "2,256");
+	char shape[32];
+	snprintf(shape, sizeof shape, "%d,%d", BIG_R, BIG_C);
+	tb_init(b, "big", shape, 1.0);
+	tb_init(b, "bias", "384", 1.0);
+	tb_init(b, "half", "384", 1.0);
+	tb_node(b, "MatMul", "x,big", "y");
+	tb_node(b, "Add", "y,bias", "z");
+	tb_node(b, "Add", "z,half", "w");
+	tb_output(b, "w", 1, "2,384");
+	const char *model = tb_write(b, "copy.onnx");
+	tb_free(b);
+
+	/* safetensors: big and bias float32, half as float16 (a cast) */
+	size_t nbig = (size_t)BIG_R * BIG_C;
+	size_t data_len = nbig * 4 + BIG_C * 4 + BIG_C * 2;
+	uint8_t *data = malloc(data_len);
+	assert_non_null(data);
+	for (size_t k = 0; k < nbig; k++) {
+		float f = big_val(k);
+		memcpy(data + 4 * k, &f, 4);
+	}
+	for (int k = 0; k < BIG_C; k++) {
+		float f = (float)(k + 1);
+		memcpy(data + nbig * 4 + 4 * (size_t)k, &f, 4);
+		uint16_t h = (uint16_t)(k ? 0x8000u | (uint16_t)(oi__f64_to_f16((double)k) & 0x7FFFu) : 0);
+		memcpy(data + nbig * 4 + BIG_C * 4 + 2 * (size_t)k, &h, 2);
+	}
+	char head[512];
+	snprintf(head, sizeof head,
+	         "{\"big\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]},"
+	         "\"bias\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]},"
+	         "\"half\":{\"dtype\":\"F16\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}}",
+	         BIG_R, BIG_C, nbig * 4, BIG_C, nbig * 4, nbig * 4 + BIG_C * 4, BIG_C,
+	         nbig * 4 + BIG_C * 4, data_len);
+	uint8_t *img = malloc(8 + strlen(head) + data_len);
+	assert_non_null(img);
+	size_t n = st_image(img, head, data, data_len);
+	t_spill(t_path("donor.safetensors"), img, n);
+	from_donor_file(model, t_path("donor.safetensors"), t_path("out-st.onnx"));
+
+	/* a folder of .npy files */
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s", t_path("npy"));
+	assert_int_equal(mkdir(dir, 0777), 0);
+	struct { const char *name, *descr; size_t off, len; char shape[32]; } f[3] = {
+		{ "big", "<f4", 0, nbig * 4, "" }, { "bias", "<f4", nbig * 4, BIG_C * 4, "" },
+		{ "half", "<f2", nbig * 4 + BIG_C * 4, BIG_C * 2, "" } };
+	snprintf(f[0].shape, sizeof f[0].shape, "(%d, %d)", BIG_R, BIG_C);
+	snprintf(f[1].shape, sizeof f[1].shape, "(%d,)", BIG_C);
+	snprintf(f[2].shape, sizeof f[2].shape, "(%d,)", BIG_C);
+	for (int i = 0; i < 3; i++) {
+		char dict[128], path[600];
+		snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+		         f[i].descr, f[i].shape);
+		size_t k = npy_image(img, dict, data + f[i].off, f[i].len);
+		snprintf(path, sizeof path, "%s/%s.npy", dir, f[i].name);
+		t_spill(path, img, k);
+	}
+	from_donor_file(model, dir, t_path("out-npy.onnx"));
+
+	/* the output as an ONNX donor of the model */
+	from_donor_file(model, t_path("out-st.onnx"), t_path("out-onnx.onnx"));
+	free(img);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_safetensors_ok), cmocka_unit_test(test_safetensors_bad),
 		cmocka_unit_test(test_npy),            cmocka_unit_test(test_transforms),
 		cmocka_unit_test(test_names),          cmocka_unit_test(test_map),
+		cmocka_unit_test(test_file_copy),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, t_setup_dir, t_teardown_dir);
 }

@@ -21,6 +21,7 @@ oi_donor_tensor *oi__donor_add(oi_donor *d, const char *name, size_t name_len)
 	oi_donor_tensor *t = &d->t[d->n];
 	memset(t, 0, sizeof *t);
 	t->onnx = -1;
+	t->fd = -1;
 	t->name = malloc(name_len + 1);
 	if (!t->name) {
 		oi__fail(OI_ENOMEM, "out of memory");
@@ -32,14 +33,27 @@ oi_donor_tensor *oi__donor_add(oi_donor *d, const char *name, size_t name_len)
 	return t;
 }
 
-int oi__donor_keep_region(oi_donor *d, void *p, size_t len)
+int oi__donor_keep_region(oi_donor *d, void *p, size_t len, int fd)
 {
 	if (OI_GROW(d->regions, d->n_regions, d->cap_regions)) {
 		munmap(p, len);
+		if (fd >= 0)
+			close(fd);
 		return OI_ENOMEM;
 	}
-	d->regions[d->n_regions++] = (oi_donor_region){ p, len };
+	d->regions[d->n_regions++] = (oi_donor_region){ p, len, fd };
 	return 0;
+}
+
+void oi__donor_mark_file(oi_donor *d, size_t from, const uint8_t *p, uint64_t len, int fd)
+{
+	for (size_t i = from; i < d->n; i++) {
+		oi_donor_tensor *t = &d->t[i];
+		if (t->map == p && t->data >= p && t->data <= p + len) {
+			t->fd = fd;
+			t->file = d->path;
+		}
+	}
 }
 
 size_t oi__dtype_size_any(int dtype)
@@ -220,13 +234,19 @@ static int open_file(oi_donor *d, const char *path)
 	}
 	uint64_t len = (uint64_t)st.st_size;
 	void *p = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-	close(fd);
-	if (p == MAP_FAILED)
-		return oi__fail(OI_EIO, "cannot map it: %s", strerror(errno));
-	int rc = p ? oi__donor_keep_region(d, p, len) : 0;
+	if (p == MAP_FAILED || !p) {
+		int e = errno;
+		close(fd);
+		if (p == MAP_FAILED)
+			return oi__fail(OI_EIO, "cannot map it: %s", strerror(e));
+		fd = -1;
+	}
+	int rc = p ? oi__donor_keep_region(d, p, len, fd) : 0;
 	if (rc)
 		return rc;
 	rc = read_bytes(d, p, len);
+	if (rc == 0)
+		oi__donor_mark_file(d, 0, p, len, fd);
 	if (rc != -1)
 		return rc;
 	/* not a tensor file: an ONNX model (which maps itself) */
@@ -271,8 +291,11 @@ void oi_donor_free(oi_donor *d)
 	}
 	free(d->t);
 	free(d->sorted);
-	for (size_t i = 0; i < d->n_regions; i++)
+	for (size_t i = 0; i < d->n_regions; i++) {
 		munmap(d->regions[i].p, d->regions[i].len);
+		if (d->regions[i].fd >= 0)
+			close(d->regions[i].fd);
+	}
 	free(d->regions);
 	oi_model_free(d->onnx);
 	for (size_t i = 0; i < d->n_map; i++) {

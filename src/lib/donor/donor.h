@@ -23,12 +23,16 @@ typedef struct oi_donor_tensor {
 	uint8_t *own;          /* data, when it had to be made (inflated, decoded) */
 	const uint8_t *map;    /* the mapping data lies in (NULL: own) */
 	uint64_t map_len;
+	int fd;                /* the file mapped whole at map (-1: none): the save
+	                        * copies same-dtype bytes from it in the kernel */
+	const char *file;      /* its name, for messages */
 	int32_t onnx;          /* ONNX donor: index of its tensor, else -1 */
 } oi_donor_tensor;
 
 typedef struct oi_donor_region {
 	void *p;
 	size_t len;
+	int fd;                /* the file mapped at p, kept open; -1 if none */
 } oi_donor_region;
 
 struct oi_donor {
@@ -57,7 +61,11 @@ int oi__donor_parse_npy(oi_donor *d, const char *name, const uint8_t *p, uint64_
                         const char *what);
 /* Append a tensor (name copied); its slot, or NULL (OI_ENOMEM). */
 oi_donor_tensor *oi__donor_add(oi_donor *d, const char *name, size_t name_len);
-int oi__donor_keep_region(oi_donor *d, void *p, size_t len);
+/* Keep the mapping p[0..len) of the file open as fd (-1: none) until the
+ * donor is freed; fd is closed on failure too. */
+int oi__donor_keep_region(oi_donor *d, void *p, size_t len, int fd);
+/* Tensors whose bytes lie in the mapping p of fd: say so (fd). */
+void oi__donor_mark_file(oi_donor *d, size_t from, const uint8_t *p, uint64_t len, int fd);
 /* Open the donor from bytes in memory (tests, fuzzers): format from content. */
 int oi__donor_open_bytes(oi_donor **out, const uint8_t *p, size_t len, const char *name);
 
@@ -87,6 +95,10 @@ typedef struct oi_donor_src {
 void oi__donor_values(const oi_donor_src *s, uint64_t first, size_t n, double *out);
 /* COPY of the same dtype: the bytes as they are; false if not that case. */
 bool oi__donor_bytes(const oi_donor_src *s, int dtype, uint64_t first, size_t n, uint8_t *out);
+/* COPY of the same dtype from a file: the file, and where the tensor's
+ * bytes start in it and in its mapping *map; false if not that case. */
+bool oi__donor_file_range(const oi_donor_src *s, int dtype, const uint8_t **map, int *fd,
+                          uint64_t *off, const char **file);
 /* The save is done with elements first..first+n: drop their pages. */
 void oi__donor_release(const oi_donor_src *s, uint64_t first, size_t n);
 

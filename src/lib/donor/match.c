@@ -9,6 +9,7 @@
 
 #include "donor.h"
 #include "../fill.h"
+#include "../graph.h"
 #include "../tensor.h"
 
 typedef struct use {
@@ -18,6 +19,7 @@ typedef struct use {
 struct oi_donor_plan {
 	const oi_donor *d;
 	double eps;
+	bool eps_given;       /* --bn-eps: beats an ONNX donor's own epsilon */
 	uint8_t *used;        /* per donor tensor */
 	size_t *names;        /* target tensors (main name space) by name */
 	size_t n_names;
@@ -124,6 +126,7 @@ int oi__donor_plan_begin(oi_model *m, const oi_donor *d, double eps, oi_donor_pl
 		return OI_ENOMEM;
 	p->d = d;
 	p->eps = eps > 0 ? eps : 1e-5;
+	p->eps_given = eps > 0;
 	p->used = oi__calloc(d->n ? d->n : 1, 1);
 	int rc = p->used ? index_target(m, p) : OI_ENOMEM;
 	if (rc) {
@@ -391,13 +394,31 @@ static double elem_or(const oi_donor_tensor *t, uint64_t i, double dflt)
 	return t ? oi__donor_elem(t, i) : dflt;
 }
 
+/* The epsilon of an ONNX donor's BatchNormalization node that reads the
+ * running mean mean (its attribute, ONNX's 1e-5 if absent); dflt if the
+ * donor is no ONNX model or has no such node. */
+static double onnx_bn_eps(const oi_donor *d, const char *mean, double dflt)
+{
+	const oi_model *dm = d->onnx;
+	for (size_t i = 0; dm && i < dm->n_nodes; i++) {
+		const Onnx__NodeProto *n = dm->nodes[i].n;
+		if (strcmp(n->op_type, "BatchNormalization") || n->n_input < 5 || strcmp(n->input[3], mean))
+			continue;
+		const Onnx__AttributeProto *a = oi__node_attr(n, "epsilon");
+		return a && a->has_f ? (double)a->f : 1e-5;
+	}
+	return dflt;
+}
+
 /* A folded export's Conv/Gemm weight or bias from the donor's layer mod
  * and the BatchNorm bn after it. */
-static int fold(proposal *pr, const oi_tensor *t, const oi_donor *d, const char *mod,
-                const char *bn, double eps, bool bias)
+static int fold(proposal *pr, const oi_tensor *t, const oi_donor_plan *p, const char *mod,
+                const char *bn, bool bias)
 {
+	const oi_donor *d = p->d;
 	const oi_donor_tensor *g = dget(d, bn, ".weight"), *be = dget(d, bn, ".bias");
 	const oi_donor_tensor *mu = dget(d, bn, ".running_mean"), *var = dget(d, bn, ".running_var");
+	double eps = p->eps_given ? p->eps : onnx_bn_eps(d, mu->name, p->eps);
 	const oi_donor_tensor *w = dget(d, mod, ".weight"), *b = dget(d, mod, ".bias");
 	uint64_t c = mu->numel;
 	if (!w)
@@ -579,7 +600,7 @@ static int by_module(oi_model *m, oi_donor_plan *p, oi_tensor *t, const use *u,
 	if (folded && (t->role == OI_ROLE_CONV_WEIGHT || t->role == OI_ROLE_BIAS ||
 	               (t->role == OI_ROLE_DENSE_WEIGHT && !strcmp(op, "Gemm"))) &&
 	    find_bn(p->d, mod, c, bn, sizeof bn))
-		return fold(pr, t, p->d, mod, bn, p->eps, t->role == OI_ROLE_BIAS);
+		return fold(pr, t, p, mod, bn, t->role == OI_ROLE_BIAS);
 	const oi_donor_tensor *d = dget(p->d, mod, !strcmp(param, "weight") ? ".weight"
 	                                           : !strcmp(param, "bias") ? ".bias"
 	                                           : !strcmp(param, "running_mean") ? ".running_mean"

@@ -369,6 +369,16 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+enum { KEEP_FD_MIN = 256 << 10, KEEP_FD_MAX = 64 }; /* as the kernel copy's threshold */
+
+static size_t kept_fds(const oi_donor *d)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < d->n_regions; i++)
+		k += d->regions[i].fd >= 0;
+	return k;
+}
+
 static int npy_file(oi_donor *d, const char *dir, const char *file)
 {
 	char *path = oi__asprintf("%s/%s", dir, file);
@@ -387,7 +397,12 @@ static int npy_file(oi_donor *d, const char *dir, const char *file)
 			p = NULL;
 			rc = oi__fail(OI_EIO, "%s: cannot map it: %s", path, strerror(errno));
 		} else {
-			rc = oi__donor_keep_region(d, p, len);
+			/* large files keep their descriptor for the kernel copy; a
+			 * folder of thousands of small ones must not run out of them */
+			bool keep_fd = len >= KEEP_FD_MIN && kept_fds(d) < KEEP_FD_MAX;
+			rc = oi__donor_keep_region(d, p, len, keep_fd ? fd : -1);
+			if (keep_fd)
+				fd = -1; /* the region's now */
 		}
 	}
 	if (fd >= 0)
@@ -399,6 +414,8 @@ static int npy_file(oi_donor *d, const char *dir, const char *file)
 		if (!rc) {
 			d->t[d->n - 1].map = p;
 			d->t[d->n - 1].map_len = len;
+			if (p)
+				oi__donor_mark_file(d, d->n - 1, p, len, d->regions[d->n_regions - 1].fd);
 		}
 		free(name);
 	}

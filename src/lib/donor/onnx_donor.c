@@ -45,9 +45,13 @@ static int take(oi_donor *d, const oi_model *m, size_t i)
 	if (t->info.storage == OI_STORAGE_EXTERNAL) {
 		o->map = m->ext[t->ext].map;
 		o->map_len = m->ext[t->ext].size;
+		o->fd = m->ext[t->ext].fd;
+		o->file = m->ext[t->ext].path;
 	} else {
 		o->map = m->in_memory ? NULL : m->map;
 		o->map_len = m->in_memory ? 0 : m->size;
+		o->fd = m->in_memory ? -1 : m->fd;
+		o->file = d->path;
 	}
 	if (!o->data && o->numel)
 		return oi__fail(OI_EFORMAT, "tensor '%s' has no payload", t->info.name);

@@ -71,6 +71,20 @@ bool oi__donor_bytes(const oi_donor_src *s, int dtype, uint64_t first, size_t n,
 	return true;
 }
 
+bool oi__donor_file_range(const oi_donor_src *s, int dtype, const uint8_t **map, int *fd,
+                          uint64_t *off, const char **file)
+{
+	const oi_donor_tensor *a = s->a;
+	if (s->kind != OI_DT_COPY || a->dtype != dtype || !oi__dtype_is_float(dtype) ||
+	    a->fd < 0 || !a->map || a->own)
+		return false;
+	*map = a->map;
+	*fd = a->fd;
+	*off = (uint64_t)(a->data - a->map);
+	*file = a->file;
+	return true;
+}
+
 void oi__donor_release(const oi_donor_src *s, uint64_t first, size_t n)
 {
 	/* only what one tensor reads in order, and only whole pages inside it:
