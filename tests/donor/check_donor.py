@@ -272,8 +272,10 @@ def eps_case():
     st = os.path.join(w, 'b.safetensors')
     donors.write_safetensors(st, donors.to_numpy(b.state_dict()))
     for label, donor, extra in (('eps from the ONNX donor', pt, ()),
+                                ('eps from the ONNX donor beats --bn-eps', pt,
+                                 ('--bn-eps', '1e-5')),
                                 ('eps from --bn-eps', st, ('--bn-eps', '1e-3'))):
-        out = os.path.join(w, 'out_%d.onnx' % len(extra))
+        out = os.path.join(w, 'out_%d.onnx' % len(label))
         if init(label, pa, donor, out, extra):
             compare(label, out, pb, 1e-4)
     # and the default (1e-5) for a checkpoint is visibly different here

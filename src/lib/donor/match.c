@@ -19,7 +19,6 @@ typedef struct use {
 struct oi_donor_plan {
 	const oi_donor *d;
 	double eps;
-	bool eps_given;       /* --bn-eps: beats an ONNX donor's own epsilon */
 	uint8_t *used;        /* per donor tensor */
 	size_t *names;        /* target tensors (main name space) by name */
 	size_t n_names;
@@ -126,7 +125,6 @@ int oi__donor_plan_begin(oi_model *m, const oi_donor *d, double eps, oi_donor_pl
 		return OI_ENOMEM;
 	p->d = d;
 	p->eps = eps > 0 ? eps : 1e-5;
-	p->eps_given = eps > 0;
 	p->used = oi__calloc(d->n ? d->n : 1, 1);
 	int rc = p->used ? index_target(m, p) : OI_ENOMEM;
 	if (rc) {
@@ -418,7 +416,8 @@ static int fold(proposal *pr, const oi_tensor *t, const oi_donor_plan *p, const 
 	const oi_donor *d = p->d;
 	const oi_donor_tensor *g = dget(d, bn, ".weight"), *be = dget(d, bn, ".bias");
 	const oi_donor_tensor *mu = dget(d, bn, ".running_mean"), *var = dget(d, bn, ".running_var");
-	double eps = p->eps_given ? p->eps : onnx_bn_eps(d, mu->name, p->eps);
+	/* the donor's own word, where it has one, beats --bn-eps */
+	double eps = onnx_bn_eps(d, mu->name, p->eps);
 	const oi_donor_tensor *w = dget(d, mod, ".weight"), *b = dget(d, mod, ".bias");
 	uint64_t c = mu->numel;
 	if (!w)
