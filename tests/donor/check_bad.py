@@ -160,6 +160,36 @@ if not ok:
     failures.append('rule')
 expect_fail('rule donor with no value', ['--from', W('other.safetensors'), '--from-map',
                                          W('map.json'), '--rule', 'fc.bias=donor'], codes=(1,))
+# batch --from: one donor into every model of a tree; a model it cannot
+# serve (nothing matches) fails by name, the others are written
+import shutil
+tree, outd = W('tree'), W('tree-out')
+shutil.rmtree(tree, ignore_errors=True)
+shutil.rmtree(outd, ignore_errors=True)
+os.makedirs(os.path.join(tree, 'a', 'b'))
+shutil.copy(target, os.path.join(tree, 'one.onnx'))
+shutil.copy(target, os.path.join(tree, 'a', 'b', 'two.onnx'))
+g2 = helper.make_graph(
+    [helper.make_node('Gemm', ['x', 'enc.w', 'enc.b'], ['y'], transB=1, name='/enc/Gemm')],
+    'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 3])],
+    [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 4])],
+    [numpy_helper.from_array(w, 'enc.w'), numpy_helper.from_array(b, 'enc.b')])
+onnx.save(helper.make_model(g2, opset_imports=[helper.make_opsetid('', 13)]),
+          os.path.join(tree, 'a', 'other.onnx'))
+r = subprocess.run([args.onnxinit, 'batch', tree, '-o', outd, '--from', W('good.safetensors'),
+                    '-j', '2'], capture_output=True, text=True)
+got = {}
+for rel in ('one.onnx', 'a/b/two.onnx'):
+    pth = os.path.join(outd, rel)
+    got[rel] = {t.name: numpy_helper.to_array(t) for t in onnx.load(pth).graph.initializer} \
+        if os.path.exists(pth) else {}
+ok = (r.returncode == 1 and not os.path.exists(os.path.join(outd, 'a', 'other.onnx')) and
+      'other.onnx' in r.stderr and '--from-map' in r.stderr and
+      all(np.array_equal(got[k].get('fc.weight'), good['fc.weight']) and
+          np.array_equal(got[k].get('fc.bias'), good['fc.bias']) for k in got))
+print('ok  ' if ok else 'FAIL', 'batch --from', r.returncode, r.stderr.strip().splitlines()[-3:])
+if not ok:
+    failures.append('batch --from')
 if failures:
     print('%d failures: %s' % (len(failures), failures))
     sys.exit(1)
