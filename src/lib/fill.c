@@ -5,6 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
+#include "blas.h"
 #include "donor/donor.h"
 #include "fill.h"
 #include "simd.h"
@@ -99,13 +102,6 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 
 /* ---- whole-tensor fills ------------------------------------------------- */
 
-/* LAPACK, as OpenBLAS provides it (Fortran calling convention) */
-extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau,
-                    double *work, const int *lwork, int *info);
-extern void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda,
-                    const double *tau, double *work, const int *lwork, int *info);
-extern void openblas_set_num_threads(int n);
-extern int openblas_get_num_threads(void);
 
 /* OpenBLAS's thread count is the process's: one LAPACK call at a time sets
  * it to 1 and puts back what it found (the header says so). */
@@ -115,6 +111,8 @@ static pthread_mutex_t lapack_lock = PTHREAD_MUTEX_INITIALIZER;
  * sign[j] the sign of R's diagonal. */
 static int lapack_qr(int m, int n, double *a, double *sign)
 {
+	if (oi__blas_load())
+		return OI_EUNSUPPORTED;
 	int info = 0, lwork = -1, rc = 0;
 	double q, *tau = malloc((size_t)n * sizeof *tau), *work = NULL;
 	pthread_mutex_lock(&lapack_lock);

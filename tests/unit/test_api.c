@@ -306,6 +306,38 @@ static void unknown_scheme_lists_the_table(void **state)
 	oi_rules_free(r);
 }
 
+static bool openblas_mapped(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[1024];
+	bool found = false;
+	while (f && fgets(line, sizeof line, f))
+		found = found || strstr(line, "libopenblas") != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* OpenBLAS is loaded (and its thread pool started) only by what needs it:
+ * not by open, plan and save of a model with no orthogonal fill. Runs
+ * before every other test of this program. */
+static void openblas_loaded_on_demand(void **state)
+{
+	(void)state;
+	assert_false(openblas_mapped());
+	oi_model *m;
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
+	assert_int_equal(plan(m, "kaiming_normal", NULL), 0);
+	assert_int_equal(oi_model_save(m, t_path("kn.onnx"), NULL), 0);
+	oi_model_free(m);
+	assert_false(openblas_mapped());
+	assert_int_equal(oi_model_open(&m, t_path("m.onnx"), NULL), 0);
+	assert_int_equal(plan(m, "orthogonal", NULL), 0);
+	assert_int_equal(oi_model_save(m, t_path("orth.onnx"), NULL), 0);
+	oi_model_free(m);
+	assert_true(openblas_mapped());
+}
+
 /* The orthogonal fill runs LAPACK on one OpenBLAS thread and puts back the
  * caller's setting. */
 static void openblas_threads_restored(void **state)
@@ -325,6 +357,7 @@ static void openblas_threads_restored(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(openblas_loaded_on_demand),
 		cmocka_unit_test(error_names),
 		cmocka_unit_test(init_macros),
 		cmocka_unit_test(last_error_cleared_on_success),

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../blas.h"
 #include "../tensor.h"
 #include "eval.h"
 
-extern void openblas_set_num_threads(int n);
-extern int openblas_get_num_threads(void);
+#include <cblas.h>
 
 /* OpenBLAS's thread count is the process's: one pass at a time sets it and
  * puts back what it found. */
@@ -510,6 +510,8 @@ int oi__ev_open(ev_ctx *c, oi_model *m, const oi_data *d, unsigned threads)
 	c->m = m;
 	if (!m->pb->graph)
 		return oi__fail(OI_EINVALID, "%s: the model has no graph", m->path);
+	if (oi__blas_load())
+		return OI_EUNSUPPORTED;
 	c->opset = default_opset(m);
 	c->threads = oi__fill_threads(threads);
 	int rc = index_graph(c);
