@@ -515,7 +515,7 @@ static int plan_tensors(oi_model *m, const oi_spec *dflt, const char *scheme,
 		                 da);
 	if (!rc) {
 		plan_args pa = { dflt, rules, matched, seed, &fallbacks, residual, da };
-		rc = oi__untie_plan(m, seed, untie, plan_one, &pa);
+		rc = oi__untie_plan(m, seed, untie, da && da->plan, plan_one, &pa);
 	}
 	if (!rc && fallbacks > 20)
 		rc = oi__warn(m, "%zu more tensors follow the auto profile where the default scheme '%s' "
@@ -590,7 +590,7 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 	m->donor_unexpected = NULL;
 	m->n_donor_unexpected = 0;
 	if (!rc && donor)
-		rc = oi__donor_plan_begin(m, donor, opts->bn_eps, &da.plan);
+		rc = oi__donor_plan_begin(m, donor, opts->bn_eps, !opts->no_untie, &da.plan);
 	if (!rc)
 		rc = plan_tensors(m, &dflt, scheme, rules, opts->seed, !opts->no_untie, residual,
 		                  donor ? &da : NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "donor/donor.h"
 #include "schemes.h"
 #include "tensor.h"
 #include "residual.h"
@@ -446,6 +447,7 @@ typedef struct plan_ctx {
 	uint64_t seed;
 	oi_untie_plan_fn plan;
 	void *ud;
+	bool per_reader;         /* every reader its own group (a donor's values differ by reader) */
 	bool ready;              /* names and map built */
 	oi_strset names;         /* every name the model's graphs use */
 	span_map map;
@@ -586,6 +588,8 @@ static bool same_values(const oi_tensor *a, const oi_tensor *b)
 	if (ka || kb)
 		return ka && kb;
 	const oi_fill *x = a->fill, *y = b->fill;
+	if (x->kind == OI_FILL_DONOR && y->kind == OI_FILL_DONOR)
+		return a->info.numel == b->info.numel && oi__donor_same(x->src, y->src, a->info.numel);
 	return x->kind == y->kind && !memcmp(x->p, y->p, sizeof x->p) && x->batch == y->batch &&
 	       x->rows == y->rows && x->cols == y->cols && !strcmp(x->desc, y->desc);
 }
@@ -593,7 +597,7 @@ static bool same_values(const oi_tensor *a, const oi_tensor *b)
 /* All elements equal: what an exporter merges (fresh ones, zeros). A
  * tensor of varied values that several readers share is a weight the model
  * itself ties (tied embeddings, a layer applied twice): it stays shared. */
-static bool constant_values(const oi_model *m, const oi_tensor *t)
+bool oi__untie_constant(const oi_model *m, const oi_tensor *t)
 {
 	uint64_t n = t->info.numel;
 	if (n <= 1)
@@ -765,8 +769,11 @@ static int tell(plan_ctx *pc, const oi_tensor *t, untied **made, size_t n_made)
 	oi_untie *u = pc->u;
 	const oi_tensor_info *a = &t->info, *b = &made[0]->t.info;
 	char *text = NULL;
-	int rc = append(&text, "tensor '%s' is read as %s by %s '%s' but %s by %s '%s'; untied:",
-	                a->name, a->role, a->op, a->node, b->role, b->op, b->node);
+	bool donor = t->fill && t->fill->kind == OI_FILL_DONOR;
+	int rc = donor ? append(&text, "tensor '%s' is shared by layers to which the donor gives "
+	                        "different values ('%s' and '%s'); untied:", a->name, a->node, b->node)
+	               : append(&text, "tensor '%s' is read as %s by %s '%s' but %s by %s '%s'; "
+	                        "untied:", a->name, a->role, a->op, a->node, b->role, b->op, b->node);
 	for (size_t i = 0; i < n_made && !rc; i++) {
 		const oi_tensor_info *c = &made[i]->t.info;
 		rc = append(&text, "%s '%s' for %s by %s '%s'", i ? "," : "", c->name, c->role, c->op,
@@ -872,15 +879,16 @@ static int untie_class(plan_ctx *pc, const entry *e, untied *c, int32_t k, const
 	return rc;
 }
 
-/* The groups of e's readers (*gid per reader; reps: each group's first). */
-static size_t group_readers(const entry *e, int32_t *gid, size_t *reps)
+/* The groups of e's readers (*gid per reader; reps: each group's first):
+ * those that want the same, or each its own if per_reader. */
+static size_t group_readers(const entry *e, bool per_reader, int32_t *gid, size_t *reps)
 {
 	size_t n = 0;
 	for (size_t r = 0; r < e->n_readers; r++) {
 		gid[r] = -1;
 		if (e->readers[r].role == OI_ROLE_NONE)
 			continue;
-		for (size_t g = 0; g < n && gid[r] < 0; g++)
+		for (size_t g = 0; g < n && gid[r] < 0 && !per_reader; g++)
 			if (same_want(&e->readers[reps[g]], &e->readers[r]))
 				gid[r] = (int32_t)g;
 		if (gid[r] < 0) {
@@ -963,10 +971,10 @@ static int untie_one(plan_ctx *pc, const entry *e)
 	size_t *reps = oi__calloc(n, sizeof *reps);
 	untied **crep = oi__calloc(n + 1, sizeof *crep), **made = oi__calloc(n + 1, sizeof *made);
 	int rc = gid && cls && rclass && ec && vc && reps && crep && made ? 0 : OI_ENOMEM;
-	size_t n_groups = rc ? 0 : group_readers(e, gid, reps);
+	size_t n_groups = rc ? 0 : group_readers(e, pc->per_reader, gid, reps);
 	if (!rc && n_groups > 1)
 		rc = plan_groups(pc, e, reps, n_groups, cls, crep, &n_cls);
-	bool go = !rc && n_cls > 1 && constant_values(m, t), fed = false;
+	bool go = !rc && n_cls > 1 && oi__untie_constant(m, t), fed = false;
 	if (go)
 		rc = prepare(pc);
 	const Onnx__GraphProto *gp = go && !rc ? home_graph(pc, t, &fed) : NULL;
@@ -1019,13 +1027,15 @@ void oi__untie_clear(oi_model *m)
 	u->n_cur = 0;
 }
 
-int oi__untie_plan(oi_model *m, uint64_t seed, bool enabled, oi_untie_plan_fn plan, void *ud)
+int oi__untie_plan(oi_model *m, uint64_t seed, bool enabled, bool per_reader,
+                   oi_untie_plan_fn plan, void *ud)
 {
 	oi__untie_clear(m);
 	oi_untie *u = m->untie;
 	if (!enabled || !u || !u->n_entries)
 		return 0;
-	plan_ctx pc = { .m = m, .u = u, .seed = seed, .plan = plan, .ud = ud };
+	plan_ctx pc = { .m = m, .u = u, .seed = seed, .plan = plan, .ud = ud,
+	                .per_reader = per_reader };
 	int rc = 0;
 	for (size_t i = 0; i < u->n_entries && !rc; i++)
 		rc = untie_one(&pc, &u->entries[i]);

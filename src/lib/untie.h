@@ -43,8 +43,14 @@ typedef int (*oi_untie_plan_fn)(oi_model *m, oi_tensor *t, void *ud);
 /* Plan: after every tensor is planned, untie those whose reader groups get
  * different values (enabled false: none, as before). The new tensors' values
  * are planned by plan under the original's name (so that its name rules
- * apply), then keyed by their own name. */
-int oi__untie_plan(oi_model *m, uint64_t seed, bool enabled, oi_untie_plan_fn plan, void *ud);
+ * apply), then keyed by their own name. per_reader: each reader is
+ * planned on its own, not once per group of readers that want the same
+ * (a donor gives each layer its own values). */
+int oi__untie_plan(oi_model *m, uint64_t seed, bool enabled, bool per_reader,
+                   oi_untie_plan_fn plan, void *ud);
+/* Whether all of t's elements are equal: what an exporter merges, and
+ * the only kind of shared tensor that is untied. */
+bool oi__untie_constant(const oi_model *m, const oi_tensor *t);
 /* Undo the last plan's untying (a failed plan). */
 void oi__untie_clear(oi_model *m);
 /* Add {"untied": {"NAME": ["NAME.untied.1", ...]}} to m->provenance. */

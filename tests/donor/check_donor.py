@@ -215,25 +215,51 @@ if not args.only or 'head' in args.only:
 
 
 def shared_case():
-    """A fresh export shares one zero bias among the folded convs; the
-    donor gives them different values: mismatched, with that reason."""
+    """A fresh export shares one zero bias among the folded convs; the donor
+    gives each its own values: each reader gets its own copy (untied) with
+    its values, every Conv of the output reading what export(B)'s does.
+    With --no-untie the shared bias is mismatched, with that reason."""
     w = os.path.join(args.work, 'shared')
     os.makedirs(w, exist_ok=True)
     a, x = make('resnet18', 1)
     b, _ = make('resnet18', 2)
     trained_stats(b, x)
-    pa = os.path.join(w, 'a.onnx')
+    pa, pb = os.path.join(w, 'a.onnx'), os.path.join(w, 'b.onnx')
     export(a, x, pa)
+    export(b, x, pb)
     st = os.path.join(w, 'b.safetensors')
     donors.write_safetensors(st, donors.to_numpy(b.state_dict()))
-    r = run([args.onnxinit, 'init', pa, '--dry-run', '--json', '--from', st])
+    out = os.path.join(w, 'out.onnx')
+    r = init('shared bias untied', pa, st, out)
+
+    def conv_inputs(path):
+        """Each Conv's weight and bias values (through the exporter's Identity copies)."""
+        m = onnx.load(path)
+        vals = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+        for n in m.graph.node:
+            if n.op_type == 'Identity' and n.input[0] in vals:
+                vals[n.output[0]] = vals[n.input[0]]
+        return [[vals.get(i) for i in n.input[1:]] for n in m.graph.node if n.op_type == 'Conv']
+    if r:
+        got, want = conv_inputs(out), conv_inputs(pb)
+        shared_in_a = len({t.name for t in onnx.load(pa).graph.initializer}) < \
+            sum(len(n.input) - 1 for n in onnx.load(pa).graph.node if n.op_type == 'Conv')
+        ok = shared_in_a and len(got) == len(want) and all(
+            g is not None and v is not None and g.shape == v.shape and
+            np.allclose(g, v, rtol=1e-4, atol=1e-5)
+            for gs, ws in zip(got, want) for g, v in zip(gs, ws))
+        ok = ok and 'mismatched' not in r.stderr.split('from ')[-1].replace('0 mismatched', '')
+        print('ok  ' if ok else 'FAIL', 'shared folded bias: every Conv reads its own values')
+        if not ok:
+            failures.append('shared: values differ from export(B)')
+    r = run([args.onnxinit, 'init', pa, '--dry-run', '--json', '--no-untie', '--from', st])
     import json
     rep = json.loads(r.stdout)['from'] if r.returncode == 0 else {}
     why = [m['reason'] for m in rep.get('mismatched', [])]
     ok = any('shared by layers' in x for x in why) and len(rep.get('matched', [])) > 20
-    print('ok  ' if ok else 'FAIL', 'shared folded bias reported mismatched:', why[:1])
+    print('ok  ' if ok else 'FAIL', '--no-untie: shared folded bias reported mismatched:', why[:1])
     if not ok:
-        failures.append('shared: ' + r.stderr[-300:])
+        failures.append('shared --no-untie: ' + r.stderr[-300:])
 
 
 class ConvBn(nn.Module):

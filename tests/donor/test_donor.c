@@ -340,13 +340,90 @@ static void test_file_copy(void **state)
 	free(data);
 }
 
+/* Two Convs of a fresh export share one zero bias; the donor gives each
+ * its own: each Conv then reads its own values (untied), or, with
+ * untying off, the shared bias is mismatched and keeps nothing of either. */
+static const float *conv_bias(const Onnx__ModelProto *pb, const char *node)
+{
+	for (size_t k = 0; k < pb->graph->n_node; k++) {
+		const Onnx__NodeProto *n = pb->graph->node[k];
+		if (strcmp(n->name, node) || n->n_input < 3)
+			continue;
+		for (size_t i = 0; i < pb->graph->n_initializer; i++)
+			if (!strcmp(pb->graph->initializer[i]->name, n->input[2]))
+				return (const float *)(const void *)pb->graph->initializer[i]->raw_data.data;
+	}
+	return NULL;
+}
+
+static void test_shared_bias(void **state)
+{
+	(void)state;
+	tb *b = tb_new(17);
+	tb_input(b, "x", 1, "1,4,2,2");
+	tb_init(b, "w1", "4,4,1,1", 0.5);
+	tb_init(b, "w2", "4,4,1,1", 0.5);
+	tb_init(b, "bias", "4", 0.0);
+	tb_node(b, "Conv", "x,w1,bias", "y")->name = "/c1/Conv";
+	tb_node(b, "Conv", "y,w2,bias", "z")->name = "/c2/Conv";
+	tb_output(b, "z", 1, "1,4,2,2");
+	const char *model = tb_write(b, "shared.onnx");
+	tb_free(b);
+	float v[4 * 4 * 2 + 8];
+	for (int k = 0; k < 32; k++)
+		v[k] = (float)k / 32;
+	for (int k = 0; k < 8; k++)
+		v[32 + k] = (float)(k + 1);
+	static uint8_t img[4096];
+	size_t n = st_image(img, "{\"c1.weight\":{\"dtype\":\"F32\",\"shape\":[4,4,1,1],\"data_offsets\":[0,64]},"
+	                         "\"c2.weight\":{\"dtype\":\"F32\",\"shape\":[4,4,1,1],\"data_offsets\":[64,128]},"
+	                         "\"c1.bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[128,144]},"
+	                         "\"c2.bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[144,160]}}",
+	                   v, sizeof v);
+	t_spill(t_path("shared.safetensors"), img, n);
+	for (int untie = 1; untie >= 0; untie--) {
+		oi_donor *d = NULL;
+		assert_int_equal(oi_donor_open(&d, t_path("shared.safetensors")), 0);
+		oi_model *m = t_open(model, OI_FANS_TORCH);
+		oi_init_options o = OI_INIT_OPTIONS_INIT;
+		o.scheme = "zeros";
+		o.donor = d;
+		o.no_untie = !untie;
+		if (oi_model_plan(m, &o))
+			fail_msg("plan: %s", oi_last_error());
+		const oi_tensor_info *bi = NULL;
+		for (size_t k = 0; k < oi_model_tensor_count(m); k++)
+			if (!strcmp(oi_model_tensor(m, k)->name, "bias"))
+				bi = oi_model_tensor(m, k);
+		assert_non_null(bi);
+		assert_int_equal(bi->donor_status, untie ? OI_DONOR_MATCHED : OI_DONOR_MISMATCHED);
+		oi_save_options so = OI_SAVE_OPTIONS_INIT;
+		so.flags = OI_SAVE_NO_FSYNC;
+		assert_int_equal(oi_model_save(m, t_path("shared-out.onnx"), &so), 0);
+		oi_model_free(m);
+		oi_donor_free(d);
+		Onnx__ModelProto *pb = t_unpack(t_path("shared-out.onnx"));
+		const float *b1 = conv_bias(pb, "/c1/Conv"), *b2 = conv_bias(pb, "/c2/Conv");
+		assert_non_null(b1);
+		assert_non_null(b2);
+		for (int k = 0; k < 4; k++) {
+			float x1, x2;
+			memcpy(&x1, b1 + k, 4);
+			memcpy(&x2, b2 + k, 4);
+			assert_true(x1 == (untie ? (float)(k + 1) : 0.0f));
+			assert_true(x2 == (untie ? (float)(k + 5) : 0.0f));
+		}
+		onnx__model_proto__free_unpacked(pb, NULL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_safetensors_ok), cmocka_unit_test(test_safetensors_bad),
 		cmocka_unit_test(test_npy),            cmocka_unit_test(test_transforms),
 		cmocka_unit_test(test_names),          cmocka_unit_test(test_map),
-		cmocka_unit_test(test_file_copy),
+		cmocka_unit_test(test_file_copy),      cmocka_unit_test(test_shared_bias),
 	};
 	return cmocka_run_group_tests(tests, t_setup_dir, t_teardown_dir);
 }

@@ -109,7 +109,13 @@ void oi__fold_bn_scale(const double *gamma, const double *var, double eps, size_
 /* ---- matching (match.c) ------------------------------------------------- */
 
 typedef struct oi_donor_plan oi_donor_plan;
-int oi__donor_plan_begin(oi_model *m, const oi_donor *d, double eps, oi_donor_plan **out);
+/* untie: a shared constant tensor (an exporter's merge) whose readers the
+ * donor gives different values takes its first reader's, the plan's
+ * untying giving the others their own (else: mismatched). */
+int oi__donor_plan_begin(oi_model *m, const oi_donor *d, double eps, bool untie,
+                         oi_donor_plan **out);
+/* Whether two donor sources give the same n values. */
+bool oi__donor_same(const oi_donor_src *a, const oi_donor_src *b, uint64_t n);
 /* 1: t gets the donor's values (*f set, t->info's donor fields set);
  * 0: not (t->info.donor_status says missing or mismatched); <0 error. */
 int oi__donor_match(oi_model *m, oi_donor_plan *p, oi_tensor *t, struct oi_fill *f);

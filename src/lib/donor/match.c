@@ -10,6 +10,7 @@
 #include "donor.h"
 #include "../fill.h"
 #include "../graph.h"
+#include "../untie.h"
 #include "../tensor.h"
 
 typedef struct use {
@@ -19,6 +20,7 @@ typedef struct use {
 struct oi_donor_plan {
 	const oi_donor *d;
 	double eps;
+	bool untie;           /* see oi__donor_plan_begin */
 	uint8_t *used;        /* per donor tensor */
 	size_t *names;        /* target tensors (main name space) by name */
 	size_t n_names;
@@ -118,13 +120,15 @@ static int index_target(oi_model *m, oi_donor_plan *p)
 	return 0;
 }
 
-int oi__donor_plan_begin(oi_model *m, const oi_donor *d, double eps, oi_donor_plan **out)
+int oi__donor_plan_begin(oi_model *m, const oi_donor *d, double eps, bool untie,
+                         oi_donor_plan **out)
 {
 	oi_donor_plan *p = oi__calloc(1, sizeof *p);
 	if (!p)
 		return OI_ENOMEM;
 	p->d = d;
 	p->eps = eps > 0 ? eps : 1e-5;
+	p->untie = untie;
 	p->used = oi__calloc(d->n ? d->n : 1, 1);
 	int rc = p->used ? index_target(m, p) : OI_ENOMEM;
 	if (rc) {
@@ -634,18 +638,23 @@ static void by_position(const oi_model *m, const oi_donor_plan *p, const oi_tens
 	}
 }
 
-/* The values two proposals give. */
-static bool same_values(const proposal *a, const proposal *b, uint64_t n)
+bool oi__donor_same(const oi_donor_src *a, const oi_donor_src *b, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i += 4096) {
 		double x[4096], y[4096];
 		size_t k = (size_t)(n - i < 4096 ? n - i : 4096);
-		oi__donor_values(&a->src, i, k, x);
-		oi__donor_values(&b->src, i, k, y);
+		oi__donor_values(a, i, k, x);
+		oi__donor_values(b, i, k, y);
 		if (memcmp(x, y, k * sizeof *x))
 			return false;
 	}
 	return true;
+}
+
+/* The values two proposals give. */
+static bool same_values(const proposal *a, const proposal *b, uint64_t n)
+{
+	return oi__donor_same(&a->src, &b->src, n);
 }
 
 /* Another reader of a shared tensor gets other values by its module path
@@ -657,7 +666,8 @@ static int shared_conflict(oi_model *m, oi_donor_plan *p, oi_tensor *t, const us
 	if (!u)
 		return 0;
 	size_t ti = (size_t)(t - m->tensors);
-	for (const use *v = u + 1; v < p->uses + p->n_uses && v->tensor == ti && !*conflict; v++) {
+	for (const use *v = first_use(p, ti); v && v < p->uses + p->n_uses && v->tensor == ti &&
+	     !*conflict; v++) {
 		if (v->node == u->node)
 			continue;
 		proposal o;
@@ -701,12 +711,39 @@ static int record(oi_model *m, oi_tensor *t, proposal *pr, int method)
 	return 0;
 }
 
+/* The use of tensor ti by the node named node, or NULL. */
+static const use *use_by(const oi_model *m, const oi_donor_plan *p, size_t ti, const char *node)
+{
+	for (const use *u = first_use(p, ti); node && u && u < p->uses + p->n_uses && u->tensor == ti;
+	     u++)
+		if (m->nodes[u->node].n->name && !strcmp(m->nodes[u->node].n->name, node))
+			return u;
+	return NULL;
+}
+
+/* Which reader's values t takes: a tensor of the model, the reader its
+ * analysis reports (as the plan's untying counts it), else its first; a
+ * tensor the untying made for a reader of another, that reader. */
+static const use *reader_of(const oi_model *m, const oi_donor_plan *p, const oi_tensor *t,
+                            bool *own)
+{
+	*own = false;
+	for (size_t k = 0; k < m->n_tensors; k++)
+		if (t == &m->tensors[k]) {
+			*own = true;
+			const use *u = use_by(m, p, k, t->info.node);
+			return u ? u : first_use(p, k);
+		}
+	long o = t->info.untied_from ? find_tensor(m, p, t->info.untied_from) : -1;
+	return o >= 0 ? use_by(m, p, (size_t)o, t->info.node) : NULL;
+}
+
 int oi__donor_match(oi_model *m, oi_donor_plan *p, oi_tensor *t, oi_fill *f)
 {
 	oi_tensor_info *i = &t->info;
 	i->donor_status = OI_DONOR_MISSING;
-	size_t ti = (size_t)(t - m->tensors);
-	const use *u = ti < m->n_tensors ? first_use(p, ti) : NULL;
+	bool own;
+	const use *u = reader_of(m, p, t, &own);
 	proposal pr;
 	memset(&pr, 0, sizeof pr);
 	int method = M_MAP, rc = 0;
@@ -737,7 +774,9 @@ int oi__donor_match(oi_model *m, oi_donor_plan *p, oi_tensor *t, oi_fill *f)
 	}
 	char why[400];
 	bool conflict = false;
-	if (!rc && pr.fits && method == M_MODULE)
+	/* a merged constant is untied per reader after the plan; anything else
+	 * shared, or with untying off, cannot hold two values */
+	if (!rc && pr.fits && method == M_MODULE && own && !(p->untie && oi__untie_constant(m, t)))
 		rc = shared_conflict(m, p, t, u, &pr, why, sizeof why, &conflict);
 	if (conflict) {
 		pr.fits = false;
