@@ -65,16 +65,118 @@ def uniform01(key, i):
     return ((hi << 32 | lo) >> 11) * 2.0 ** -53
 
 
-def normal01(key, i, draw=0):
-    """Marsaglia's polar method: attempt k of draw d is block (i, 64*d + k)."""
-    for k in range(64):
-        j = draw * 64 + k
-        w = philox4x32_10((i & M32, i >> 32, j, 0), key)
-        u = 2.0 * (((w[1] << 32 | w[0]) >> 11) * 2.0 ** -53) - 1.0
-        v = 2.0 * (((w[3] << 32 | w[2]) >> 11) * 2.0 ** -53) - 1.0
-        s = u * u + v * v
-        if 0.0 < s < 1.0:
-            return u * math.sqrt(-2.0 * math.log(s) / s)
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+
+
+def own_exp(x):
+    """onnxinit's exp: the same IEEE operations in the same order."""
+    if x != x:
+        return x
+    if x > 709.78:
+        return math.inf
+    if x < -745.2:
+        return 0.0
+    kd = math.floor(x * 1.44269504088896338700 + 0.5)
+    r = (x - kd * LN2_HI) - kd * LN2_LO
+    s = 1.0
+    for n in range(17, 0, -1):
+        s = 1.0 + s * r * (1.0 / n)
+    return math.ldexp(s, int(kd))
+
+
+def own_log(x):
+    """onnxinit's ln (x > 0, finite): s = (m-1)/(m+1), series by Estrin."""
+    if x == 1.0:
+        return 0.0
+    m, e = math.frexp(x)
+    if m < 0.70710678118654752440:
+        m *= 2.0
+        e -= 1
+    s = (m - 1.0) / (m + 1.0)
+    z = s * s
+    a = [1.0 / (2 * k + 1) for k in range(13)]
+    z2 = z * z
+    z4 = z2 * z2
+    z8 = z4 * z4
+    q = [a[2 * j + 1] + a[2 * j + 2] * z for j in range(6)]
+    r0 = q[0] + q[1] * z2
+    r1 = q[2] + q[3] * z2
+    r2 = q[4] + q[5] * z2
+    series = z * ((r0 + r1 * z4) + r2 * z8)
+    logm = 2.0 * s + 2.0 * s * series
+    return e * LN2_HI + (logm + e * LN2_LO)
+
+
+ZIG_N = 256
+ZIG_R = float.fromhex("0x1.d3bb48209ad33p+1")
+ZIG_V = float.fromhex("0x1.43016a5a43732p-8")
+
+
+def zig_tables():
+    x = [0.0] * (ZIG_N + 1)
+    f = [0.0] * (ZIG_N + 1)
+    x[1] = ZIG_R
+    f[1] = own_exp(-0.5 * ZIG_R * ZIG_R)
+    x[0] = ZIG_V / f[1]
+    for k in range(1, ZIG_N - 1):
+        f[k + 1] = ZIG_V / x[k] + f[k]
+        x[k + 1] = math.sqrt(-2.0 * own_log(f[k + 1]))
+    x[ZIG_N] = 0.0
+    f[ZIG_N] = 1.0
+    return x, f
+
+
+ZX, ZF = zig_tables()
+
+
+def u53(w):
+    return (w >> 11) * 2.0 ** -53
+
+
+def draw_words(key, i, draw):
+    """The 64-bit words W0, W1, ... of normal draw `draw` of element i."""
+    if draw == 0:
+        m = i >> 1
+        w = philox4x32_10((m & M32, m >> 32, 0, 0), key)
+        yield (w[3] << 32 | w[2]) if i & 1 else (w[1] << 32 | w[0])
+    t = 0
+    while True:
+        w = philox4x32_10((i & M32, i >> 32, t, 2 + draw), key)
+        yield w[1] << 32 | w[0]
+        yield w[3] << 32 | w[2]
+        t += 1
+
+
+def normal01(key, i, draw=0, path=None):
+    """The ziggurat, 256 layers; `path` collects 'wedge'/'tail'/'retry'."""
+    words = draw_words(key, i, draw)
+    for _ in range(64):
+        w = next(words)
+        k = w & 255
+        x = u53(w) * ZX[k]
+        if x < ZX[k + 1]:
+            v = x
+        elif k == 0:
+            if path is not None:
+                path.add("tail")
+            v = ZIG_R
+            for _ in range(64):
+                a = -own_log(1.0 - u53(next(words))) / ZIG_R
+                b = -own_log(1.0 - u53(next(words)))
+                if b + b >= a * a:
+                    v = ZIG_R + a
+                    break
+        else:
+            if path is not None:
+                path.add("wedge")
+            if ZF[k] + u53(next(words)) * (ZF[k + 1] - ZF[k]) < own_exp(-0.5 * x * x):
+                v = x
+            else:
+                if path is not None:
+                    path.add("retry")
+                continue
+        return -v if w >> 8 & 1 else v
     return 0.0
 
 
