@@ -189,7 +189,7 @@ double oi__normal(oi_key key, uint64_t i, uint32_t draw)
 	return zig_attempts(oi__zig(), &q, next_word(&q));
 }
 
-/* Draw 0's first attempt, which decides about 99.3% of values: the vector
+/* Draw 0's first attempt, which decides 98.5% of values: the vector
  * path does the same operations (simd_avx2.c). */
 static inline double zig_first(const oi_zig *z, oi_key key, uint64_t i, uint64_t w)
 {
