@@ -46,6 +46,10 @@
 
 #include <stdint.h>
 
+/* The stream described above; recorded in the provenance. Version 1 drew
+ * normals by the polar method. */
+#define OI_STREAM_VERSION 2
+
 typedef struct oi_key {
 	uint32_t k[2];
 } oi_key;
