@@ -29,7 +29,7 @@
  * the wedge: the next word C; if F[k] + u(C)·(F[k+1] - F[k]) < exp(-0.5·x·x)
  * the value is ±x, else the next attempt (from scratch) reads the next
  * word. (At most 64 attempts and 64 tail rounds: the value is then 0, or
- * ±R in the tail — each with probability below 10^-100.)
+ * ±R in the tail — probabilities below 10^-130 and 10^-77.)
  * The layers (oi__zig), with R = 0x1.d3bb48209ad33p+1 and
  * V = 0x1.43016a5a43732p-8 (each layer's area, f(x) = exp(-x²/2)):
  *   F[1] = exp(-0.5·R·R), X[1] = R, X[0] = V / F[1], F[0] = 0,
