@@ -171,8 +171,7 @@ static double zig_attempts(const oi_zig *z, words *q, uint64_t w)
 	return 0.0;
 }
 
-/* Draw 0 of element i, whose first word is w0 */
-static double normal_from(oi_key key, uint64_t i, uint64_t w0)
+double oi__normal_slow(oi_key key, uint64_t i, uint64_t w0)
 {
 	words q = { .key = key, .i = i, .s = 2 };
 	return zig_attempts(oi__zig(), &q, w0);
@@ -183,7 +182,7 @@ double oi__normal(oi_key key, uint64_t i, uint32_t draw)
 	if (draw == 0) {
 		uint32_t w[4];
 		oi__rng_block(key, i >> 1, 0, 0, w);
-		return normal_from(key, i, i & 1 ? oi__word64(w[2], w[3]) : oi__word64(w[0], w[1]));
+		return oi__normal_slow(key, i, i & 1 ? oi__word64(w[2], w[3]) : oi__word64(w[0], w[1]));
 	}
 	words q = { .key = key, .i = i, .s = 2 + draw };
 	return zig_attempts(oi__zig(), &q, next_word(&q));
@@ -197,7 +196,7 @@ static inline double zig_first(const oi_zig *z, oi_key key, uint64_t i, uint64_t
 	double x = u53(w) * z->x[k];
 	if (x < z->x[k + 1])
 		return w >> 8 & 1 ? -x : x;
-	return normal_from(key, i, w);
+	return oi__normal_slow(key, i, w);
 }
 
 #define MAX_DRAWS 100000u

@@ -109,6 +109,9 @@ static inline double oi__uniform(oi_key key, uint64_t i)
 }
 /* N(0, 1), the ziggurat (above); draw < 2^32 - 2. */
 double oi__normal(oi_key key, uint64_t i, uint32_t draw);
+/* Draw 0 of element i from its first word w0 on (the batch paths' lanes
+ * whose first attempt is not taken). */
+double oi__normal_slow(oi_key key, uint64_t i, uint64_t w0);
 /* N(0, 1) conditioned on [lo, hi] (lo < hi; either may be infinite). */
 double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi);
 /* Its path where lo <= 0 <= hi and hi - lo >= 1: normals until one falls
