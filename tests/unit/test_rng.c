@@ -1,5 +1,6 @@
-/* Philox known answers, the streams' first values against an independent
- * rebuild, the elementary functions against libm, moments. */
+/* Philox known answers, the streams' values against an independent rebuild
+ * (the normals' slow paths too), the ziggurat's layers, the elementary
+ * functions against libm, moments and the normal's distribution. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
