@@ -133,7 +133,8 @@ static inline __m256d zig4(const oi_zig *z, __m256i w, __m256d *v)
 	/* X[k], X[k+1] side by side: one 16-byte load a lane, 9% faster in all
 	 * than two vgatherqpd on the AMD EPYC this was measured on */
 	uint64_t k[4];
-	_mm256_storeu_si256((__m256i *)(void *)k, _mm256_and_si256(w, _mm256_set1_epi64x(OI_ZIG_LAYERS - 1)));
+	__m256i layer = _mm256_and_si256(w, _mm256_set1_epi64x(OI_ZIG_LAYERS - 1));
+	_mm256_storeu_si256((__m256i *)(void *)k, layer);
 	__m256d p02 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(z->x + k[0])),
 	                                   _mm_loadu_pd(z->x + k[2]), 1);
 	__m256d p13 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(z->x + k[1])),

@@ -344,7 +344,8 @@ static void trunc_normal_moments(void **state)
 	static const double lo[4] = { -1.0, -0.3, 1.0, 3.0 }, hi[4] = { 1.0, 0.4, 1.5, INFINITY };
 	for (int c = 0; c < 4; c++) {
 		double a = lo[c], b = hi[c];
-		double pa = exp(-0.5 * a * a) / sqrt(2 * M_PI), pb = isinf(b) ? 0 : exp(-0.5 * b * b) / sqrt(2 * M_PI);
+		double pa = exp(-0.5 * a * a) / sqrt(2 * M_PI);
+		double pb = isinf(b) ? 0 : exp(-0.5 * b * b) / sqrt(2 * M_PI);
 		double zm = phi_cdf(b) - phi_cdf(a), bpb = isinf(b) ? 0 : b * pb;
 		double want_mean = (pa - pb) / zm;
 		double want_var = 1 + (a * pa - bpb) / zm - want_mean * want_mean;
