@@ -453,6 +453,9 @@ static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *
 {
 	json_t *o = json_object(), *arr = json_array();
 	json_object_set_new(o, "version", json_string(OI_VERSION_STRING));
+	/* which random stream made the values (rng.h): bytes are reproducible
+	 * within one stream version */
+	json_object_set_new(o, "stream", json_integer(OI_STREAM_VERSION));
 	if (seed > (uint64_t)INT64_MAX) {
 		char buf[24];
 		snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);

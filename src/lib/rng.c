@@ -1,5 +1,7 @@
 /* See rng.h. */
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 #include "onnxinit.h"
 #include "rng.h"
@@ -89,21 +91,112 @@ double oi__log(double x)
 
 /* ---- distributions ------------------------------------------------------ */
 
-/* Marsaglia's polar method: exact in distribution, no trigonometry. Draw
- * `draw` of the caller is attempt block (i, 64·draw + k) for k = 0, 1, ...:
- * a point (u, v) uniform in the square [-1, 1)², kept if inside the unit
- * circle (and not the centre). */
+/* The ziggurat (rng.h): a table built once, from IEEE operations and our
+ * own ln and exp, so the same on every machine. */
+static oi_zig zig;
+static pthread_once_t zig_once = PTHREAD_ONCE_INIT;
+
+static void zig_build(void)
+{
+	zig.f[0] = 0.0;
+	zig.x[1] = OI_ZIG_R;
+	zig.f[1] = oi__exp(-0.5 * OI_ZIG_R * OI_ZIG_R);
+	zig.x[0] = OI_ZIG_V / zig.f[1];
+	for (int k = 1; k < OI_ZIG_LAYERS - 1; k++) {
+		zig.f[k + 1] = OI_ZIG_V / zig.x[k] + zig.f[k];
+		zig.x[k + 1] = sqrt(-2.0 * oi__log(zig.f[k + 1]));
+	}
+	zig.x[OI_ZIG_LAYERS] = 0.0;
+	zig.f[OI_ZIG_LAYERS] = 1.0;
+}
+
+const oi_zig *oi__zig(void)
+{
+	pthread_once(&zig_once, zig_build);
+	return &zig;
+}
+
+static inline double u53(uint64_t w) { return (double)(w >> 11) * 0x1p-53; }
+
+/* The words W1, W2, ... of a draw: two a block, (i, t, s) for t = 0, 1, ... */
+typedef struct words {
+	oi_key key;
+	uint64_t i;
+	uint32_t s, t;
+	bool odd;
+	uint32_t w[4];
+} words;
+
+static uint64_t next_word(words *q)
+{
+	q->odd = !q->odd;
+	if (!q->odd)
+		return oi__word64(q->w[2], q->w[3]);
+	oi__rng_block(q->key, q->i, q->t++, q->s, q->w);
+	return oi__word64(q->w[0], q->w[1]);
+}
+
+enum { ZIG_TRIES = 64 };
+
+/* Marsaglia's tail beyond R: exponential proposals until one is under the
+ * curve; 1 - u is in (0, 1], so the ln is finite. */
+static double zig_tail(words *q)
+{
+	for (int n = 0; n < ZIG_TRIES; n++) {
+		double a = -oi__log(1.0 - u53(next_word(q))) / OI_ZIG_R;
+		double b = -oi__log(1.0 - u53(next_word(q)));
+		if (b + b >= a * a)
+			return OI_ZIG_R + a;
+	}
+	return OI_ZIG_R;
+}
+
+/* Attempts from word w on: a rejected wedge starts over with a new word,
+ * which keeps the distribution exact. */
+static double zig_attempts(const oi_zig *z, words *q, uint64_t w)
+{
+	for (int n = 0; n < ZIG_TRIES; n++, w = next_word(q)) {
+		unsigned k = (unsigned)(w & (OI_ZIG_LAYERS - 1));
+		double x = u53(w) * z->x[k], v;
+		if (x < z->x[k + 1])
+			v = x;
+		else if (k == 0)
+			v = zig_tail(q);
+		else if (z->f[k] + u53(next_word(q)) * (z->f[k + 1] - z->f[k]) < oi__exp(-0.5 * x * x))
+			v = x;
+		else
+			continue;
+		return w >> 8 & 1 ? -v : v;
+	}
+	return 0.0;
+}
+
+double oi__normal_slow(oi_key key, uint64_t i, uint64_t w0)
+{
+	words q = { .key = key, .i = i, .s = 2 };
+	return zig_attempts(oi__zig(), &q, w0);
+}
+
 double oi__normal(oi_key key, uint64_t i, uint32_t draw)
 {
-	uint32_t w[4];
-	for (uint32_t k = 0; k < 64; k++) {
-		oi__rng_block(key, i, draw * 64u + k, 0, w);
-		double u = 2.0 * oi__u01(w[0], w[1]) - 1.0, v = 2.0 * oi__u01(w[2], w[3]) - 1.0;
-		double s = u * u + v * v;
-		if (s < 1.0 && s > 0.0)
-			return u * sqrt(-2.0 * oi__log(s) / s);
+	if (draw == 0) {
+		uint32_t w[4];
+		oi__rng_block(key, i >> 1, 0, 0, w);
+		return oi__normal_slow(key, i, i & 1 ? oi__word64(w[2], w[3]) : oi__word64(w[0], w[1]));
 	}
-	return 0.0; /* 64 misses in a row: probability (1 - π/4)^64 < 10^-42 */
+	words q = { .key = key, .i = i, .s = 2 + draw };
+	return zig_attempts(oi__zig(), &q, next_word(&q));
+}
+
+/* Draw 0's first attempt, which decides 98.5% of values: the vector
+ * path does the same operations (simd_avx2.c). */
+static inline double zig_first(const oi_zig *z, oi_key key, uint64_t i, uint64_t w)
+{
+	unsigned k = (unsigned)(w & (OI_ZIG_LAYERS - 1));
+	double x = u53(w) * z->x[k];
+	if (x < z->x[k + 1])
+		return w >> 8 & 1 ? -x : x;
+	return oi__normal_slow(key, i, w);
 }
 
 #define MAX_DRAWS 100000u
@@ -197,8 +290,19 @@ void oi__uniform_n_scalar(oi_key key, uint64_t first, size_t n, double lo, doubl
 
 void oi__normal_n_scalar(oi_key key, uint64_t first, size_t n, double *out)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = oi__normal(key, first + i, 0);
+	const oi_zig *z = oi__zig();
+	size_t k = 0;
+	uint64_t e = first;
+	if (n && (e & 1))
+		out[k++] = oi__normal(key, e++, 0);
+	for (; k + 1 < n; k += 2, e += 2) {
+		uint32_t w[4];
+		oi__rng_block(key, e >> 1, 0, 0, w);
+		out[k] = zig_first(z, key, e, oi__word64(w[0], w[1]));
+		out[k + 1] = zig_first(z, key, e + 1, oi__word64(w[2], w[3]));
+	}
+	if (k < n)
+		out[k] = oi__normal(key, e, 0);
 }
 
 #ifdef OI_HAVE_AVX2

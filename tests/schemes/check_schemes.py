@@ -1126,12 +1126,12 @@ def check_rules(models):
         pj = json.loads(prov) if prov else {}
         _, ver, _ = run(["--version"])
         rules = pj.get("rules", [])
-        pok = (set(pj) == {"version", "seed", "scheme", "rules"} and
-               str(pj.get("seed")) == "21" and pj.get("scheme") == "zeros" and
+        pok = (set(pj) == {"version", "stream", "seed", "scheme", "rules"} and
+               pj.get("stream") == 2 and str(pj.get("seed")) == "21" and pj.get("scheme") == "zeros" and
                pj.get("version") and pj["version"] in ver and len(rules) == 3 and
                rules[0] == "role:bias=ones" and "name:W*" in rules[1] and
                "normal(std=2)" in rules[1] and rules[2] == "name:W2=constant(value=0.5)")
-        check("provenance metadata_props 'onnxinit' = {version, seed, scheme, rules}, file "
+        check("provenance metadata_props 'onnxinit' = {version, stream, seed, scheme, rules}, file "
               "rules first", pok, f"{prov!r}")
     check("--rule after --rules FILE wins", ok, se.strip())
     rc, plan, se = init(m, d / "file3.onnx", "--rules", rf, "--scheme", "ones")

@@ -55,8 +55,8 @@ static void check_meta(const char *path, const char *want)
 		snprintf(v, sizeof v, "%s", kv->value ? kv->value : "");
 		if (kv->key && !strcmp(kv->key, "onnxinit")) {
 			const char *seed = strstr(v, "\"seed\":");
-			if (!seed || !strstr(v, "\"scheme\":\"zeros\""))
-				fail_msg("%s: provenance without seed or scheme: %s", path, v);
+			if (!seed || !strstr(v, "\"scheme\":\"zeros\"") || !strstr(v, "\"stream\":2,"))
+				fail_msg("%s: provenance without seed, scheme or stream 2: %s", path, v);
 			snprintf(v, sizeof v, "seed %lld", strtoll(seed + 7, NULL, 10));
 		}
 		snprintf(got + strlen(got), sizeof got - strlen(got), "%s=%s;",

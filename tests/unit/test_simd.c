@@ -1,8 +1,8 @@
 /* The vector kernels give the bytes of their scalar twins: the uniform and
  * normal streams over many keys, starts (odd, even, near the 2^32-block
- * wrap) and lengths (tails), and float16 / bfloat16 rounding at every value
- * each format holds, the ties between them and their neighbours. Skipped
- * where the CPU has no AVX2. */
+ * wrap) and lengths (tails), the normals' slow lanes among them, and
+ * float16 / bfloat16 rounding at every value each format holds, the ties
+ * between them and their neighbours. Skipped where the CPU has no AVX2. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,14 +79,25 @@ static void normal_same(void **state)
 						assert_memory_equal(a, b, n * sizeof *a);
 				}
 		}
-	/* a long run: every path of the log (both halves of the mantissa
-	 * range, the rejections) many times over */
+	/* a long run: every layer, and the slow lanes (wedge, retries, tail)
+	 * thousands of times, counted from the first attempt's word */
 	oi_key key = oi__rng_key(7, "long");
+	const oi_zig *z = oi__zig();
+	size_t slow = 0, tail = 0;
 	for (uint64_t first = 0; first < 2000000; first += 4096) {
 		oi__normal_n_scalar(key, first, 4096, a);
 		oi__normal_n_avx2(key, first, 4096, b);
 		assert_memory_equal(a, b, 4096 * sizeof *a);
+		for (uint64_t e = first; e < first + 4096; e++) {
+			uint32_t w[4];
+			oi__rng_block(key, e >> 1, 0, 0, w);
+			uint64_t w0 = e & 1 ? oi__word64(w[2], w[3]) : oi__word64(w[0], w[1]);
+			unsigned k = (unsigned)(w0 % OI_ZIG_LAYERS);
+			slow += !((double)(w0 >> 11) * 0x1p-53 * z->x[k] < z->x[k + 1]);
+			tail += fabs(a[e - first]) > OI_ZIG_R;
+		}
 	}
+	assert_true(slow > 20000 && tail > 300);
 	free(a);
 	free(b);
 #endif
