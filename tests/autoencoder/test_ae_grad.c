@@ -81,6 +81,56 @@ static int check(ae_layer *a, size_t rows, const char *what)
 	return bad != 0;
 }
 
+/* The optimizer against the formulas in double precision (torch.optim.Adam's,
+ * and SGD with momentum 0.9), over a few steps; the inputs repeat with period
+ * 8, so the values past the last whole 8 (the scalar tail of the vector
+ * loop) must come out the same bits as the first ones. */
+static int check_update(bool adam)
+{
+	ae_layer d = { .act = AE_SIGMOID, .din = 7, .dout = 5, .train_b = true };
+	if (oi__ae_alloc(&d))
+		return 1;
+	size_t n[3] = { d.nw, d.dout, d.din };
+	float *par[3] = { d.w, d.b, d.c }, *grad[3] = { d.gw, d.gb, d.gc };
+	double ref[3][35], m1[3][35] = { { 0 } }, m2[3][35] = { { 0 } };
+	for (int k = 0; k < 3; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			ref[k][i] = par[k][i] = 0.1f * (float)(i % 8) - 0.3f;
+	ae_opts o = { .lr = 0.01, .adam = adam };
+	int bad = 0;
+	for (int t = 1; t <= 3; t++) {
+		for (int k = 0; k < 3; k++)
+			for (size_t i = 0; i < n[k]; i++) {
+				double g = grad[k][i] = 0.05f * (float)((i * 3 + (size_t)t) % 8) - 0.2f;
+				if (adam) {
+					m1[k][i] = 0.9 * m1[k][i] + 0.1 * g;
+					m2[k][i] = 0.999 * m2[k][i] + 0.001 * g * g;
+					ref[k][i] -= o.lr * m1[k][i] / (1 - pow(0.9, t)) /
+					             (sqrt(m2[k][i]) / sqrt(1 - pow(0.999, t)) + 1e-8);
+				} else {
+					m1[k][i] = 0.9 * m1[k][i] + g;
+					ref[k][i] -= o.lr * m1[k][i];
+				}
+			}
+		oi__ae_update(&d, &o);
+		for (int k = 0; k < 3; k++)
+			for (size_t i = 0; i < n[k]; i++) {
+				if (fabs(par[k][i] - ref[k][i]) > 1e-6 + 1e-5 * fabs(ref[k][i])) {
+					if (bad++ < 5)
+						fprintf(stderr, "%s step %d: param %d[%zu] %.9g, expected %.9g\n",
+						        adam ? "adam" : "sgd", t, k, i, par[k][i], ref[k][i]);
+				}
+				if (i >= 8 && memcmp(&par[k][i], &par[k][i % 8], sizeof(float)) &&
+				    bad++ < 5)
+					fprintf(stderr, "%s step %d: param %d[%zu] %.9g differs from [%zu] %.9g\n",
+					        adam ? "adam" : "sgd", t, k, i, par[k][i], i % 8, par[k][i % 8]);
+			}
+	}
+	printf("update %s: %s\n", adam ? "adam" : "sgd", bad ? "FAIL" : "as the formulas");
+	oi__ae_free(&d);
+	return bad != 0;
+}
+
 int main(void)
 {
 	static const ae_act acts[] = { AE_LINEAR, AE_SIGMOID, AE_TANH, AE_RELU, AE_LEAKY, AE_ELU };
@@ -107,6 +157,7 @@ int main(void)
 		fails += check(&c, 3, what);
 		oi__ae_free(&c);
 	}
+	fails += check_update(true) + check_update(false);
 	/* training lowers the error (adam and sgd) */
 	for (int adam = 0; adam < 2; adam++) {
 		ae_layer d = { .act = AE_SIGMOID, .din = 16, .dout = 8, .train_b = true };

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "../rng.h"
+#include "../simd.h"
 #include "autoencoder.h"
 #include "pretrain.h"
 
@@ -193,22 +194,40 @@ static ae_scratch *scratch(ae_layer *a)
 	return a->scratch;
 }
 
+/* z[i·n + j] += b[j] over rows */
+static void add_rows(float *z, const float *b, size_t rows, size_t n)
+{
+	for (size_t i = 0; i < rows; i++)
+		for (size_t j = 0; j < n; j++)
+			z[i * n + j] += b[j];
+}
+
+/* g[j] = Σ_i d[i·n + j] */
+static void sum_rows(float *g, const float *d, size_t rows, size_t n)
+{
+	memset(g, 0, n * sizeof *g);
+	for (size_t i = 0; i < rows; i++)
+		for (size_t j = 0; j < n; j++)
+			g[j] += d[i * n + j];
+}
+
 /* Dense: x B×din (row-major), w din×dout. Z = xn·W + b, H = f(Z),
- * R = H·Wᵀ + c, loss = mean (R - x)². */
+ * R = H·Wᵀ + c, loss = mean (R - x)². The tied weight's gradient has a
+ * decoder share dRᵀ·H and an encoder share xnᵀ·dZ: one sgemm of depth 2B
+ * over [dR; xn] and [H; dZ], stacked in r and h, writes it once. */
 static double dense_step(ae_layer *a, const float *x, const float *xn, size_t B, bool grad)
 {
 	ae_scratch *s = scratch(a);
 	int din = (int)a->din, dout = (int)a->dout, b = (int)B;
-	if (!s || !grow(&s->z, &s->cz, B * a->dout) || !grow(&s->h, &s->ch, B * a->dout) ||
-	    !grow(&s->r, &s->cr, B * a->din) || !grow(&s->dh, &s->cdh, B * a->dout))
+	size_t nin = B * a->din, nout = B * a->dout;
+	if (!s || !grow(&s->r, &s->cr, 2 * nin) || !grow(&s->h, &s->ch, 2 * nout) ||
+	    !grow(&s->dh, &s->cdh, nout))
 		return -1;
-	float *z = s->z, *h = s->h, *r = s->r, *dh = s->dh;
+	float *r = s->r, *h = s->h, *z = s->h + nout, *dh = s->dh;
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dout, din, 1.0f, xn, din, a->w,
 	            dout, 0.0f, z, dout);
-	for (size_t i = 0; i < B; i++)
-		for (size_t j = 0; j < a->dout; j++)
-			z[i * a->dout + j] += a->b[j];
-	act_forward(a, z, h, B * a->dout);
+	add_rows(z, a->b, B, a->dout);
+	act_forward(a, z, h, nout);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, din, dout, 1.0f, h, dout, a->w,
 	            dout, 0.0f, r, din);
 	double loss = 0;
@@ -222,23 +241,14 @@ static double dense_step(ae_layer *a, const float *x, const float *xn, size_t B,
 	loss /= (double)B * (double)a->din;
 	if (!grad)
 		return loss;
-	memset(a->gc, 0, a->din * sizeof *a->gc);
-	memset(a->gb, 0, a->dout * sizeof *a->gb);
-	for (size_t i = 0; i < B; i++)
-		for (size_t j = 0; j < a->din; j++)
-			a->gc[j] += r[i * a->din + j];
-	/* dH = dR·W; the decoder's share of dW = dRᵀ·H */
+	sum_rows(a->gc, r, B, a->din);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dout, din, 1.0f, r, din, a->w,
 	            dout, 0.0f, dh, dout);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, din, dout, b, 1.0f, r, din, h, dout,
+	act_backward(a, z, h, dh, z, nout); /* z becomes dZ */
+	sum_rows(a->gb, z, B, a->dout);
+	memcpy(r + nin, xn, nin * sizeof *r);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, din, dout, 2 * b, 1.0f, r, din, h, dout,
 	            0.0f, a->gw, dout);
-	act_backward(a, z, h, dh, dh, B * a->dout);
-	for (size_t i = 0; i < B; i++)
-		for (size_t j = 0; j < a->dout; j++)
-			a->gb[j] += dh[i * a->dout + j];
-	/* the encoder's share: xnᵀ·dZ */
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, din, dout, b, 1.0f, xn, din, dh, dout,
-	            1.0f, a->gw, dout);
 	return loss;
 }
 
@@ -373,26 +383,74 @@ void oi__ae_free(ae_layer *a)
 	a->mem = NULL;
 }
 
-/* One optimizer step over w, b (when trained) and c. */
-static void update(ae_layer *a, const ae_opts *p)
+/* Adam over n values (Kingma & Ba 2015, as torch.optim.Adam has it):
+ * x -= step·m1 / (√m2·isb2 + ε), the bias corrections folded into step and
+ * isb2 once per step. The AVX2 lanes do the same IEEE operations in the same
+ * order as the scalar loop (no FMA), so the bytes do not depend on which ran. */
+static void adam_scalar(float *x, const float *g, float *m1, float *m2, size_t n, float step,
+                        float isb2)
+{
+	for (size_t i = 0; i < n; i++) {
+		m1[i] = 0.9f * m1[i] + 0.1f * g[i];
+		m2[i] = 0.999f * m2[i] + 0.001f * g[i] * g[i];
+		x[i] -= step * m1[i] / (sqrtf(m2[i]) * isb2 + 1e-8f);
+	}
+}
+
+#ifdef OI_HAVE_AVX2
+#include <immintrin.h>
+
+__attribute__((target("avx2"))) static size_t adam_avx2(float *x, const float *g, float *m1,
+                                                        float *m2, size_t n, float step,
+                                                        float isb2)
+{
+	const __m256 b1 = _mm256_set1_ps(0.9f), c1 = _mm256_set1_ps(0.1f);
+	const __m256 b2 = _mm256_set1_ps(0.999f), c2 = _mm256_set1_ps(0.001f);
+	const __m256 vs = _mm256_set1_ps(step), vi = _mm256_set1_ps(isb2);
+	const __m256 eps = _mm256_set1_ps(1e-8f);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 gi = _mm256_loadu_ps(g + i);
+		__m256 a = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m1 + i)),
+		                         _mm256_mul_ps(c1, gi));
+		__m256 v = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(m2 + i)),
+		                         _mm256_mul_ps(_mm256_mul_ps(c2, gi), gi));
+		_mm256_storeu_ps(m1 + i, a);
+		_mm256_storeu_ps(m2 + i, v);
+		__m256 d = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(v), vi), eps);
+		__m256 u = _mm256_div_ps(_mm256_mul_ps(vs, a), d);
+		_mm256_storeu_ps(x + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), u));
+	}
+	return i;
+}
+#endif
+
+static void adam(float *x, const float *g, float *m1, float *m2, size_t n, float step,
+                 float isb2)
+{
+	size_t i = 0;
+#ifdef OI_HAVE_AVX2
+	if (oi__simd_avx2())
+		i = adam_avx2(x, g, m1, m2, n, step, isb2);
+#endif
+	adam_scalar(x + i, g + i, m1 + i, m2 + i, n - i, step, isb2);
+}
+
+void oi__ae_update(ae_layer *a, const ae_opts *p)
 {
 	size_t nb = a->conv ? (size_t)a->M : a->dout, nc = a->conv ? (size_t)a->C : a->din;
 	float *par[3] = { a->w, a->b, a->c }, *g[3] = { a->gw, a->gb, a->gc };
 	size_t n[3] = { a->nw, nb, nc }, off = 0;
 	a->t++;
 	double b1t = 1.0 - pow(0.9, (double)a->t), b2t = 1.0 - pow(0.999, (double)a->t);
-	float step = (float)(p->lr / b1t), sb2 = (float)sqrt(b2t), lr = (float)p->lr;
+	float step = (float)(p->lr / b1t), isb2 = (float)(1.0 / sqrt(b2t)), lr = (float)p->lr;
 	for (int k = 0; k < 3; k++) {
 		float *m1 = a->m1 + off, *m2 = a->m2 + off, *x = par[k], *gk = g[k];
 		off += n[k];
 		if (k == 1 && !a->train_b)
 			continue;
 		if (p->adam) {
-			for (size_t i = 0; i < n[k]; i++) {
-				m1[i] = 0.9f * m1[i] + 0.1f * gk[i];
-				m2[i] = 0.999f * m2[i] + 0.001f * gk[i] * gk[i];
-				x[i] -= step * m1[i] / (sqrtf(m2[i]) / sb2 + 1e-8f);
-			}
+			adam(x, gk, m1, m2, n[k], step, isb2);
 		} else {
 			for (size_t i = 0; i < n[k]; i++) {
 				m1[i] = 0.9f * m1[i] + gk[i];
@@ -404,10 +462,14 @@ static void update(ae_layer *a, const ae_opts *p)
 
 /* ---- training ----------------------------------------------------------- */
 
-/* The error over all rows, clean in, in chunks of batch. */
+/* The error over all rows, clean in; in chunks of up to 1024 rows (at least
+ * batch, at most about 4 MB of input) since bigger sgemms run faster. */
 static double full_loss(ae_layer *a, const float *x, size_t rows, size_t batch)
 {
 	double sum = 0;
+	size_t most = ((size_t)1 << 20) / a->din;
+	most = most < 1024 ? most : 1024;
+	batch = batch > most ? batch : most;
 	for (size_t r0 = 0; r0 < rows; r0 += batch) {
 		size_t b = rows - r0 < batch ? rows - r0 : batch;
 		double l = oi__ae_step(a, x + r0 * a->din, x + r0 * a->din, b, false);
@@ -433,6 +495,21 @@ static void shuffle(size_t *perm, size_t n, oi_key key, unsigned epoch)
 	}
 }
 
+/* Masking noise: value f of a sample whose first value is element first of
+ * the layer's input is set to 0 when the uniform of that element under the
+ * epoch's key is below p (the vector generator, u its room). */
+static void mask(float *xn, const float *src, size_t n, oi_key key, uint64_t first, double p,
+                 double *u)
+{
+	if (!(p > 0)) {
+		memcpy(xn, src, n * sizeof *xn);
+		return;
+	}
+	oi__uniform_n(key, first, n, 0.0, 1.0, u);
+	for (size_t f = 0; f < n; f++)
+		xn[f] = u[f] < p ? 0.0f : src[f];
+}
+
 int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uint64_t seed,
                  const char *name, double *before, double *after, ae_progress_fn fn, void *user)
 {
@@ -440,9 +517,9 @@ int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uin
 	size_t din = a->din, batch = p.batch;
 	float *xc = malloc(batch * din * sizeof *xc), *xn = malloc(batch * din * sizeof *xn);
 	size_t *perm = malloc((rows ? rows : 1) * sizeof *perm);
-	int rc = xc && xn && perm ? 0 : oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
+	double *u = malloc(din * sizeof *u);
+	int rc = xc && xn && perm && u ? 0 : oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
 	oi_key key = oi__rng_key(seed, name);
-	uint64_t thr = (uint64_t)(p.noise * 4294967296.0);
 	*before = *after = NAN;
 	if (!rc) {
 		*before = full_loss(a, x, rows, batch);
@@ -452,22 +529,14 @@ int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uin
 		fn(user, 0, *before);
 	for (unsigned e = 1; e <= p.epochs && !rc; e++) {
 		shuffle(perm, rows, key, e);
+		oi_key noise = oi__rng_key(seed ^ oi__mix64(e), name);
 		double sum = 0;
 		for (size_t r0 = 0; r0 < rows && !rc; r0 += batch) {
 			size_t b = rows - r0 < batch ? rows - r0 : batch;
 			for (size_t i = 0; i < b; i++) {
 				const float *src = x + perm[r0 + i] * din;
 				memcpy(xc + i * din, src, din * sizeof *xc);
-				uint64_t base = (uint64_t)perm[r0 + i] * din, last = UINT64_MAX;
-				uint32_t w[4] = { 0 };
-				for (size_t f = 0; f < din; f++) {
-					uint64_t idx = base + f;
-					if (thr && idx >> 2 != last) {
-						last = idx >> 2;
-						oi__rng_block(key, last, e, 2, w);
-					}
-					xn[i * din + f] = thr && w[idx & 3] < thr ? 0.0f : src[f];
-				}
+				mask(xn + i * din, src, din, noise, (uint64_t)perm[r0 + i] * din, p.noise, u);
 			}
 			double l = oi__ae_step(a, xc, xn, b, true);
 			if (l < 0)
@@ -476,7 +545,7 @@ int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uin
 				rc = oi__fail(OI_EINVALID, "the reconstruction error became %g in epoch %u (lr=%g "
 				              "too large?)", l, e, p.lr);
 			else
-				update(a, &p);
+				oi__ae_update(a, &p);
 			sum += l * (double)b;
 		}
 		if (!rc && fn)
@@ -493,6 +562,7 @@ int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uin
 	free(xc);
 	free(xn);
 	free(perm);
+	free(u);
 	return rc;
 }
 

@@ -43,6 +43,8 @@ void oi__ae_free(ae_layer *a);
 /* The mean squared error of rebuilding x from xn (rows of din), and with
  * grad the gradients of it in gw, gb, gc; -1 when out of memory. */
 double oi__ae_step(ae_layer *a, const float *x, const float *xn, size_t rows, bool grad);
+/* One optimizer step from the gradients in gw, gb, gc. */
+void oi__ae_update(ae_layer *a, const ae_opts *o);
 /* Train on rows of x (epochs of shuffled minibatches, masking noise, from
  * seed and name); the error over all rows before and after. */
 int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uint64_t seed,
