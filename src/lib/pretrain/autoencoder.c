@@ -211,11 +211,12 @@ static void sum_rows(float *g, const float *d, size_t rows, size_t n)
 			g[j] += d[i * n + j];
 }
 
-/* Dense: x B×din (row-major), w din×dout. Z = xn·W + b, H = f(Z),
- * R = H·Wᵀ + c, loss = mean (R - x)². The tied weight's gradient has a
- * decoder share dRᵀ·H and an encoder share xnᵀ·dZ: one sgemm of depth 2B
- * over [dR; xn] and [H; dZ], stacked in r and h, writes it once. */
-static double dense_step(ae_layer *a, const float *x, const float *xn, size_t B, bool grad)
+/* Dense: x B×din (row-major), w din×dout. Z = xn·W + b (or zg, given),
+ * H = f(Z), R = H·Wᵀ + c, loss = mean (R - x)². The tied weight's gradient
+ * has a decoder share dRᵀ·H and an encoder share xnᵀ·dZ: one sgemm of depth
+ * 2B over [dR; xn] and [H; dZ], stacked in r and h, writes it once. */
+static double dense_step(ae_layer *a, const float *x, const float *xn, const float *zg, size_t B,
+                         bool grad)
 {
 	ae_scratch *s = scratch(a);
 	int din = (int)a->din, dout = (int)a->dout, b = (int)B;
@@ -224,10 +225,14 @@ static double dense_step(ae_layer *a, const float *x, const float *xn, size_t B,
 	    !grow(&s->dh, &s->cdh, nout))
 		return -1;
 	float *r = s->r, *h = s->h, *z = s->h + nout, *dh = s->dh;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dout, din, 1.0f, xn, din, a->w,
-	            dout, 0.0f, z, dout);
-	add_rows(z, a->b, B, a->dout);
-	act_forward(a, z, h, nout);
+	if (zg) {
+		act_forward(a, zg, h, nout);
+	} else {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dout, din, 1.0f, xn, din, a->w,
+		            dout, 0.0f, z, dout);
+		add_rows(z, a->b, B, a->dout);
+		act_forward(a, z, h, nout);
+	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, din, dout, 1.0f, h, dout, a->w,
 	            dout, 0.0f, r, din);
 	double loss = 0;
@@ -239,7 +244,7 @@ static double dense_step(ae_layer *a, const float *x, const float *xn, size_t B,
 			r[i * a->din + j] = k * e; /* r becomes dR */
 		}
 	loss /= (double)B * (double)a->din;
-	if (!grad)
+	if (!grad || zg)
 		return loss;
 	sum_rows(a->gc, r, B, a->din);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dout, din, 1.0f, r, din, a->w,
@@ -293,9 +298,11 @@ static void col2im(const ae_layer *a, const float *col, float *x)
 			}
 }
 
-/* Conv (group 1), one sample at a time: cols = im2col(xn), Z = W·cols + b,
- * H = f(Z), R = col2im(Wᵀ·H) + c. W is M×K, K = C·kh·kw (the ONNX layout). */
-static double conv_step(ae_layer *a, const float *x, const float *xn, size_t B, bool grad)
+/* Conv (group 1), one sample at a time: cols = im2col(xn), Z = W·cols + b
+ * (or zg, given: B×M×P), H = f(Z), R = col2im(Wᵀ·H) + c. W is M×K,
+ * K = C·kh·kw (the ONNX layout). */
+static double conv_step(ae_layer *a, const float *x, const float *xn, const float *zg, size_t B,
+                        bool grad)
 {
 	ae_scratch *s = scratch(a);
 	int M = (int)a->M, K = (int)(a->C * a->kh * a->kw), P = (int)(a->oh * a->ow);
@@ -304,6 +311,7 @@ static double conv_step(ae_layer *a, const float *x, const float *xn, size_t B, 
 	    !grow(&s->dh, &s->cdh, mp) || !grow(&s->col, &s->ccol, kp) ||
 	    !grow(&s->colr, &s->ccolr, kp) || !grow(&s->dcol, &s->cdcol, kp))
 		return -1;
+	grad = grad && !zg;
 	if (grad) {
 		memset(a->gw, 0, a->nw * sizeof *a->gw);
 		memset(a->gb, 0, (size_t)M * sizeof *a->gb);
@@ -314,13 +322,17 @@ static double conv_step(ae_layer *a, const float *x, const float *xn, size_t B, 
 	int64_t hw = a->H * a->W;
 	for (size_t n = 0; n < B; n++) {
 		const float *xc = x + n * img;
-		im2col(a, xn + n * img, s->col);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, P, K, 1.0f, a->w, K, s->col, P,
-		            0.0f, s->z, P);
-		for (int m = 0; m < M; m++)
-			for (int p = 0; p < P; p++)
-				s->z[(size_t)m * (size_t)P + (size_t)p] += a->b[m];
-		act_forward(a, s->z, s->h, mp);
+		if (zg) {
+			act_forward(a, zg + n * mp, s->h, mp);
+		} else {
+			im2col(a, xn + n * img, s->col);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, P, K, 1.0f, a->w, K, s->col,
+			            P, 0.0f, s->z, P);
+			for (int m = 0; m < M; m++)
+				for (int p = 0; p < P; p++)
+					s->z[(size_t)m * (size_t)P + (size_t)p] += a->b[m];
+			act_forward(a, s->z, s->h, mp);
+		}
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, M, 1.0f, a->w, K, s->h, P,
 		            0.0f, s->colr, P);
 		col2im(a, s->colr, s->r);
@@ -351,9 +363,15 @@ static double conv_step(ae_layer *a, const float *x, const float *xn, size_t B, 
 	return loss / ((double)B * (double)img);
 }
 
+static double step(ae_layer *a, const float *x, const float *xn, const float *zg, size_t rows,
+                   bool grad)
+{
+	return a->conv ? conv_step(a, x, xn, zg, rows, grad) : dense_step(a, x, xn, zg, rows, grad);
+}
+
 double oi__ae_step(ae_layer *a, const float *x, const float *xn, size_t rows, bool grad)
 {
-	return a->conv ? conv_step(a, x, xn, rows, grad) : dense_step(a, x, xn, rows, grad);
+	return step(a, x, xn, NULL, rows, grad);
 }
 
 int oi__ae_alloc(ae_layer *a)
@@ -462,17 +480,19 @@ void oi__ae_update(ae_layer *a, const ae_opts *p)
 
 /* ---- training ----------------------------------------------------------- */
 
-/* The error over all rows, clean in; in chunks of up to 1024 rows (at least
- * batch, at most about 4 MB of input) since bigger sgemms run faster. */
-static double full_loss(ae_layer *a, const float *x, size_t rows, size_t batch)
+double oi__ae_loss(ae_layer *a, const float *x, const float *z, size_t rows, size_t batch)
 {
-	double sum = 0;
-	size_t most = ((size_t)1 << 20) / a->din;
+	/* in chunks of up to 1024 rows (at least batch, about 4 MB of input at
+	 * most): bigger sgemms run faster */
+	size_t most = ((size_t)1 << 20) / a->din, zrow = a->conv ? (size_t)(a->M * a->oh * a->ow)
+	                                                        : a->dout;
 	most = most < 1024 ? most : 1024;
 	batch = batch > most ? batch : most;
+	double sum = 0;
 	for (size_t r0 = 0; r0 < rows; r0 += batch) {
 		size_t b = rows - r0 < batch ? rows - r0 : batch;
-		double l = oi__ae_step(a, x + r0 * a->din, x + r0 * a->din, b, false);
+		const float *xr = x + r0 * a->din;
+		double l = step(a, xr, xr, z ? z + r0 * zrow : NULL, b, false);
 		if (l < 0)
 			return -1;
 		sum += l * (double)b;
@@ -511,7 +531,7 @@ static void mask(float *xn, const float *src, size_t n, oi_key key, uint64_t fir
 }
 
 int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uint64_t seed,
-                 const char *name, double *before, double *after, ae_progress_fn fn, void *user)
+                 const char *name, ae_progress_fn fn, void *user)
 {
 	const ae_opts p = *o;
 	size_t din = a->din, batch = p.batch;
@@ -520,13 +540,6 @@ int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uin
 	double *u = malloc(din * sizeof *u);
 	int rc = xc && xn && perm && u ? 0 : oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
 	oi_key key = oi__rng_key(seed, name);
-	*before = *after = NAN;
-	if (!rc) {
-		*before = full_loss(a, x, rows, batch);
-		rc = *before < 0 ? oi__fail(OI_ENOMEM, "out of memory for an autoencoder") : 0;
-	}
-	if (!rc && fn)
-		fn(user, 0, *before);
 	for (unsigned e = 1; e <= p.epochs && !rc; e++) {
 		shuffle(perm, rows, key, e);
 		oi_key noise = oi__rng_key(seed ^ oi__mix64(e), name);
@@ -550,14 +563,6 @@ int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uin
 		}
 		if (!rc && fn)
 			fn(user, e, sum / (double)rows);
-	}
-	if (!rc) {
-		*after = full_loss(a, x, rows, batch);
-		if (*after < 0)
-			rc = oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
-		else if (!isfinite(*after))
-			rc = oi__fail(OI_EINVALID, "the reconstruction error became %g after epoch %u",
-			              *after, p.epochs);
 	}
 	free(xc);
 	free(xn);
@@ -731,11 +736,9 @@ static void on_epoch(void *user, unsigned epoch, double loss)
 	s->o->progress(s->o->progress_user, &pr);
 }
 
-/* Load the layer's weight and bias into a, train it, put them back. */
-static int train_layer(ae_pass *s, const ev_layer *l, ae_layer *a, const ae_site *st,
-                       oi_layer_report *lr)
+/* The layer's weight and bias into a (load) or back from it. */
+static int move_weights(ev_ctx *c, const ev_layer *l, ae_layer *a, const ae_site *st, bool load)
 {
-	ev_ctx *c = s->c;
 	if (!oi__ev_weight(c, l->weight_tensor, NULL))
 		return OI_ENOMEM;
 	if (a->train_b && !oi__ev_weight(c, st->bias_tensor, NULL))
@@ -745,10 +748,26 @@ static int train_layer(ae_pass *s, const ev_layer *l, ae_layer *a, const ae_site
 	ev_weight *bw = a->train_b ? oi__ev_weight(c, st->bias_tensor, NULL) : NULL;
 	size_t nb = a->conv ? (size_t)a->M : a->dout;
 	for (size_t i = 0; i < a->nw; i++) {
-		size_t src = i;
+		size_t j = i;
 		if (!a->conv && st->trans_w)
-			src = (i % a->dout) * a->din + i / a->dout;
-		a->w[i] = (float)(w->values[src] * w->scale);
+			j = (i % a->dout) * a->din + i / a->dout;
+		if (load)
+			a->w[i] = (float)(w->values[j] * w->scale);
+		else
+			w->values[j] = a->w[i];
+	}
+	if (!load) {
+		w->scale = 1.0;
+		w->changed = true;
+		oi__ev_weight_refresh(w, a->nw);
+		if (bw) {
+			for (size_t i = 0; i < nb; i++)
+				bw->values[i] = a->b[i];
+			bw->scale = 1.0;
+			bw->changed = true;
+			oi__ev_weight_refresh(bw, nb);
+		}
+		return 0;
 	}
 	if (st->bias_value >= 0) {
 		ev_tensor *bt = &c->values[st->bias_value].t;
@@ -759,46 +778,70 @@ static int train_layer(ae_pass *s, const ev_layer *l, ae_layer *a, const ae_site
 			memcpy(a->b, bt->data, nb * sizeof *a->b);
 		}
 	}
+	return 0;
+}
+
+/* The reconstruction error over all rows of x, from the layer's output as
+ * the evaluator just computed it (the pre-activations: it saves an sgemm
+ * over all the samples), else from scratch; *out, or an error. */
+static int measure(const ev_ctx *c, const ev_layer *l, ae_layer *a, const float *x, size_t rows,
+                   size_t batch, const char *when, double *out)
+{
+	const ev_value *z = &c->values[l->out_value];
+	size_t zrow = a->conv ? (size_t)(a->M * a->oh * a->ow) : a->dout;
+	bool have = z->ready && z->t.type == EV_F32 && (size_t)z->t.n == rows * zrow;
+	*out = oi__ae_loss(a, x, have ? ev_f(&z->t) : NULL, rows, batch);
+	if (*out < 0)
+		return oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
+	if (!isfinite(*out))
+		return oi__fail(OI_EINVALID, "the reconstruction error became %g %s", *out, when);
+	return 0;
+}
+
+/* Train the layer: its error before, the epochs, its weights back into the
+ * model, the layer run again, its error after. */
+static int train_layer(ae_pass *s, const ev_layer *l, ae_layer *a, const ae_site *st,
+                       oi_layer_report *lr)
+{
+	ev_ctx *c = s->c;
+	int rc = move_weights(c, l, a, st, true);
+	if (rc)
+		return rc;
 	const ev_tensor *x = &c->values[st->x].t;
-	size_t rows = (size_t)x->n / a->din;
-	if (rows < s->p->o.batch)
+	size_t rows = (size_t)x->n / a->din, batch = s->p->o.batch;
+	if (rows < batch)
 		return oi__fail(OI_EINVALID, "%s: autoencoder: layer '%s' has %zu samples, fewer than one "
-		                "batch of %zu", c->m->path, lr->node, rows, s->p->o.batch);
+		                "batch of %zu", c->m->path, lr->node, rows, batch);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	openblas_set_num_threads((int)c->threads);
-	int rc = oi__ae_train(a, ev_f(x), rows, &s->p->o, s->o->seed, lr->node, &lr->loss_before,
-	                      &lr->loss_after, on_epoch, s);
+	rc = measure(c, l, a, ev_f(x), rows, batch, "before training", &lr->loss_before);
+	if (!rc) {
+		on_epoch(s, 0, lr->loss_before);
+		rc = oi__ae_train(a, ev_f(x), rows, &s->p->o, s->o->seed, lr->node, on_epoch, s);
+	}
 	openblas_set_num_threads(1);
+	if (!rc)
+		rc = move_weights(c, l, a, st, false);
+	if (!rc)
+		rc = oi__pretrain_run_layer(c, l);
+	if (!rc && !c->stop_msg[0]) {
+		char when[64];
+		snprintf(when, sizeof when, "after epoch %u", s->p->o.epochs);
+		openblas_set_num_threads((int)c->threads);
+		rc = measure(c, l, a, ev_f(x), rows, batch, when, &lr->loss_after);
+		openblas_set_num_threads(1);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	lr->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 	lr->iterations = s->p->o.epochs;
-	if (rc) {
-		if (rc == OI_EINVALID) {
-			char why[400];
-			snprintf(why, sizeof why, "%s", oi_last_error());
-			rc = oi__fail(OI_EINVALID, "%s: autoencoder: layer '%s' (%s): %s", c->m->path,
-			              lr->node, lr->op, why);
-		}
-		return rc;
+	if (rc == OI_EINVALID) {
+		char why[400];
+		snprintf(why, sizeof why, "%s", oi_last_error());
+		rc = oi__fail(OI_EINVALID, "%s: autoencoder: layer '%s' (%s): %s", c->m->path, lr->node,
+		              lr->op, why);
 	}
-	for (size_t i = 0; i < a->nw; i++) {
-		size_t dst = i;
-		if (!a->conv && st->trans_w)
-			dst = (i % a->dout) * a->din + i / a->dout;
-		w->values[dst] = a->w[i];
-	}
-	w->scale = 1.0;
-	w->changed = true;
-	oi__ev_weight_refresh(w, a->nw);
-	if (bw) {
-		for (size_t i = 0; i < nb; i++)
-			bw->values[i] = a->b[i];
-		bw->scale = 1.0;
-		bw->changed = true;
-		oi__ev_weight_refresh(bw, nb);
-	}
-	return 0;
+	return rc;
 }
 
 /* Why a layer is not trained (a report status), or NULL; sets a and st. */
@@ -882,8 +925,6 @@ static int pass_layer(ae_pass *s, const ev_layer *l, bool last)
 		if (!rc)
 			rc = train_layer(s, l, &a, &st, lr);
 		oi__ae_free(&a);
-		if (!rc)
-			rc = oi__pretrain_run_layer(c, l);
 		if (rc || c->stop_msg[0])
 			return rc;
 		status = "done";

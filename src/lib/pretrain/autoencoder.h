@@ -45,9 +45,14 @@ void oi__ae_free(ae_layer *a);
 double oi__ae_step(ae_layer *a, const float *x, const float *xn, size_t rows, bool grad);
 /* One optimizer step from the gradients in gw, gb, gc. */
 void oi__ae_update(ae_layer *a, const ae_opts *o);
-/* Train on rows of x (epochs of shuffled minibatches, masking noise, from
- * seed and name); the error over all rows before and after. */
+/* The mean squared error of rebuilding the rows of x, clean, over all of
+ * them (in chunks of at least batch); z, when not NULL, holds their
+ * pre-activations (rows of dout, or M×oh×ow), which saves the encoder's
+ * sgemm. -1 when out of memory. */
+double oi__ae_loss(ae_layer *a, const float *x, const float *z, size_t rows, size_t batch);
+/* Train on rows of x: epochs of shuffled minibatches with masking noise,
+ * from seed and name; fn gets each epoch's mean error (epochs from 1). */
 int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uint64_t seed,
-                 const char *name, double *before, double *after, ae_progress_fn fn, void *user);
+                 const char *name, ae_progress_fn fn, void *user);
 
 #endif
