@@ -197,6 +197,11 @@ int main(void)
 		snprintf(what, sizeof what, "conv 2x5x6 -> 3, 3x2 %s", names[k]);
 		fails += check(&c, 3, what);
 		fails += check_loss_z(&c, 1100, what);
+		/* the minibatch in sgemms of 2 samples, then 1 */
+		c.conv_chunk = 2;
+		snprintf(what, sizeof what, "conv 2x5x6 -> 3, 3x2 %s, chunks of 2", names[k]);
+		fails += check(&c, 3, what);
+		fails += check_loss_z(&c, 1100, what);
 		oi__ae_free(&c);
 	}
 	fails += check_update(true) + check_update(false);

@@ -167,8 +167,8 @@ static float *grow(float **buf, size_t *cap, size_t n)
 }
 
 typedef struct ae_scratch {
-	float *z, *h, *r, *dh, *col, *colr, *dcol;
-	size_t cz, ch, cr, cdh, ccol, ccolr, cdcol;
+	float *h, *r, *dh, *col;
+	size_t ch, cr, cdh, ccol;
 } ae_scratch;
 
 static void scratch_free(ae_layer *a)
@@ -176,13 +176,10 @@ static void scratch_free(ae_layer *a)
 	ae_scratch *s = a->scratch;
 	if (!s)
 		return;
-	free(s->z);
 	free(s->h);
 	free(s->r);
 	free(s->dh);
 	free(s->col);
-	free(s->colr);
-	free(s->dcol);
 	free(s);
 	a->scratch = NULL;
 }
@@ -209,6 +206,32 @@ static void sum_rows(float *g, const float *d, size_t rows, size_t n)
 	for (size_t i = 0; i < rows; i++)
 		for (size_t j = 0; j < n; j++)
 			g[j] += d[i * n + j];
+}
+
+/* One row's error e = r + c - x: r becomes k·e, returns Σ e² (four sums, so
+ * that the additions do not wait on each other). */
+static double residual(float *r, const float *x, const float *c, size_t n, float k)
+{
+	double l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+	size_t j = 0;
+	for (; j + 4 <= n; j += 4) {
+		float e0 = r[j] + c[j] - x[j], e1 = r[j + 1] + c[j + 1] - x[j + 1];
+		float e2 = r[j + 2] + c[j + 2] - x[j + 2], e3 = r[j + 3] + c[j + 3] - x[j + 3];
+		l0 += (double)e0 * e0;
+		l1 += (double)e1 * e1;
+		l2 += (double)e2 * e2;
+		l3 += (double)e3 * e3;
+		r[j] = k * e0;
+		r[j + 1] = k * e1;
+		r[j + 2] = k * e2;
+		r[j + 3] = k * e3;
+	}
+	for (; j < n; j++) {
+		float e = r[j] + c[j] - x[j];
+		l0 += (double)e * e;
+		r[j] = k * e;
+	}
+	return (l0 + l1) + (l2 + l3);
 }
 
 /* Dense: x B×din (row-major), w din×dout. Z = xn·W + b (or zg, given),
@@ -238,11 +261,7 @@ static double dense_step(ae_layer *a, const float *x, const float *xn, const flo
 	double loss = 0;
 	float k = 2.0f / ((float)B * (float)a->din);
 	for (size_t i = 0; i < B; i++)
-		for (size_t j = 0; j < a->din; j++) {
-			float e = r[i * a->din + j] + a->c[j] - x[i * a->din + j];
-			loss += (double)e * e;
-			r[i * a->din + j] = k * e; /* r becomes dR */
-		}
+		loss += residual(r + i * a->din, x + i * a->din, a->c, a->din, k);
 	loss /= (double)B * (double)a->din;
 	if (!grad || zg)
 		return loss;
@@ -251,20 +270,31 @@ static double dense_step(ae_layer *a, const float *x, const float *xn, const flo
 	            dout, 0.0f, dh, dout);
 	act_backward(a, z, h, dh, z, nout); /* z becomes dZ */
 	sum_rows(a->gb, z, B, a->dout);
-	memcpy(r + nin, xn, nin * sizeof *r);
+	if (xn != r + nin) /* the trainer masks straight into it */
+		memcpy(r + nin, xn, nin * sizeof *r);
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, din, dout, 2 * b, 1.0f, r, din, h, dout,
 	            0.0f, a->gw, dout);
 	return loss;
 }
 
-/* One sample's columns: row (c, i, j), column output position. */
-static void im2col(const ae_layer *a, const float *x, float *col)
+/* Where the trainer puts a dense minibatch's noisy rows: the second half of
+ * the rows the weight gradient's sgemm reads (dense_step copies none). */
+static float *noisy_rows(ae_layer *a, size_t B, float *fallback)
 {
-	int64_t P = a->oh * a->ow;
+	ae_scratch *s = scratch(a);
+	if (a->conv || !s || !grow(&s->r, &s->cr, 2 * B * a->din))
+		return fallback;
+	return s->r + B * a->din;
+}
+
+/* One sample's columns: row (c, i, j), column output position; rows ld
+ * apart (the columns of several samples side by side). */
+static void im2col(const ae_layer *a, const float *x, float *col, size_t ld)
+{
 	for (int64_t ch = 0; ch < a->C; ch++)
 		for (int64_t i = 0; i < a->kh; i++)
 			for (int64_t j = 0; j < a->kw; j++) {
-				float *dst = col + ((ch * a->kh + i) * a->kw + j) * P;
+				float *dst = col + (size_t)((ch * a->kh + i) * a->kw + j) * ld;
 				for (int64_t oy = 0; oy < a->oh; oy++) {
 					int64_t y = oy * a->sh - a->ph + i * a->dh;
 					for (int64_t ox = 0; ox < a->ow; ox++) {
@@ -277,14 +307,13 @@ static void im2col(const ae_layer *a, const float *x, float *col)
 }
 
 /* im2col's adjoint: the columns summed back into an image (ConvTranspose). */
-static void col2im(const ae_layer *a, const float *col, float *x)
+static void col2im(const ae_layer *a, const float *col, size_t ld, float *x)
 {
-	int64_t P = a->oh * a->ow;
 	memset(x, 0, (size_t)(a->C * a->H * a->W) * sizeof *x);
 	for (int64_t ch = 0; ch < a->C; ch++)
 		for (int64_t i = 0; i < a->kh; i++)
 			for (int64_t j = 0; j < a->kw; j++) {
-				const float *src = col + ((ch * a->kh + i) * a->kw + j) * P;
+				const float *src = col + (size_t)((ch * a->kh + i) * a->kw + j) * ld;
 				for (int64_t oy = 0; oy < a->oh; oy++) {
 					int64_t y = oy * a->sh - a->ph + i * a->dh;
 					if (y < 0 || y >= a->H)
@@ -298,67 +327,101 @@ static void col2im(const ae_layer *a, const float *col, float *x)
 			}
 }
 
-/* Conv (group 1), one sample at a time: cols = im2col(xn), Z = W·cols + b
- * (or zg, given: B×M×P), H = f(Z), R = col2im(Wᵀ·H) + c. W is M×K,
- * K = C·kh·kw (the ONNX layout). */
+/* Samples a conv sgemm takes at a time: all of the minibatch, or as many as
+ * keep the columns (2·K·P floats a sample) near 16 MB. */
+static size_t conv_chunk(const ae_layer *a, size_t B)
+{
+	size_t per = 2 * (size_t)(a->C * a->kh * a->kw) * (size_t)(a->oh * a->ow);
+	size_t n = a->conv_chunk ? a->conv_chunk : ((size_t)1 << 22) / (per ? per : 1);
+	return n < 1 ? 1 : n > B ? B : n;
+}
+
+/* The error of S samples (rows of img in x), from their pre-activations in
+ * h's second half (M rows of N = S·P, ld 2N): H = f(Z) into its first half,
+ * cols' first half = Wᵀ·H, R = col2im(cols) + c; r becomes k·(R - x), the
+ * gradient of the loss in R. */
+static double conv_decode(ae_layer *a, const float *x, float *h, float *col, float *r, size_t S,
+                          float k)
+{
+	int M = (int)a->M, K = (int)(a->C * a->kh * a->kw);
+	size_t P = (size_t)(a->oh * a->ow), N = S * P, hw = (size_t)(a->H * a->W);
+	for (size_t m = 0; m < (size_t)M; m++)
+		act_forward(a, h + m * 2 * N + N, h + m * 2 * N, N);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)N, M, 1.0f, a->w, K, h,
+	            (int)(2 * N), 0.0f, col, (int)(2 * N));
+	double loss = 0;
+	for (size_t n = 0; n < S; n++) {
+		float *rn = r + n * a->din;
+		col2im(a, col + n * P, 2 * N, rn);
+		for (size_t ch = 0; ch < (size_t)a->C; ch++)
+			for (size_t q = ch * hw; q < (ch + 1) * hw; q++) {
+				float e = rn[q] + a->c[ch] - x[n * a->din + q];
+				loss += (double)e * e;
+				rn[q] = k * e;
+			}
+	}
+	return loss;
+}
+
+/* Conv (group 1), chunks of S samples side by side: cols = im2col(xn)
+ * (K×N, N = S·P, K = C·kh·kw), Z = W·cols + b (or zg, given: B×M×P),
+ * H = f(Z), R = col2im(Wᵀ·H) + c. W is M×K (the ONNX layout). As for a
+ * dense layer, the weight's two gradient shares, H·dcolsᵀ and dZ·colsᵀ,
+ * are one sgemm of depth 2N: cols and dcols side by side, and H and dZ. */
 static double conv_step(ae_layer *a, const float *x, const float *xn, const float *zg, size_t B,
                         bool grad)
 {
 	ae_scratch *s = scratch(a);
-	int M = (int)a->M, K = (int)(a->C * a->kh * a->kw), P = (int)(a->oh * a->ow);
-	size_t img = a->din, mp = (size_t)M * (size_t)P, kp = (size_t)K * (size_t)P;
-	if (!s || !grow(&s->z, &s->cz, mp) || !grow(&s->h, &s->ch, mp) || !grow(&s->r, &s->cr, img) ||
-	    !grow(&s->dh, &s->cdh, mp) || !grow(&s->col, &s->ccol, kp) ||
-	    !grow(&s->colr, &s->ccolr, kp) || !grow(&s->dcol, &s->cdcol, kp))
+	int M = (int)a->M, K = (int)(a->C * a->kh * a->kw);
+	size_t P = (size_t)(a->oh * a->ow), S = conv_chunk(a, B), N = S * P, img = a->din;
+	if (!s || !grow(&s->h, &s->ch, 2 * (size_t)M * N) || !grow(&s->dh, &s->cdh, (size_t)M * N) ||
+	    !grow(&s->col, &s->ccol, 2 * (size_t)K * N) || !grow(&s->r, &s->cr, S * img))
 		return -1;
 	grad = grad && !zg;
 	if (grad) {
-		memset(a->gw, 0, a->nw * sizeof *a->gw);
 		memset(a->gb, 0, (size_t)M * sizeof *a->gb);
 		memset(a->gc, 0, (size_t)a->C * sizeof *a->gc);
 	}
 	double loss = 0;
 	float k = 2.0f / ((float)B * (float)img);
-	int64_t hw = a->H * a->W;
-	for (size_t n = 0; n < B; n++) {
-		const float *xc = x + n * img;
-		if (zg) {
-			act_forward(a, zg + n * mp, s->h, mp);
-		} else {
-			im2col(a, xn + n * img, s->col);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, P, K, 1.0f, a->w, K, s->col,
-			            P, 0.0f, s->z, P);
-			for (int m = 0; m < M; m++)
-				for (int p = 0; p < P; p++)
-					s->z[(size_t)m * (size_t)P + (size_t)p] += a->b[m];
-			act_forward(a, s->z, s->h, mp);
-		}
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, M, 1.0f, a->w, K, s->h, P,
-		            0.0f, s->colr, P);
-		col2im(a, s->colr, s->r);
-		for (int64_t ch = 0; ch < a->C; ch++)
-			for (int64_t q = 0; q < hw; q++) {
-				size_t i = (size_t)(ch * hw + q);
-				float e = s->r[i] + a->c[ch] - xc[i];
-				loss += (double)e * e;
-				s->r[i] = k * e;
-				if (grad)
-					a->gc[ch] += s->r[i];
+	for (size_t n0 = 0; n0 < B; n0 += S) {
+		size_t sn = B - n0 < S ? B - n0 : S, nn = sn * P, ld = 2 * nn;
+		float *h = s->h, *z = s->h + nn, *col = s->col + nn, *dcol = s->col;
+		for (size_t n = 0; n < sn; n++) {
+			if (zg) {
+				for (size_t m = 0; m < (size_t)M; m++)
+					memcpy(z + m * ld + n * P, zg + ((n0 + n) * (size_t)M + m) * P,
+					       P * sizeof *z);
+			} else {
+				im2col(a, xn + (n0 + n) * img, col + n * P, ld);
 			}
+		}
+		if (!zg) {
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)nn, K, 1.0f, a->w, K,
+			            col, (int)ld, 0.0f, z, (int)ld);
+			for (size_t m = 0; m < (size_t)M; m++)
+				for (size_t q = 0; q < nn; q++)
+					z[m * ld + q] += a->b[m];
+		}
+		loss += conv_decode(a, x + n0 * img, h, dcol, s->r, sn, k);
 		if (!grad)
 			continue;
-		im2col(a, s->r, s->dcol);
-		/* dH = W·dcols; decoder's share of dW = H·dcolsᵀ */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, P, K, 1.0f, a->w, K, s->dcol, P,
-		            0.0f, s->dh, P);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, P, 1.0f, s->h, P, s->dcol, P,
-		            1.0f, a->gw, K);
-		act_backward(a, s->z, s->h, s->dh, s->dh, mp);
-		for (int m = 0; m < M; m++)
-			for (int p = 0; p < P; p++)
-				a->gb[m] += s->dh[(size_t)m * (size_t)P + (size_t)p];
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, P, 1.0f, s->dh, P, s->col, P,
-		            1.0f, a->gw, K);
+		for (size_t n = 0; n < sn; n++) {
+			const float *rn = s->r + n * img;
+			for (size_t ch = 0; ch < (size_t)a->C; ch++)
+				for (size_t q = 0; q < (size_t)(a->H * a->W); q++)
+					a->gc[ch] += rn[ch * (size_t)(a->H * a->W) + q];
+			im2col(a, rn, dcol + n * P, ld);
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)nn, K, 1.0f, a->w, K, dcol,
+		            (int)ld, 0.0f, s->dh, (int)nn);
+		for (size_t m = 0; m < (size_t)M; m++) {
+			act_backward(a, z + m * ld, h + m * ld, s->dh + m * nn, z + m * ld, nn);
+			for (size_t q = 0; q < nn; q++)
+				a->gb[m] += z[m * ld + q];
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, (int)ld, 1.0f, h, (int)ld,
+		            s->col, (int)ld, n0 ? 1.0f : 0.0f, a->gw, K);
 	}
 	return loss / ((double)B * (double)img);
 }
@@ -526,8 +589,8 @@ static void mask(float *xn, const float *src, size_t n, oi_key key, uint64_t fir
 		return;
 	}
 	oi__uniform_n(key, first, n, 0.0, 1.0, u);
-	for (size_t f = 0; f < n; f++)
-		xn[f] = u[f] < p ? 0.0f : src[f];
+	for (size_t f = 0; f < n; f++) /* a product, not a branch: 20 % of them mispredict */
+		xn[f] = src[f] * (float)(u[f] >= p);
 }
 
 int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uint64_t seed,
@@ -546,12 +609,13 @@ int oi__ae_train(ae_layer *a, const float *x, size_t rows, const ae_opts *o, uin
 		double sum = 0;
 		for (size_t r0 = 0; r0 < rows && !rc; r0 += batch) {
 			size_t b = rows - r0 < batch ? rows - r0 : batch;
+			float *dst = noisy_rows(a, b, xn);
 			for (size_t i = 0; i < b; i++) {
 				const float *src = x + perm[r0 + i] * din;
 				memcpy(xc + i * din, src, din * sizeof *xc);
-				mask(xn + i * din, src, din, noise, (uint64_t)perm[r0 + i] * din, p.noise, u);
+				mask(dst + i * din, src, din, noise, (uint64_t)perm[r0 + i] * din, p.noise, u);
 			}
-			double l = oi__ae_step(a, xc, xn, b, true);
+			double l = oi__ae_step(a, xc, dst, b, true);
 			if (l < 0)
 				rc = oi__fail(OI_ENOMEM, "out of memory for an autoencoder");
 			else if (!isfinite(l))

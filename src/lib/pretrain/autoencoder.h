@@ -17,6 +17,7 @@ typedef struct ae_layer {
 	size_t dout;          /* dense outputs */
 	/* conv (group 1, 2-D; a 1-D conv has H = kh = 1): */
 	int64_t C, H, W, M, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+	size_t conv_chunk;    /* conv samples an sgemm takes (0: up to ~16 MB of columns) */
 	/* dense: w is din×dout; conv: M×(C·kh·kw), the ONNX layout */
 	size_t nw;
 	float *w, *b, *c;     /* weight, encoder bias, decoder bias */
