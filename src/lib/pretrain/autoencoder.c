@@ -11,8 +11,9 @@
  * layer trains: the layers below do not change meanwhile, so recomputing it
  * each epoch would give the same numbers.
  *
- * The gradients are written out by hand (ae_dense_step, ae_conv_step) over
- * OpenBLAS sgemm; tests/autoencoder checks them against finite differences. */
+ * The gradients are written out by hand (dense_step, conv_step) over
+ * OpenBLAS sgemm, a minibatch at a time; tests/autoencoder checks them
+ * against finite differences, and the optimizer against its formulas. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
