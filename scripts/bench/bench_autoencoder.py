@@ -2,7 +2,7 @@
 """scripts/bench_autoencoder.sh's work: onnxinit's autoencoder pass against the same
 greedy denoising-autoencoder pass written the usual way in PyTorch (autograd,
 nn.functional.linear with the tied weight transposed, Adam), each in its own
-process, timed in interleaved pairs; peak RSS from wait4."""
+process, timed in interleaved pairs; peak RSS from /usr/bin/time."""
 import argparse, gzip, os, statistics, subprocess, sys, time
 
 import numpy as np
@@ -41,14 +41,22 @@ def idx(path):
     return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
-def timed(cmd, env=None):
+def timed(cmd, env=None, work='.'):
+    """Seconds and peak RSS (MiB) of cmd. The RSS comes from /usr/bin/time, a
+    small parent: Linux carries the forking process's high-water mark (this
+    script's, with torch loaded) into the child's ru_maxrss across exec."""
+    rss = os.path.join(work, 'rss')
+    wrap = ['/usr/bin/time', '-f', '%M', '-o', rss] if os.path.exists('/usr/bin/time') else []
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen(wrap + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, ru = os.wait4(p.pid, 0)
     dt = time.perf_counter() - t0
     err = p.stderr.read().decode()
     if os.waitstatus_to_exitcode(status):
         sys.exit('failed: %s\n%s' % (' '.join(cmd), err))
+    if wrap:
+        with open(rss) as f:
+            return dt, int(f.read().split()[-1]) / 1024.0
     return dt, ru.ru_maxrss / 1024.0
 
 
@@ -81,8 +89,8 @@ def main():
             ours.append(timed([a.onnxinit, 'init', model, '-o', os.path.join(a.work, 'o.onnx'),
                                '-q', '--scheme', 'keep', '--threads', str(th), '--pretrain',
                                'autoencoder(epochs=5,lr=0.001,batch=64,noise=0.2)', '--data',
-                               data, '--data-scale', '0.00392156862745098'], env))
-            theirs.append(timed(['/usr/bin/python3', ref, data, str(th)], env))
+                               data, '--data-scale', '0.00392156862745098'], env, a.work))
+            theirs.append(timed(['/usr/bin/python3', ref, data, str(th)], env, a.work))
         for who, r in (('onnxinit', ours), ('pytorch', theirs)):
             t = [x[0] for x in r]
             print('%-8d %-10s %9.2f %9.2f %9.0f' % (th, who, min(t), statistics.median(t),
