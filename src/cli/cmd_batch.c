@@ -690,6 +690,7 @@ typedef struct worker_ctx {
 	pending p[GROUP_MODELS];
 	size_t n;
 	uint64_t bytes;
+	char *made;             /* the folder of the last output, known to be there */
 } worker_ctx;
 
 /* The job's result, once its output is committed (or not). */
@@ -707,13 +708,34 @@ static void saved(batch *b, job *j, oi_model *m, int rc)
 		j->sha[0] = 0;
 }
 
+/* The folder of an output, made if need be: the models come sorted, so
+ * most share the previous one's, and need neither a stat nor a mkdir. */
+static int output_folder(worker_ctx *w, const char *output)
+{
+	const char *slash = strrchr(output, '/');
+	size_t n = slash ? (size_t)(slash - output) : 0;
+	if (!n || (w->made && strlen(w->made) == n && !strncmp(w->made, output, n)))
+		return 0;
+	char *dir = strndup(output, n);
+	if (!dir)
+		return -1;
+	struct stat st;
+	if ((stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) && make_dirs_for(output) != 0) {
+		free(dir);
+		return -1;
+	}
+	free(w->made);
+	w->made = dir;
+	return 0;
+}
+
 /* Save j's model, alone or into the worker's group (then p is pending):
  * whether it was put into the group. */
 static bool save_job(worker_ctx *w, job *j, oi_model *m, pending *p)
 {
 	batch *b = w->b;
 	const batch_opts *o = b->o;
-	if (!o->in_place && make_dirs_for(j->output) != 0) {
+	if (!o->in_place && output_folder(w, j->output) != 0) {
 		fail(j, "%s: cannot create its folder: %s", j->output, strerror(errno));
 		return false;
 	}
@@ -910,6 +932,7 @@ static void *worker(void *arg)
 	/* what is written is committed, even after a signal */
 	commit_group(w);
 	oi_commit_group_free(w->group);
+	free(w->made);
 	free(w);
 	return NULL;
 }

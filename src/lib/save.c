@@ -166,7 +166,17 @@ static int make_parents(const char *base, const char *rel)
 	if (!p)
 		return OI_ENOMEM;
 	size_t skip = strlen(base) + 1;
-	for (char *s = p + skip; (s = strchr(s, '/')); s++) {
+	/* most often they are there: one stat, not a failing mkdir each */
+	char *last = strrchr(p + skip, '/');
+	struct stat st;
+	if (last) {
+		*last = 0;
+		bool there = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+		*last = '/';
+		if (there)
+			last = NULL;
+	}
+	for (char *s = p + skip; last && (s = strchr(s, '/')); s++) {
 		*s = 0;
 		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
 			int rc = oi__fail(OI_EIO, "cannot create folder %s: %s", p, strerror(errno));
