@@ -213,9 +213,9 @@ enum {
 	/* Let a node read a name nothing defines (a warning instead of an error):
 	 * for looking at a broken model; such a model is not fit to rewrite. */
 	OI_OPEN_LENIENT = 1u << 0,
-	/* Read the model into memory instead of mapping it, and generate each
-	 * tensor whole before writing it: the same bytes as the streaming path,
-	 * in more memory; for files that cannot be mapped. */
+	/* Read the model into memory instead of mapping it: the same bytes as
+	 * the mapped path (values generated in the same chunks), in more
+	 * memory; for files that cannot be mapped. */
 	OI_OPEN_IN_MEMORY = 1u << 1
 };
 typedef struct oi_open_options {

@@ -844,7 +844,7 @@ static int payload_edits(oi_model *m, save_bufs *b, unsigned threads)
 	int rc = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
 		oi_tensor *t = &m->tensors[i];
-		b->pcs[i] = (oi_fill_ctx){ t, threads, m->in_memory };
+		b->pcs[i] = (oi_fill_ctx){ t, threads };
 		if (t->info.action == OI_ACTION_KEEP || t->info.storage == OI_STORAGE_EXTERNAL)
 			continue;
 		const oi_tensor_rec *r = &m->scan.tensors[t->rec];
