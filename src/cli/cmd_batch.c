@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,7 @@ typedef struct batch {
 	FILE *manifest;
 	int manifest_errno;   /* its first write error (said once) */
 	unsigned workers;
+	size_t group_models;  /* the most models a worker's group holds */
 	pthread_mutex_t lock; /* the rules cache, stdout, the counts, the manifest */
 	atomic_size_t next;
 	atomic_bool stop;
@@ -680,9 +682,16 @@ typedef struct pending {
 
 /* Each worker commits its saves in groups: one sync for many models instead
  * of one per file. A group holds at most this many models or bytes of
- * input (each one open until the commit). */
+ * input (each one open until the commit), fewer with many workers (see
+ * group_size). */
 enum { GROUP_MODELS = 32 };
 #define GROUP_BYTES (64u << 20)
+/* What a model waiting in a group holds: its file, its temporary, and
+ * room for a data file or two. */
+enum { FDS_PER_PENDING = 4 };
+/* The temporaries the signal handlers can remove (diagnostics.c holds 256):
+ * the groups' share. */
+enum { TEMPS_FOR_GROUPS = 192 };
 
 typedef struct worker_ctx {
 	batch *b;
@@ -926,7 +935,7 @@ static void *worker(void *arg)
 		/* a duplicate is decided before the run */
 		if (j->status || !run_job(w, j))
 			finish_job(b, j);
-		else if (w->n == GROUP_MODELS || w->bytes >= GROUP_BYTES)
+		else if (w->n >= b->group_models || w->bytes >= GROUP_BYTES)
 			commit_group(w);
 	}
 	/* what is written is committed, even after a signal */
@@ -952,6 +961,22 @@ static int open_outputs(batch *b)
 	return EXIT_OK;
 }
 
+/* The models a worker's group may hold: the open files of every worker's
+ * group within the process's limit, their temporaries within what the
+ * signal handlers track. */
+static size_t group_size(unsigned workers)
+{
+	struct rlimit rl;
+	size_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+		             ? (size_t)rl.rlim_cur
+		             : 1024;
+	size_t w = workers ? workers : 1;
+	size_t n = fds > 128 ? (fds - 128) / (w * FDS_PER_PENDING) : 1;
+	if (n > TEMPS_FOR_GROUPS / w)
+		n = TEMPS_FOR_GROUPS / w;
+	return n < 1 ? 1 : n > GROUP_MODELS ? GROUP_MODELS : n;
+}
+
 /* The models on -j workers, this thread one of them. */
 static void run_workers(batch *b)
 {
@@ -963,6 +988,7 @@ static void run_workers(batch *b)
 		b->o->init.threads = b->workers && cores > 0 && (unsigned)cores > b->workers
 		                             ? (unsigned)cores / b->workers
 		                             : 1;
+	b->group_models = group_size(b->workers);
 	pthread_mutex_init(&b->lock, NULL);
 	b->start = now_s();
 	if (!b->o->init.dry)
