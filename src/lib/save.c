@@ -1,6 +1,7 @@
 /* Saving: the input's bytes with new payloads spliced in, streamed to
- * temporaries beside the targets and fsynced. A data file that changes gets
- * a name no file had (or a stale one's), so the model's rename is the one
+ * temporaries beside the targets and fsynced (or, in a commit group, synced
+ * with the group's other saves at once). A data file that changes gets a
+ * name no file had (or a stale one's), so the model's rename is the one
  * step that commits the model with its data. */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,8 +110,7 @@ typedef struct out_refs {
 
 typedef struct save_ctx {
 	oi_model *m;
-	oi_save_options o;
-	const oi_save_options *opts; /* &o */
+	oi_save_options o;   /* the caller's, as given */
 	const char *path;    /* path_own */
 	char *path_own;
 	char *out_dir;
@@ -155,8 +155,8 @@ static bool same_place(const char *a, const char *b)
 
 static void on_temp(const save_ctx *c, const char *path, int created)
 {
-	if (c->opts->on_temp)
-		c->opts->on_temp(path, created, c->opts->userdata);
+	if (c->o.on_temp)
+		c->o.on_temp(path, created, c->o.userdata);
 }
 
 /* Create the folders of a relative location below base. */
@@ -632,7 +632,7 @@ static int write_external(save_ctx *c, size_t fi, oi_fill_ctx *pcs, const char *
 		static const oi_scan no_spans;
 		oi_sink sink;
 		rc = oi__sink_init_fd(&sink, d->tmp.fd, c->path);
-		sink.cancel = c->opts->cancel;
+		sink.cancel = c->o.cancel;
 		sink.src_path = m->path;
 		sink.src_loc = e->location;
 		if (!rc)
@@ -689,7 +689,7 @@ static int write_moved(save_ctx *c, const bool *moved, oi_fill_ctx *pcs, data_ou
 	oi_model *m = c->m;
 	oi_sink sink;
 	int rc = oi__sink_init_fd(&sink, d->tmp.fd, c->path);
-	sink.cancel = c->opts->cancel;
+	sink.cancel = c->o.cancel;
 	sink.src_path = m->path;
 	static const uint8_t zeros[EXT_ALIGN];
 	uint64_t off = 0;
@@ -937,7 +937,7 @@ static int write_model(save_ctx *c, save_bufs *b)
 		return rc;
 	oi_sink sink;
 	rc = oi__sink_init_fd(&sink, c->model_tmp.fd, c->path);
-	sink.cancel = c->opts->cancel;
+	sink.cancel = c->o.cancel;
 	sink.src_path = m->path;
 	if (!rc)
 		rc = oi__splice(m->map, m->size, src_fd, &m->scan, b->edits, b->n_edits, &sink, NULL);
@@ -1152,7 +1152,6 @@ static int ctx_new(save_ctx **out, oi_model *m, const char *path, const oi_save_
 		return OI_ENOMEM;
 	c->m = m;
 	c->o = *o;
-	c->opts = &c->o;
 	c->model_tmp.fd = -1;
 	c->path_own = oi__strdup(path);
 	c->path = c->path_own;
