@@ -684,7 +684,7 @@ typedef struct pending {
  * of one per file. A group holds at most this many models or bytes of
  * input (each one open until the commit), fewer with many workers (see
  * group_size). */
-enum { GROUP_MODELS = 32 };
+enum { GROUP_MODELS = 128 };
 #define GROUP_BYTES (64u << 20)
 /* What a model waiting in a group holds: its file, its temporary, and
  * room for a data file or two. */
