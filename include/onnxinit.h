@@ -213,9 +213,9 @@ enum {
 	/* Let a node read a name nothing defines (a warning instead of an error):
 	 * for looking at a broken model; such a model is not fit to rewrite. */
 	OI_OPEN_LENIENT = 1u << 0,
-	/* Read the model into memory instead of mapping it, and generate each
-	 * tensor whole before writing it: the same bytes as the streaming path,
-	 * in more memory; for files that cannot be mapped. */
+	/* Read the model into memory instead of mapping it: the same bytes as
+	 * the mapped path (values generated in the same chunks), in more
+	 * memory; for files that cannot be mapped. */
 	OI_OPEN_IN_MEMORY = 1u << 1
 };
 typedef struct oi_open_options {
@@ -450,7 +450,9 @@ OI_EXTERN uint64_t oi_derive_seed(uint64_t seed, const char *text);
  *  reported as one until just before that rename. */
 typedef void (*oi_temp_callback)(const char *path, int created, void *userdata);
 
-#define OI_SAVE_OPTIONS_VERSION 2
+typedef struct oi_commit_group oi_commit_group;
+
+#define OI_SAVE_OPTIONS_VERSION 3
 /** Save flags. */
 enum {
 	/* The output may replace the files the model was read from (in-place). */
@@ -475,9 +477,13 @@ typedef struct oi_save_options {
 	 * 64). Never changes the bytes. (Since version 2; a version 1 struct,
 	 * which ends before it, is still accepted.) */
 	unsigned threads;
+	/* if set, the save writes its files into this group and returns; the
+	 * group's oi_commit_group_commit() syncs and commits them (see there).
+	 * (Since version 3; a version 2 struct ends before it.) */
+	oi_commit_group *group;
 } oi_save_options;
 #ifdef __cplusplus
-#define OI_SAVE_OPTIONS_INIT { OI_SAVE_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0 }
+#define OI_SAVE_OPTIONS_INIT { OI_SAVE_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0, NULL }
 #else
 #define OI_SAVE_OPTIONS_INIT { .version = OI_SAVE_OPTIONS_VERSION }
 #endif
@@ -490,6 +496,8 @@ typedef struct oi_save_options {
  * fsynced; the rename of the model's is the commit: before it, path is the
  * old model with its own data, after it the new one with all of its data.
  * A save that fails, is cancelled or is killed leaves the output as it was.
+ * With opts->group, the save writes its files and returns: the group syncs
+ * and commits them (oi_commit_group_commit), many saves with one sync.
  *
  * External data keeps its layout (offsets, lengths) and goes beside path:
  * under the input's location if that name is free there (an unchanged file
@@ -526,6 +534,54 @@ typedef struct oi_save_options {
  */
 OI_EXTERN int oi_model_save(oi_model *model, const char *path,
                             const oi_save_options *opts);
+
+/* ---- committing many saves at once ------------------------------------- */
+
+/**
+ * A commit group: saves that share one sync instead of syncing each file.
+ *
+ * A save given a group (oi_save_options.group) writes its files as any save
+ * does (temporaries beside the targets, locked; data files under free names)
+ * but neither syncs nor commits them: it returns 0 once they are written,
+ * the output still as it was. oi_commit_group_commit() then, for all the
+ * saves of the group at once: syncs their files (one syncfs per file system
+ * they are on), renames the data files that replace stale ones, syncs the
+ * folders of the data files (once each), renames each model into place (the
+ * commit point of each save, as for a save without a group), and syncs each
+ * folder that received a model once (not with OI_SAVE_DEFER_DIR_SYNC). So a
+ * model is never renamed before its bytes are on disk, and each output is
+ * complete or absent whatever kills the program, as without a group; the
+ * cost is one sync for many models. A save with OI_SAVE_NO_FSYNC in a group
+ * is committed without syncing anything.
+ *
+ * Until the group is committed or freed, a model saved into it must be
+ * neither freed nor saved again (the commit still reads it), and the save's
+ * on_temp callback and userdata stay in use. A group is used by one thread
+ * at a time; different groups may be used from different threads at once.
+ */
+OI_EXTERN int oi_commit_group_new(oi_commit_group **group);
+
+/** Called by oi_commit_group_commit() once per save of the group, in the
+ *  order of the saves: the save's path, its result (0: the output is the
+ *  new model with its data; else the output is as it was and
+ *  oi_last_error() says why, while the callback runs), and the userdata of
+ *  the save's options. */
+typedef void (*oi_commit_callback)(const char *path, int rc, void *userdata);
+
+/** Commit every save of the group (see oi_commit_group_new), calling done
+ *  (may be NULL) with each one's result; the group is then empty, its
+ *  models free to be freed or saved again. Returns 0 if every save was
+ *  committed, else the first failure's code (and oi_last_error() its
+ *  message); the saves that did not fail are committed all the same. */
+OI_EXTERN int oi_commit_group_commit(oi_commit_group *group, oi_commit_callback done);
+
+/** The saves waiting in the group. */
+OI_EXTERN size_t oi_commit_group_size(const oi_commit_group *group);
+
+/** Free the group (NULL: nothing). Saves not yet committed are abandoned:
+ *  their temporaries and data files are removed, their outputs stay as they
+ *  were. */
+OI_EXTERN void oi_commit_group_free(oi_commit_group *group);
 
 /** Set after a save that had to move tensors to external data because the
  *  model would have passed protobuf's 2 GiB limit: the data file's name;

@@ -19,6 +19,7 @@
 #   py-uniform py-normal  scripts/bench/py_reinit.py (python3-onnx + numpy): onnx.load, every
 #                         2-D weight drawn by numpy, onnx.save
 #   torch-normal          the same with torch.nn.init.kaiming_normal_ (--lib torch)
+#   normal-inmem          normal with --in-memory (the model read into memory, not mapped)
 # Checks (outside the timing): --threads 1 and --in-memory outputs byte-identical to the
 # default's (uniform and normal); onnxinit's uniform output holds kaiming_uniform weights.
 # Environment: BENCH_DIR, PYTHON (default /usr/bin/python3: python3-onnx, numpy, torch),
@@ -72,7 +73,7 @@ trap 'rm -rf "$work"' EXIT
 
 init=("$onnxinit" init "$model" --no-provenance -o "$work/out.onnx")
 py=("$python" "$root/scripts/bench/py_reinit.py" "$model" "$work/out.onnx")
-labels=(cp floor-scalar floor-vector uniform normal trunc auto py-uniform py-normal)
+labels=(cp floor-scalar floor-vector uniform normal trunc auto py-uniform py-normal normal-inmem)
 [[ "$torch" == yes ]] && labels+=(torch-normal)
 run_cmd() {
     case "$1" in
@@ -81,6 +82,7 @@ run_cmd() {
         floor-vector) "$floor" philox-vector "$numel" "$(nproc)" ;;
         uniform) "${init[@]}" --scheme kaiming_uniform ;;
         normal) "${init[@]}" --scheme kaiming_normal ;;
+        normal-inmem) "${init[@]}" --scheme kaiming_normal --in-memory ;;
         trunc) "${init[@]}" --scheme trunc_normal ;;
         auto) "${init[@]}" --scheme auto ;;
         py-uniform) "${py[@]}" ;;
@@ -121,13 +123,13 @@ echo
 printf '%-13s %8s %8s  %-16s %-16s %-16s\n' contender "min s" "median s" "/ py same dist" "/ (cp+floor)" "/ uniform"
 for l in "${labels[@]}"; do
     read -r mn md <<< "$(stat_of "$l")"
-    case "$l" in normal|trunc|auto|torch-normal) ref_min=$pn_min ref_med=$pn_med ;; *) ref_min=$pu_min ref_med=$pu_med ;; esac
+    case "$l" in normal|normal-inmem|trunc|auto|torch-normal) ref_min=$pn_min ref_med=$pn_med ;; *) ref_min=$pu_min ref_med=$pu_med ;; esac
     awk -v l="$l" -v mn="$mn" -v md="$md" -v rn="$ref_min" -v rd="$ref_med" \
         -v cn="$cp_min" -v cd="$cp_med" -v fn="$fl_min" -v fd="$fl_med" -v un="$un_min" -v ud="$un_med" 'BEGIN {
         printf "%-13s %8.2f %8.2f  %6.2f / %-7.2f %6.2f / %-7.2f %6.2f / %-7.2f\n", l, mn, md,
             mn / rn, md / rd, mn / (cn + fn), md / (cd + fd), mn / un, md / ud }'
 done
-echo "(ratios: min / median; normal, trunc, auto, torch-normal against py-normal, the rest against py-uniform)"
+echo "(ratios: min / median; normal, normal-inmem, trunc, auto, torch-normal against py-normal, the rest against py-uniform)"
 
 echo "checks:"
 status=0

@@ -1,42 +1,50 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): lossless round trip of a large ONNX model.
+# Benchmark (not a test): lossless round trip of a large ONNX model, contenders interleaved.
 #
-#   scripts/bench_roundtrip.sh [--size-mib N]      (default 512; 64 is quick)
+#   scripts/bench_roundtrip.sh [--size-mib N] [--rounds R]   (default 512 MiB, 5 rounds; 64 is quick)
 #
-# Compares, on one generated model of about N MiB (8 x MatMul DxD float32 +
-# Add bias + Relu, weights as raw_data initializers, fixed numpy seed):
-#   onnxinit keep   build/onnxinit init big.onnx -o out --scheme keep  --no-provenance
-#   python load+save  onnx.load(path); onnx.save(m, out)  (Debian python3-onnx)
-#   onnxinit zeros  build/onnxinit init big.onnx -o out --scheme zeros --no-provenance
-# Each is run 3 times; the median wall time and median peak RSS are printed
-# (GNU time %e and %M).  The page cache cannot be dropped reliably, so every
-# run is preceded by `cat big.onnx > /dev/null`: all tools see a warm cache.
+# On one generated model of about N MiB (8 x MatMul DxD float32 + Add bias + Relu, weights
+# as raw_data initializers, fixed numpy seed; scripts/bench/make_big_model.py), R rounds;
+# each round runs every contender once, in the same order, each after
+# `cat model > /dev/null` (warm page cache; it cannot be dropped reliably), so the ratios
+# compare runs made side by side:
+#   cp              cp --reflink=never MODEL OUT && sync OUT (the floor: onnxinit fsyncs too)
+#   keep            onnxinit init MODEL -o OUT --scheme keep --no-provenance
+#   python          scripts/bench/py_roundtrip.py: onnx.load(path); onnx.save(m, out)
+#                   (Debian python3-onnx; no fsync)
+#   zeros           onnxinit init MODEL -o OUT --scheme zeros --no-provenance
+# Printed per contender: min and median wall seconds (GNU time %e), median peak RSS
+# (%M), and the ratios (of mins / of medians) to python's and cp's times.
+# Checks (outside the timing): keep's output byte-identical to the input; python's output
+# loads and passes onnx.checker (scripts/bench/py_check_loads.py).
 #
-# The model is cached in $BENCH_DIR (default /tmp/onnxinit-bench) as
-# big-<N>MiB.onnx; the outputs are removed at the end.
+# The model is cached in $BENCH_DIR (default /tmp/onnxinit-bench) as big-<N>MiB.onnx; the
+# outputs are removed at the end.
 #
-# Environment: BENCH_DIR, PYTHON (default /usr/bin/python3, which has
-# python3-onnx), ONNXINIT (default build/onnxinit), RUNS (default 3).
+# Environment: BENCH_DIR, PYTHON (default /usr/bin/python3, which has python3-onnx),
+# ONNXINIT (default build/onnxinit).
 set -euo pipefail
 
-usage() { sed -n '3,4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 size_mib=512
+rounds=5
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --size-mib) [[ $# -ge 2 ]] || usage; size_mib="$2"; shift 2 ;;
         --size-mib=*) size_mib="${1#*=}"; shift ;;
+        --rounds) [[ $# -ge 2 ]] || usage; rounds="$2"; shift 2 ;;
         -h|--help) usage ;;
         *) echo "bench_roundtrip: unknown argument '$1'" >&2; usage ;;
     esac
 done
 [[ "$size_mib" =~ ^[1-9][0-9]*$ ]] || { echo "bench_roundtrip: --size-mib needs a positive integer" >&2; exit 2; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench_roundtrip: --rounds needs a positive integer" >&2; exit 2; }
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench_dir="${BENCH_DIR:-/tmp/onnxinit-bench}"
 python="${PYTHON:-/usr/bin/python3}"
 onnxinit="${ONNXINIT:-$root/build/onnxinit}"
-runs="${RUNS:-3}"
 gnu_time=/usr/bin/time
 
 die() { echo "bench_roundtrip: $*" >&2; exit 1; }
@@ -66,59 +74,73 @@ work="$(mktemp -d "$bench_dir/run.XXXXXX")"
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 
-# run_tool LABEL OUT CMD...: RUNS timed runs, each after a warm-up read;
-# stores "median_seconds median_rss_kib" in results[LABEL].
-declare -A results
-run_tool() {
-    local label="$1" out="$2"; shift 2
-    local i times=() rss=()
-    for ((i = 1; i <= runs; i++)); do
+out="$work/out.onnx"
+labels=(cp keep python zeros)
+# cmd_of LABEL: the contender's command in cmd
+cmd_of() {
+    case "$1" in
+        cp) cmd=(sh -c 'cp --reflink=never "$1" "$2" && sync "$2"' sh "$model" "$out") ;;
+        keep) cmd=("$onnxinit" init "$model" -o "$out" --scheme keep --no-provenance) ;;
+        python) cmd=("$python" "$root/scripts/bench/py_roundtrip.py" "$model" "$out") ;;
+        zeros) cmd=("$onnxinit" init "$model" -o "$out" --scheme zeros --no-provenance) ;;
+    esac
+}
+declare -A times rss
+echo "== $rounds rounds of ${labels[*]} (warm page cache)" >&2
+for ((r = 1; r <= rounds; r++)); do
+    for l in "${labels[@]}"; do
         rm -f "$out"
         cat "$model" > /dev/null
-        "$gnu_time" -f '%e %M' -o "$work/time" "$@" > "$work/log" 2>&1 \
-            || { cat "$work/log" >&2; die "$label failed (run $i)"; }
+        cmd_of "$l"
+        "$gnu_time" -f '%e %M' -o "$work/time" "${cmd[@]}" > "$work/log" 2>&1 \
+            || { cat "$work/log" >&2; die "$l failed (round $r)"; }
         read -r t m < "$work/time"
-        times+=("$t"); rss+=("$m")
-        echo "   $label run $i: ${t} s, $((m / 1024)) MiB" >&2
+        times[$l]+="$t "
+        rss[$l]+="$m "
+        echo "   round $r $l: ${t} s, $((m / 1024)) MiB" >&2
     done
-    results[$label]="$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p") \
-$(printf '%s\n' "${rss[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")"
-}
+done
 
-echo "== timing ($runs runs each, warm page cache)" >&2
-run_tool "onnxinit keep" "$work/keep.onnx" \
-    "$onnxinit" init "$model" -o "$work/keep.onnx" --scheme keep --no-provenance
+# --- checks -----------------------------------------------------------------------------
+rm -f "$out"
+"$onnxinit" init "$model" -o "$out" --scheme keep --no-provenance
 keep_identical=no
-cmp -s "$model" "$work/keep.onnx" && keep_identical=yes
-
-run_tool "python load+save" "$work/py.onnx" \
-    "$python" "$root/scripts/bench/py_roundtrip.py" "$model" "$work/py.onnx"
+cmp -s "$model" "$out" && keep_identical=yes
+rm -f "$out"
+"$python" "$root/scripts/bench/py_roundtrip.py" "$model" "$out"
 py_loads=no
-py_info="$("$python" "$root/scripts/bench/py_check_loads.py" "$work/py.onnx" 2>&1)" && py_loads=yes
+py_info="$("$python" "$root/scripts/bench/py_check_loads.py" "$out" 2>&1)" && py_loads=yes
 py_identical=no
-cmp -s "$model" "$work/py.onnx" && py_identical=yes
-rm -f "$work/py.onnx"   # free disk before the next tool
+cmp -s "$model" "$out" && py_identical=yes
+rm -f "$out"
 
-run_tool "onnxinit zeros" "$work/zeros.onnx" \
-    "$onnxinit" init "$model" -o "$work/zeros.onnx" --scheme zeros --no-provenance
-
-read -r py_t py_m <<< "${results[python load+save]}"
+# --- report -----------------------------------------------------------------------------
+# stat_of LIST: min median
+stat_of() {
+    tr ' ' '\n' <<< "$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END {
+        printf "%s %s", a[1], (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
+}
+read -r py_min py_med <<< "$(stat_of "${times[python]}")"
+read -r cp_min cp_med <<< "$(stat_of "${times[cp]}")"
 model_mib=$(awk -v b="$model_bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
 
 echo
-echo "onnxinit round-trip benchmark: $model"
-echo "model: $model_bytes bytes ($model_mib MiB); $runs runs each, median shown;"
-echo "warm page cache (cat model > /dev/null before every run; cache not dropped)"
+echo "onnxinit round-trip benchmark: $model, $(date -u +%F), $(nproc) CPUs"
+echo "model: $model_bytes bytes ($model_mib MiB); $rounds rounds, contenders interleaved (each"
+echo "round runs all once, same order); warm page cache (cat model > /dev/null before every run)"
 echo "onnxinit: $("$onnxinit" --version 2>/dev/null | head -n1 || echo '?'), python: $("$python" -c 'import onnx, sys; print("onnx", onnx.__version__, "on Python", sys.version.split()[0])')"
 echo
-printf '%-18s %9s %10s %10s %9s %9s\n' tool "wall s" "RSS MiB" "RSS/model" "t/python" "RSS/py"
-printf '%-18s %9s %10s %10s %9s %9s\n' ------------------ --------- ---------- ---------- --------- ---------
-for label in "onnxinit keep" "python load+save" "onnxinit zeros"; do
-    read -r t m <<< "${results[$label]}"
-    awk -v l="$label" -v t="$t" -v m="$m" -v pt="$py_t" -v pm="$py_m" -v b="$model_bytes" 'BEGIN {
-        printf "%-18s %9.2f %10.1f %10.3f %9s %9s\n", l, t, m / 1024, m * 1024 / b,
-            (pt > 0 ? sprintf("%.3f", t / pt) : "n/a"), sprintf("%.3f", m / pm) }'
+printf '%-8s %7s %9s %9s %10s  %-15s %-15s\n' contender "min s" "median s" "RSS MiB" "RSS/model" "/ python" "/ cp"
+for l in "${labels[@]}"; do
+    read -r mn md <<< "$(stat_of "${times[$l]}")"
+    read -r _ mr <<< "$(stat_of "${rss[$l]}")"
+    awk -v l="$l" -v mn="$mn" -v md="$md" -v m="$mr" -v pn="$py_min" -v pd="$py_med" \
+        -v cn="$cp_min" -v cd="$cp_med" -v b="$model_bytes" 'BEGIN {
+        printf "%-8s %7.2f %9.2f %9.1f %10.3f  %s %s\n", l, mn, md, m / 1024, m * 1024 / b,
+            sprintf("%6.2f / %-6.2f", (pn > 0 ? mn / pn : 0), (pd > 0 ? md / pd : 0)),
+            sprintf("%6.2f / %-6.2f", (cn > 0 ? mn / cn : 0), (cd > 0 ? md / cd : 0)) }'
 done
+echo "(ratios: of mins / of medians; RSS: median peak)"
 echo
 echo "checks:"
 echo "  onnxinit keep output byte-identical to input (cmp): $keep_identical"

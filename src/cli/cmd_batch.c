@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,7 @@ typedef struct batch {
 	FILE *manifest;
 	int manifest_errno;   /* its first write error (said once) */
 	unsigned workers;
+	size_t group_models;  /* the most models a worker's group holds */
 	pthread_mutex_t lock; /* the rules cache, stdout, the counts, the manifest */
 	atomic_size_t next;
 	atomic_bool stop;
@@ -668,19 +670,42 @@ static void show_plan(batch *b, job *j, const oi_model *m)
 	set_error(j, "ok", NULL);
 }
 
-static void save_job(batch *b, job *j, oi_model *m)
+/* A model saved into its worker's commit group, not yet committed: what it
+ * holds stays open until the group is. */
+typedef struct pending {
+	job *j;
+	oi_model *m;
+	cli_plan_options po;
+	job_rules jr;
+	double t0;
+} pending;
+
+/* Each worker commits its saves in groups: one sync for many models instead
+ * of one per file. A group holds at most this many models or bytes of
+ * input (each one open until the commit), fewer with many workers (see
+ * group_size). */
+enum { GROUP_MODELS = 128 };
+#define GROUP_BYTES (64u << 20)
+/* What a model waiting in a group holds: its file, its temporary, and
+ * room for a data file or two. */
+enum { FDS_PER_PENDING = 4 };
+/* The temporaries the signal handlers can remove (diagnostics.c holds 256):
+ * the groups' share. */
+enum { TEMPS_FOR_GROUPS = 192 };
+
+typedef struct worker_ctx {
+	batch *b;
+	oi_commit_group *group; /* NULL: each save commits alone (--no-fsync) */
+	pending p[GROUP_MODELS];
+	size_t n;
+	uint64_t bytes;
+	char *made;             /* the folder of the last output, known to be there */
+} worker_ctx;
+
+/* The job's result, once its output is committed (or not). */
+static void saved(batch *b, job *j, oi_model *m, int rc)
 {
-	const batch_opts *o = b->o;
-	if (!o->in_place && make_dirs_for(j->output) != 0) {
-		fail(j, "%s: cannot create its folder: %s", j->output, strerror(errno));
-		return;
-	}
-	oi_save_options so;
-	/* the folders are synced once each at the end of the run */
-	cli_save_options(&so, &o->init,
-	                 (o->in_place ? OI_SAVE_REPLACE_INPUT : 0) | OI_SAVE_DEFER_DIR_SYNC);
-	so.cancel = &cancel_signal;
-	if (oi_model_save(m, j->output, &so) != 0) {
+	if (rc) {
 		set_error(j, "failed", oi_last_error());
 		return;
 	}
@@ -688,36 +713,121 @@ static void save_job(batch *b, job *j, oi_model *m)
 	if (oi_model_saved_external(m))
 		cli_notice("%s: past protobuf's 2 GiB limit, so its weights went to '%s'", j->output,
 		           oi_model_saved_external(m));
-	if ((b->manifest || o->init.json) && oi__sha256_file(j->output, j->sha) != 0)
+	if ((b->manifest || b->o->init.json) && oi__sha256_file(j->output, j->sha) != 0)
 		j->sha[0] = 0;
 }
 
-static void run_job(batch *b, job *j)
+/* The folder of an output, made if need be: the models come sorted, so
+ * most share the previous one's, and need neither a stat nor a mkdir. */
+static int output_folder(worker_ctx *w, const char *output)
 {
+	const char *slash = strrchr(output, '/');
+	size_t n = slash ? (size_t)(slash - output) : 0;
+	if (!n || (w->made && strlen(w->made) == n && !strncmp(w->made, output, n)))
+		return 0;
+	char *dir = strndup(output, n);
+	if (!dir)
+		return -1;
+	struct stat st;
+	if ((stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) && make_dirs_for(output) != 0) {
+		free(dir);
+		return -1;
+	}
+	free(w->made);
+	w->made = dir;
+	return 0;
+}
+
+/* Save j's model, alone or into the worker's group (then p is pending):
+ * whether it was put into the group. */
+static bool save_job(worker_ctx *w, job *j, oi_model *m, pending *p)
+{
+	batch *b = w->b;
 	const batch_opts *o = b->o;
-	double t0 = now_s();
-	job_rules jr;
+	if (!o->in_place && output_folder(w, j->output) != 0) {
+		fail(j, "%s: cannot create its folder: %s", j->output, strerror(errno));
+		return false;
+	}
+	oi_save_options so;
+	/* the folders are synced once each at the end of the run */
+	cli_save_options(&so, &o->init,
+	                 (o->in_place ? OI_SAVE_REPLACE_INPUT : 0) | OI_SAVE_DEFER_DIR_SYNC);
+	so.cancel = &cancel_signal;
+	so.group = w->group;
+	so.userdata = p;
+	int rc = oi_model_save(m, j->output, &so);
+	if (!rc && w->group)
+		return true;
+	saved(b, j, m, rc);
+	return false;
+}
+
+static void pending_free(pending *p)
+{
+	cli_close_model(p->m);
+	cli_plan_options_free(&p->po);
+	job_rules_free(&p->jr);
+	p->j->seconds = now_s() - p->t0;
+}
+
+static void on_commit(const char *path, int rc, void *userdata)
+{
+	(void)path;
+	pending *p = userdata;
+	p->j->status = rc ? "failed" : "ok"; /* the rest after the group */
+	if (rc)
+		set_error(p->j, "failed", oi_last_error());
+}
+
+static void finish_job(batch *b, job *j);
+
+/* Commit the worker's group: each model's result, then its job finished. */
+static void commit_group(worker_ctx *w)
+{
+	if (!w->n)
+		return;
+	oi_commit_group_commit(w->group, on_commit);
+	for (size_t i = 0; i < w->n; i++) {
+		pending *p = &w->p[i];
+		if (!strcmp(p->j->status, "ok"))
+			saved(w->b, p->j, p->m, 0);
+		pending_free(p);
+		finish_job(w->b, p->j);
+	}
+	w->n = 0;
+	w->bytes = 0;
+}
+
+/* Run j: whether it waits in the worker's group (finished at its commit). */
+static bool run_job(worker_ctx *w, job *j)
+{
+	batch *b = w->b;
+	const batch_opts *o = b->o;
+	pending *p = &w->p[w->n];
+	memset(p, 0, sizeof *p);
+	p->j = j;
+	p->t0 = now_s();
 	pthread_mutex_lock(&b->lock);
-	rules_chain(b, j, &jr);
+	rules_chain(b, j, &p->jr);
 	pthread_mutex_unlock(&b->lock);
 	struct stat st;
-	if (jr.unreadable) {
+	if (p->jr.unreadable) {
 		/* its rules would be silently missing: the model is not done */
 		fail(j, "%s: an onnxinit.json above it cannot be read", j->input);
 	} else if (!o->in_place && !o->force && !o->init.dry && stat(j->output, &st) == 0) {
 		set_error(j, "skipped", "the output exists (--force replaces it)");
 	} else {
-		cli_plan_options po = { 0 };
-		oi_model *m = plan_job(b, j, &jr, &po);
-		if (m && o->init.dry)
-			show_plan(b, j, m);
-		else if (m)
-			save_job(b, j, m);
-		cli_close_model(m);
-		cli_plan_options_free(&po);
+		p->m = plan_job(b, j, &p->jr, &p->po);
+		if (p->m && o->init.dry) {
+			show_plan(b, j, p->m);
+		} else if (p->m && save_job(w, j, p->m, p)) {
+			w->bytes += j->bytes;
+			w->n++;
+			return true;
+		}
 	}
-	job_rules_free(&jr);
-	j->seconds = now_s() - t0;
+	pending_free(p);
+	return false;
 }
 
 /* ---- the run ------------------------------------------------------------ */
@@ -804,9 +914,17 @@ static void finish_job(batch *b, job *j)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static void *worker(void *p)
+static void *worker(void *arg)
 {
-	batch *b = p;
+	batch *b = arg;
+	worker_ctx *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->b = b;
+	/* without fsync a group would only hold the models open longer */
+	if (!(b->o->init.save_flags & OI_SAVE_NO_FSYNC) && !b->o->init.dry &&
+	    oi_commit_group_new(&w->group) != 0)
+		w->group = NULL;
 	for (;;) {
 		if (atomic_load(&b->stop) || cancel_signal)
 			break;
@@ -814,10 +932,17 @@ static void *worker(void *p)
 		if (i >= b->n_jobs)
 			break;
 		job *j = &b->jobs[i];
-		if (!j->status) /* else decided before the run (a duplicate) */
-			run_job(b, j);
-		finish_job(b, j);
+		/* a duplicate is decided before the run */
+		if (j->status || !run_job(w, j))
+			finish_job(b, j);
+		else if (w->n >= b->group_models || w->bytes >= GROUP_BYTES)
+			commit_group(w);
 	}
+	/* what is written is committed, even after a signal */
+	commit_group(w);
+	oi_commit_group_free(w->group);
+	free(w->made);
+	free(w);
 	return NULL;
 }
 
@@ -836,6 +961,22 @@ static int open_outputs(batch *b)
 	return EXIT_OK;
 }
 
+/* The models a worker's group may hold: the open files of every worker's
+ * group within the process's limit, their temporaries within what the
+ * signal handlers track. */
+static size_t group_size(unsigned workers)
+{
+	struct rlimit rl;
+	size_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+		             ? (size_t)rl.rlim_cur
+		             : 1024;
+	size_t w = workers ? workers : 1;
+	size_t n = fds > 128 ? (fds - 128) / (w * FDS_PER_PENDING) : 1;
+	if (n > TEMPS_FOR_GROUPS / w)
+		n = TEMPS_FOR_GROUPS / w;
+	return n < 1 ? 1 : n > GROUP_MODELS ? GROUP_MODELS : n;
+}
+
 /* The models on -j workers, this thread one of them. */
 static void run_workers(batch *b)
 {
@@ -847,6 +988,7 @@ static void run_workers(batch *b)
 		b->o->init.threads = b->workers && cores > 0 && (unsigned)cores > b->workers
 		                             ? (unsigned)cores / b->workers
 		                             : 1;
+	b->group_models = group_size(b->workers);
 	pthread_mutex_init(&b->lock, NULL);
 	b->start = now_s();
 	if (!b->o->init.dry)

@@ -30,7 +30,7 @@ static const char help[] =
 	"      --json                machine-readable report on stdout\n"
 	"      --no-provenance       do not record provenance in metadata_props\n"
 	"      --threads N           worker threads; never changes the bytes written\n"
-	"      --in-memory           read the model into memory, build each tensor whole\n"
+	"      --in-memory           read the model into memory instead of mapping it\n"
 	"                            (same bytes; for files that cannot be mapped)\n"
 	"      --no-fsync            do not fsync: outputs stay complete or absent for\n"
 	"                            readers and crashes, not for power failures\n"

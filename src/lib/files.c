@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,15 @@
 
 #include "files.h"
 
+/* The umask from /proc: umask() cannot read it without setting it, which
+ * another thread could see. Read once per process; a race reads it twice,
+ * to the same value. */
 mode_t oi__create_mode(void)
 {
+	static atomic_int cached = -1;
+	int mode = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (mode >= 0)
+		return (mode_t)mode;
 	FILE *f = fopen("/proc/self/status", "re");
 	unsigned mask = 022;
 	if (f) {
@@ -24,7 +32,9 @@ mode_t oi__create_mode(void)
 				break;
 		fclose(f);
 	}
-	return (mode_t)(0666 & ~mask);
+	mode = (int)(0666 & ~mask);
+	atomic_store_explicit(&cached, mode, memory_order_relaxed);
+	return (mode_t)mode;
 }
 
 bool oi__is_file(const char *path, uint64_t dev, uint64_t ino)

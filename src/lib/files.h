@@ -21,7 +21,8 @@ typedef struct oi_temp {
 	uint64_t dev, ino;
 } oi_temp;
 
-/* The mode a plain create gives (0666 less the umask). */
+/* The mode a plain create gives (0666 less the umask, as it was at the
+ * first call: a program that changes its umask later is not seen). */
 mode_t oi__create_mode(void);
 
 /* Create and lock dir/.base.oi-XXXXXX with the given mode. */

@@ -374,9 +374,9 @@ int oi__fill_produce_raw(const oi_edit *e, oi_sink *sink)
 		sink->src_loc = sl;
 		return rc;
 	}
-	/* in memory: the whole tensor at once (the path the streaming one is
-	 * checked against) */
-	size_t chunk = numel < FILL_CHUNK || c->whole ? (size_t)numel : FILL_CHUNK;
+	/* in chunks in memory too: a whole tensor in float64 would cost 12
+	 * bytes a value and the overlap of generating with writing */
+	size_t chunk = numel < FILL_CHUNK ? (size_t)numel : FILL_CHUNK;
 	double *mat = NULL;
 	int rc = materialized(t) ? oi__fill_materialize(t->fill, numel, &mat) : 0;
 	bool two = numel > chunk;

@@ -48,7 +48,6 @@ int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out);
 typedef struct oi_fill_ctx {
 	const oi_tensor *t;  /* planned: t->fill is set */
 	unsigned threads;    /* worker threads, 1 or more */
-	bool whole;          /* generate it whole, not chunk by chunk (OI_OPEN_IN_MEMORY) */
 } oi_fill_ctx;
 
 /* An oi_produce_fn: the new values of e->ud (an oi_fill_ctx) as raw

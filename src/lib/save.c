@@ -1,6 +1,7 @@
 /* Saving: the input's bytes with new payloads spliced in, streamed to
- * temporaries beside the targets and fsynced. A data file that changes gets
- * a name no file had (or a stale one's), so the model's rename is the one
+ * temporaries beside the targets and fsynced (or, in a commit group, synced
+ * with the group's other saves at once). A data file that changes gets a
+ * name no file had (or a stale one's), so the model's rename is the one
  * step that commits the model with its data. */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +84,7 @@ typedef struct data_out {
 	char *dest;          /* out_dir/loc */
 	uint64_t dev, ino;   /* the file written */
 	uint64_t old_dev, old_ino; /* replace: the stale file it replaces */
+	int fd;              /* placed, in a group: kept open for the group's sync */
 	bool placed, replace;
 } data_out;
 
@@ -108,8 +110,9 @@ typedef struct out_refs {
 
 typedef struct save_ctx {
 	oi_model *m;
-	const oi_save_options *opts;
-	const char *path;
+	oi_save_options o;   /* the caller's, as given */
+	const char *path;    /* path_own */
+	char *path_own;
 	char *out_dir;
 	const char *out_base;
 	bool in_place;       /* the output is the input model */
@@ -118,6 +121,9 @@ typedef struct save_ctx {
 	size_t n_data;
 	bool *shared;        /* per ext file: the output names the input's own */
 	out_refs refs;
+	bool sync_now;       /* each file synced as it is written (no group) */
+	bool sync_later;     /* the group syncs the files before the commit */
+	char *error;         /* the failure's message, for the group's callback */
 } save_ctx;
 
 static bool same_file(const char *path, uint64_t dev, uint64_t ino)
@@ -149,8 +155,8 @@ static bool same_place(const char *a, const char *b)
 
 static void on_temp(const save_ctx *c, const char *path, int created)
 {
-	if (c->opts->on_temp)
-		c->opts->on_temp(path, created, c->opts->userdata);
+	if (c->o.on_temp)
+		c->o.on_temp(path, created, c->o.userdata);
 }
 
 /* Create the folders of a relative location below base. */
@@ -160,7 +166,17 @@ static int make_parents(const char *base, const char *rel)
 	if (!p)
 		return OI_ENOMEM;
 	size_t skip = strlen(base) + 1;
-	for (char *s = p + skip; (s = strchr(s, '/')); s++) {
+	/* most often they are there: one stat, not a failing mkdir each */
+	char *last = strrchr(p + skip, '/');
+	struct stat st;
+	if (last) {
+		*last = 0;
+		bool there = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+		*last = '/';
+		if (there)
+			last = NULL;
+	}
+	for (char *s = p + skip; last && (s = strchr(s, '/')); s++) {
 		*s = 0;
 		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
 			int rc = oi__fail(OI_EIO, "cannot create folder %s: %s", p, strerror(errno));
@@ -199,19 +215,6 @@ static int temp_sync(oi_temp *t, const char *what, bool sync)
 	if (sync && fsync(t->fd) != 0)
 		return oi__fail(OI_EIO, "%s: fsync failed: %s", what, strerror(errno));
 	return 0;
-}
-
-static void fsync_dir(const char *path)
-{
-	char *dir = oi__dirname(path);
-	if (!dir)
-		return;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(dir);
 }
 
 /* Length of a file name without ".onnx". */
@@ -437,7 +440,10 @@ static int try_name(save_ctx *c, data_out *d, char *loc, bool may_replace)
 		d->tmp.path = NULL;
 		/* a data file not yet named by the output is still a temporary */
 		on_temp(c, dest, 1);
-		close(d->tmp.fd);
+		if (c->sync_later)
+			d->fd = d->tmp.fd;
+		else
+			close(d->tmp.fd);
 		d->tmp.fd = -1;
 		d->placed = true;
 	} else if (rc == 1 && may_replace && stale(c, dest, &d->old_dev, &d->old_ino)) {
@@ -485,6 +491,7 @@ static int data_begin(save_ctx *c, const char *want, const oi_ext_file *replaced
 	data_out *d = &arr[c->n_data];
 	memset(d, 0, sizeof *d);
 	d->tmp.fd = -1;
+	d->fd = -1;
 	char *dest = oi__asprintf("%s/%s", c->out_dir, want);
 	if (!dest)
 		return OI_ENOMEM;
@@ -510,7 +517,7 @@ static int data_begin(save_ctx *c, const char *want, const oi_ext_file *replaced
 static int data_end(save_ctx *c, data_out *d, const char *keep, const char *want)
 {
 	struct stat st;
-	int rc = temp_sync(&d->tmp, c->path, !(c->opts->flags & OI_SAVE_NO_FSYNC));
+	int rc = temp_sync(&d->tmp, c->path, c->sync_now);
 	if (!rc && fstat(d->tmp.fd, &st) != 0)
 		rc = oi__fail(OI_EIO, "%s: %s", d->tmp.path, strerror(errno));
 	if (rc)
@@ -538,8 +545,12 @@ static void undo(save_ctx *c)
 
 static void ctx_free(save_ctx *c)
 {
+	if (!c)
+		return;
 	for (size_t i = 0; i < c->n_data; i++) {
 		oi__temp_close(&c->data[i].tmp, false);
+		if (c->data[i].fd >= 0)
+			close(c->data[i].fd);
 		free(c->data[i].loc);
 		free(c->data[i].dest);
 	}
@@ -548,6 +559,9 @@ static void ctx_free(save_ctx *c)
 	oi__temp_close(&c->model_tmp, false);
 	refs_free(&c->refs);
 	free(c->out_dir);
+	free(c->path_own);
+	free(c->error);
+	free(c);
 }
 
 /* ---- external data ------------------------------------------------------ */
@@ -618,7 +632,7 @@ static int write_external(save_ctx *c, size_t fi, oi_fill_ctx *pcs, const char *
 		static const oi_scan no_spans;
 		oi_sink sink;
 		rc = oi__sink_init_fd(&sink, d->tmp.fd, c->path);
-		sink.cancel = c->opts->cancel;
+		sink.cancel = c->o.cancel;
 		sink.src_path = m->path;
 		sink.src_loc = e->location;
 		if (!rc)
@@ -675,7 +689,7 @@ static int write_moved(save_ctx *c, const bool *moved, oi_fill_ctx *pcs, data_ou
 	oi_model *m = c->m;
 	oi_sink sink;
 	int rc = oi__sink_init_fd(&sink, d->tmp.fd, c->path);
-	sink.cancel = c->opts->cancel;
+	sink.cancel = c->o.cancel;
 	sink.src_path = m->path;
 	static const uint8_t zeros[EXT_ALIGN];
 	uint64_t off = 0;
@@ -830,7 +844,7 @@ static int payload_edits(oi_model *m, save_bufs *b, unsigned threads)
 	int rc = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
 		oi_tensor *t = &m->tensors[i];
-		b->pcs[i] = (oi_fill_ctx){ t, threads, m->in_memory };
+		b->pcs[i] = (oi_fill_ctx){ t, threads };
 		if (t->info.action == OI_ACTION_KEEP || t->info.storage == OI_STORAGE_EXTERNAL)
 			continue;
 		const oi_tensor_rec *r = &m->scan.tensors[t->rec];
@@ -923,13 +937,13 @@ static int write_model(save_ctx *c, save_bufs *b)
 		return rc;
 	oi_sink sink;
 	rc = oi__sink_init_fd(&sink, c->model_tmp.fd, c->path);
-	sink.cancel = c->opts->cancel;
+	sink.cancel = c->o.cancel;
 	sink.src_path = m->path;
 	if (!rc)
 		rc = oi__splice(m->map, m->size, src_fd, &m->scan, b->edits, b->n_edits, &sink, NULL);
 	oi__sink_free(&sink);
 	if (!rc)
-		rc = temp_sync(&c->model_tmp, c->path, !(c->opts->flags & OI_SAVE_NO_FSYNC));
+		rc = temp_sync(&c->model_tmp, c->path, c->sync_now);
 	return rc;
 }
 
@@ -950,12 +964,10 @@ static int inputs_unchanged(const oi_model *m)
 	return 0;
 }
 
-/* The commit: data files whose names were free are already in place;
- * those replacing stale files go now; then the model's rename, the one
- * step after which the output is the new model with its data. */
-static int commit(save_ctx *c)
+/* The commit, first step: data files whose names were free are already in
+ * place; those replacing stale files go now. */
+static int commit_data(save_ctx *c)
 {
-	bool sync = !(c->opts->flags & OI_SAVE_NO_FSYNC);
 	for (size_t i = 0; i < c->n_data; i++) {
 		data_out *d = &c->data[i];
 		if (!d->replace)
@@ -970,13 +982,18 @@ static int commit(save_ctx *c)
 		d->tmp.path = NULL;
 		d->placed = true;
 	}
+	return 0;
+}
+
+/* The commit, last step (after the data files' folders are synced): the
+ * model's rename, the one step after which the output is the new model
+ * with its data. */
+static int commit_model(save_ctx *c)
+{
 	/* a signal from here on leaves a data file nothing names, never a
 	 * model without its data */
-	for (size_t i = 0; i < c->n_data; i++) {
+	for (size_t i = 0; i < c->n_data; i++)
 		on_temp(c, c->data[i].dest, 0);
-		if (sync)
-			fsync_dir(c->data[i].dest);
-	}
 	/* a file shared with the input that another run (in place) replaced */
 	for (size_t i = 0; i < c->m->n_ext; i++) {
 		const oi_ext_file *e = &c->m->ext[i];
@@ -995,8 +1012,6 @@ static int commit(save_ctx *c)
 	c->model_tmp.path = NULL;
 	for (size_t i = 0; i < c->n_data; i++)
 		c->data[i].placed = false; /* named by the output now */
-	if (sync && !(c->opts->flags & OI_SAVE_DEFER_DIR_SYNC))
-		fsync_dir(c->path);
 	return 0;
 }
 
@@ -1082,64 +1097,303 @@ static void remove_stale(save_ctx *c)
 	}
 }
 
-int oi_model_save(oi_model *m, const char *path, const oi_save_options *given)
+/* The failure of save c: its message names the output (or the input), and
+ * is kept for the group's callback. */
+static int save_failed(save_ctx *c, int rc)
 {
-	oi_save_options o = OI_SAVE_OPTIONS_INIT;
-	if (given && given->version != 1 && given->version != OI_SAVE_OPTIONS_VERSION)
-		return oi__fail(OI_EARG, "%s: oi_save_options version %u is not %u", path,
-		                given->version, OI_SAVE_OPTIONS_VERSION);
-	if (given) /* version 1 ends before threads */
-		memcpy(&o, given, given->version == 1 ? offsetof(oi_save_options, threads) : sizeof o);
-	save_ctx c = { .m = m, .opts = &o, .path = path, .out_base = base_name(path),
-	               .model_tmp = { .fd = -1 } };
-	c.out_dir = oi__dirname(path);
-	if (!c.out_dir)
-		return OI_ENOMEM;
-	c.in_place = (o.flags & OI_SAVE_REPLACE_INPUT) && same_file(path, m->dev, m->ino);
-	int rc = check_output(m, path, c.out_dir, o.flags);
-	if (rc) {
-		free(c.out_dir);
+	const char *err = oi_last_error();
+	if (strncmp(err, c->path, strlen(c->path)) != 0 &&
+	    strncmp(err, c->m->path, strlen(c->m->path)) != 0)
+		oi__error_prefix(c->path);
+	free(c->error);
+	c->error = oi__strdup(oi_last_error());
+	return rc;
+}
+
+/* Everything a save does before its commit: the files written (synced
+ * unless a group syncs them), the inputs checked. */
+static int prepare(save_ctx *c)
+{
+	oi_model *m = c->m;
+	int rc = check_output(m, c->path, c->out_dir, c->o.flags);
+	if (rc)
 		return rc;
-	}
-	c.shared = oi__calloc(m->n_ext + 1, sizeof *c.shared);
-	if (!c.shared) {
-		free(c.out_dir);
-		return OI_ENOMEM;
-	}
-	remove_stale(&c);
+	remove_stale(c);
 	struct stat st;
 	save_bufs b;
 	rc = bufs_new(&b, m);
 	if (!rc)
-		rc = temp_beside(&c, &c.model_tmp, path,
-		                 stat(path, &st) == 0 ? (st.st_mode & 07777) : oi__create_mode());
+		rc = temp_beside(c, &c->model_tmp, c->path,
+		                 stat(c->path, &st) == 0 ? (st.st_mode & 07777) : oi__create_mode());
 	if (!rc)
-		rc = payload_edits(m, &b, oi__fill_threads(o.threads));
+		rc = payload_edits(m, &b, oi__fill_threads(c->o.threads));
 	if (!rc)
 		b.n_edits += oi__untie_edits(m, b.edits + b.n_edits);
 	if (!rc)
 		rc = provenance_edits(m, &b);
 	if (!rc)
-		rc = external_files(&c, &b);
+		rc = external_files(c, &b);
 	m->saved_external = NULL; /* the previous save's stays in the pool */
 	if (!rc)
-		rc = write_model(&c, &b);
-	if (!rc && o.cancel && *o.cancel)
-		rc = oi__fail(OI_EIO, "%s: interrupted", path);
+		rc = write_model(c, &b);
+	if (!rc && c->o.cancel && *c->o.cancel)
+		rc = oi__fail(OI_EIO, "%s: interrupted", c->path);
 	if (!rc)
 		rc = inputs_unchanged(m);
-	if (!rc)
-		rc = refs_read(&c); /* what the output names just before it is replaced */
-	if (!rc)
-		rc = commit(&c);
-	if (rc)
-		undo(&c);
-	else
-		remove_replaced(&c);
-	ctx_free(&c);
 	bufs_free(&b, m);
-	const char *err = oi_last_error();
-	if (rc && strncmp(err, path, strlen(path)) != 0 && strncmp(err, m->path, strlen(m->path)) != 0)
-		oi__error_prefix(path);
-	return rc ? rc : oi__ok();
+	return rc;
+}
+
+static int ctx_new(save_ctx **out, oi_model *m, const char *path, const oi_save_options *o)
+{
+	save_ctx *c = oi__calloc(1, sizeof *c);
+	*out = c;
+	if (!c)
+		return OI_ENOMEM;
+	c->m = m;
+	c->o = *o;
+	c->model_tmp.fd = -1;
+	c->path_own = oi__strdup(path);
+	c->path = c->path_own;
+	c->out_base = c->path ? base_name(c->path) : NULL;
+	c->out_dir = oi__dirname(path);
+	c->shared = oi__calloc(m->n_ext + 1, sizeof *c->shared);
+	if (!c->path || !c->out_dir || !c->shared)
+		return OI_ENOMEM;
+	c->in_place = (o->flags & OI_SAVE_REPLACE_INPUT) && same_file(path, m->dev, m->ino);
+	c->sync_later = o->group && !(o->flags & OI_SAVE_NO_FSYNC);
+	c->sync_now = !o->group && !(o->flags & OI_SAVE_NO_FSYNC);
+	return 0;
+}
+
+/* ---- commit groups ------------------------------------------------------- */
+
+struct oi_commit_group {
+	save_ctx **saves;
+	size_t n, cap;
+};
+
+int oi_commit_group_new(oi_commit_group **group)
+{
+	*group = oi__calloc(1, sizeof **group);
+	return *group ? oi__ok() : OI_ENOMEM;
+}
+
+size_t oi_commit_group_size(const oi_commit_group *group)
+{
+	return group ? group->n : 0;
+}
+
+static int group_add(oi_commit_group *g, save_ctx *c)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 16;
+		save_ctx **p = oi__reallocarray(g->saves, cap, sizeof *p);
+		if (!p)
+			return OI_ENOMEM;
+		g->saves = p;
+		g->cap = cap;
+	}
+	g->saves[g->n++] = c;
+	return 0;
+}
+
+/* A file system already synced, and how that went. */
+typedef struct synced_fs {
+	uint64_t dev;
+	int err;
+} synced_fs;
+
+/* syncfs for the file system of fd (dev), once for the group: the errno of
+ * that sync (0: done). The first fd of a file system the group meets is its
+ * oldest file there, so the writeback errors syncfs reports since that fd
+ * was opened cover every file of the group on it. */
+static int sync_fs_once(synced_fs *fs, size_t *n_fs, uint64_t dev, int fd)
+{
+	for (size_t i = 0; i < *n_fs; i++)
+		if (fs[i].dev == dev)
+			return fs[i].err;
+	int rc;
+	while ((rc = syncfs(fd)) != 0 && errno == EINTR)
+		;
+	fs[*n_fs] = (synced_fs){ dev, rc ? errno : 0 };
+	return fs[(*n_fs)++].err;
+}
+
+/* The group's files on disk: one syncfs per file system. A save whose
+ * files could not be synced fails. */
+static void group_sync(oi_commit_group *g, int *rcs)
+{
+	size_t n_files = 0;
+	for (size_t i = 0; i < g->n; i++)
+		n_files += 1 + g->saves[i]->n_data;
+	synced_fs *fs = oi__calloc(n_files + 1, sizeof *fs);
+	size_t n_fs = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		save_ctx *c = g->saves[i];
+		if (rcs[i] || !c->sync_later)
+			continue;
+		if (!fs) {
+			rcs[i] = save_failed(c, OI_ENOMEM);
+			continue;
+		}
+		int err = sync_fs_once(fs, &n_fs, c->model_tmp.dev, c->model_tmp.fd);
+		for (size_t k = 0; k < c->n_data && !err; k++) {
+			const data_out *d = &c->data[k];
+			err = sync_fs_once(fs, &n_fs, d->dev, d->fd >= 0 ? d->fd : d->tmp.fd);
+		}
+		if (err)
+			rcs[i] = save_failed(c, oi__fail(OI_EIO, "%s: syncing its files failed: %s",
+			                                 c->path, strerror(err)));
+	}
+	free(fs);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* fsync the folder of each path, once each. */
+static void sync_dirs(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *dir = oi__dirname(paths[i]);
+		free(paths[i]);
+		paths[i] = dir;
+	}
+	qsort(paths, n, sizeof *paths, cmp_cstr);
+	for (size_t i = 0; i < n; i++) {
+		if (!paths[i] || (i && paths[i - 1] && !strcmp(paths[i], paths[i - 1])))
+			continue;
+		int fd = open(paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+}
+
+/* The folders of the group's data files (models false) or of its models
+ * (true), synced once each: those of the saves still going that sync. */
+static void group_sync_dirs(oi_commit_group *g, const int *rcs, bool models)
+{
+	size_t cap = 0, n = 0;
+	for (size_t i = 0; i < g->n; i++)
+		cap += models ? 1 : g->saves[i]->n_data;
+	char **paths = oi__calloc(cap + 1, sizeof *paths);
+	for (size_t i = 0; paths && i < g->n; i++) {
+		const save_ctx *c = g->saves[i];
+		if (rcs[i] || (c->o.flags & OI_SAVE_NO_FSYNC))
+			continue;
+		if (models && !(c->o.flags & OI_SAVE_DEFER_DIR_SYNC))
+			paths[n++] = oi__strdup(c->path);
+		for (size_t k = 0; !models && k < c->n_data; k++)
+			paths[n++] = oi__strdup(c->data[k].dest);
+	}
+	if (paths)
+		sync_dirs(paths, n);
+	free(paths);
+}
+
+/* Commit the saves of g in steps that each take all of them: their files
+ * synced, the data files named, their folders synced, the models renamed,
+ * the models' folders synced. */
+static int group_finish(oi_commit_group *g, oi_commit_callback done)
+{
+	int *rcs = oi__calloc(g->n + 1, sizeof *rcs);
+	if (!rcs)
+		return OI_ENOMEM;
+	group_sync(g, rcs);
+	for (size_t i = 0; i < g->n; i++) {
+		save_ctx *c = g->saves[i];
+		if (!rcs[i])
+			rcs[i] = refs_read(c); /* what the output names just before it is replaced */
+		if (!rcs[i])
+			rcs[i] = commit_data(c);
+		if (rcs[i] && !c->error)
+			save_failed(c, rcs[i]);
+	}
+	group_sync_dirs(g, rcs, false);
+	for (size_t i = 0; i < g->n; i++)
+		if (!rcs[i] && (rcs[i] = commit_model(g->saves[i])) != 0)
+			save_failed(g->saves[i], rcs[i]);
+	group_sync_dirs(g, rcs, true);
+	int first = 0;
+	const save_ctx *first_c = NULL;
+	for (size_t i = 0; i < g->n; i++) {
+		save_ctx *c = g->saves[i];
+		if (rcs[i])
+			undo(c);
+		else
+			remove_replaced(c);
+		if (rcs[i] && !first) {
+			first = rcs[i];
+			first_c = c;
+		}
+		if (done) {
+			if (rcs[i])
+				oi__fail(rcs[i], "%s", c->error ? c->error : "out of memory");
+			else
+				oi__ok();
+			done(c->path, rcs[i], c->o.userdata);
+		}
+	}
+	if (first)
+		oi__fail(first, "%s", first_c->error ? first_c->error : "out of memory");
+	for (size_t i = 0; i < g->n; i++)
+		ctx_free(g->saves[i]);
+	g->n = 0;
+	free(rcs);
+	return first ? first : oi__ok();
+}
+
+int oi_commit_group_commit(oi_commit_group *group, oi_commit_callback done)
+{
+	if (!group)
+		return oi__fail(OI_EARG, "oi_commit_group_commit: no group");
+	return group_finish(group, done);
+}
+
+void oi_commit_group_free(oi_commit_group *group)
+{
+	if (!group)
+		return;
+	for (size_t i = 0; i < group->n; i++) {
+		undo(group->saves[i]);
+		ctx_free(group->saves[i]);
+	}
+	free(group->saves);
+	free(group);
+}
+
+int oi_model_save(oi_model *m, const char *path, const oi_save_options *given)
+{
+	oi_save_options o = OI_SAVE_OPTIONS_INIT;
+	if (given && (given->version < 1 || given->version > OI_SAVE_OPTIONS_VERSION))
+		return oi__fail(OI_EARG, "%s: oi_save_options version %u is not %u", path,
+		                given->version, OI_SAVE_OPTIONS_VERSION);
+	/* an older struct ends before the fields added since */
+	if (given)
+		memcpy(&o, given, given->version == 1   ? offsetof(oi_save_options, threads)
+		                  : given->version == 2 ? offsetof(oi_save_options, group)
+		                                        : sizeof o);
+	save_ctx *c;
+	int rc = ctx_new(&c, m, path, &o);
+	if (!rc)
+		rc = prepare(c);
+	if (!rc && o.group && (rc = group_add(o.group, c)) == 0)
+		return oi__ok();
+	if (rc) {
+		if (c)
+			undo(c);
+		rc = c && c->path ? save_failed(c, rc) : rc;
+		ctx_free(c);
+		return rc;
+	}
+	save_ctx *one[1] = { c };
+	oi_commit_group alone = { .saves = one, .n = 1, .cap = 1 };
+	return group_finish(&alone, NULL);
 }

@@ -18,6 +18,13 @@
                                   N lines, each one JSON object with model and
                                   tensors (--seeds: and seed as documented, the
                                   model's path taken below ROOT)
+  check.py order LOG OUTDIR        in an strace log (-f -y, file writes, syncs,
+                                  renames), the durability order of the saves
+                                  below OUTDIR: no model renamed into place
+                                  before every file written before it is synced
+                                  (syncfs, or fsync/fdatasync of that file) after
+                                  its last write; every folder that received a
+                                  file by a rename fsynced after the last one
 Prints what is wrong on stdout (one line each) and exits 1, or exits 0 silently.
 """
 import hashlib
@@ -287,6 +294,116 @@ def dryjson(path, seed, n, root, seeds):
     return bad
 
 
+WRITES = {"write": 0, "pwrite64": 0, "writev": 0, "pwritev": 0, "pwritev2": 0,
+          "ftruncate": 0, "fallocate": 0, "copy_file_range": 2, "sendfile": 0, "splice": 2}
+RENAMES = {"rename": (0, 1), "renameat": (1, 3), "renameat2": (1, 3)}
+
+
+def strace_calls(path):
+    """The calls of an strace -f -y log, in order: [name, args, start, end, ret,
+    tid]; start and end number the lines where the call began and returned."""
+    import re
+    calls, open_calls = [], {}
+    for i, line in enumerate(open(path, errors="replace")):
+        m = re.match(r"^(\d+)\s+(.*)$", line.rstrip("\n"))
+        if not m:
+            continue
+        pid, rest = m.groups()
+        r = re.match(r"^<\.\.\. (\w+) resumed>(.*)$", rest)
+        if r:
+            c = open_calls.pop(pid, None)
+            if c:
+                c[1] += r.group(2)
+                c[3] = i
+                c[4] = rest.rsplit("= ", 1)[-1] if "= " in rest else "?"
+            continue
+        r = re.match(r"^(\w+)\((.*)$", rest)
+        if not r:
+            continue
+        c = [r.group(1), r.group(2), i, i, rest.rsplit("= ", 1)[-1] if "= " in rest else "?", pid]
+        calls.append(c)
+        if rest.endswith("<unfinished ...>"):
+            open_calls[pid] = c
+    return calls
+
+
+def split_args(args):
+    """Top-level arguments of a call's text (strings and <paths> kept whole)."""
+    out, cur, depth, q, esc = [], "", 0, False, False
+    for ch in args:
+        if q:
+            cur += ch
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                q = False
+            continue
+        if ch == '"':
+            q = True
+        elif ch in "<[{(":
+            depth += 1
+        elif ch in ">]})":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def fd_path(arg):
+    return arg[arg.index("<") + 1:arg.rindex(">")] if "<" in arg and ">" in arg else None
+
+
+def order(log, outdir):
+    outdir = os.path.abspath(outdir) + "/"
+    bad = []
+    calls = strace_calls(log)
+    # (thread, path) -> line of its last write's return: a save writes and
+    # renames on one thread, other threads' saves are other models
+    last_write = {}
+    renamed_dirs = {}  # dir -> line of its last rename
+    for name, args, start, end, ret, tid in calls:
+        a = split_args(args)
+        if ret.startswith("-1") or ret == "?":
+            continue
+        if name in WRITES and len(a) > WRITES[name]:
+            p = fd_path(a[WRITES[name]])
+            if p and p.startswith(outdir):
+                last_write[(tid, p)] = end
+        elif name in ("syncfs",):
+            for p in list(last_write):
+                if last_write[p] < start:
+                    del last_write[p]
+        elif name in ("fsync", "fdatasync"):
+            p = fd_path(a[0])
+            for k in [k for k in last_write if k[1] == p and last_write[k] < start]:
+                del last_write[k]
+            if p in renamed_dirs and renamed_dirs[p] < start:
+                del renamed_dirs[p]
+        elif name in RENAMES:
+            f, t = (a[k].strip('"') for k in RENAMES[name])
+            t = os.path.abspath(t)
+            if not t.startswith(outdir):
+                continue
+            renamed_dirs[os.path.dirname(t)] = end
+            mine = sorted(k[1] for k in last_write if k[0] == tid)
+            if t.endswith(".onnx") and mine:
+                bad.append("%s renamed into place before %s was synced"
+                           % (t[len(outdir):], mine[0][len(outdir):]))
+    for d in sorted(renamed_dirs):
+        bad.append("folder %s not fsynced after its last rename" % (d[len(outdir):] or "."))
+    if not any(c[0] in RENAMES for c in calls):
+        bad.append("no rename in the log")
+    return bad[:5]
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "gen":
@@ -307,6 +424,8 @@ def main(argv):
                        "--any" in argv[5:])
     elif cmd == "dryjson":
         bad = dryjson(argv[2], int(argv[3]), int(argv[4]), argv[5], "--seeds" in argv[6:])
+    elif cmd == "order":
+        bad = order(argv[2], argv[3])
     elif cmd == "seed":
         for r in argv[3:]:
             print(model_seed(int(argv[2]), r))

@@ -879,7 +879,7 @@ cp -a "$T" "$KT"
 if strace -f -qq -o /dev/null -e inject=fsync:delay_enter=1:when=1000 true 2>/dev/null; then
 	# (LeakSanitizer cannot run under strace)
 	(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null -e inject=fsync:signal=SIGKILL:when=2 \
+		timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null -e inject=fsync,syncfs:signal=SIGKILL:when=1 \
 		"$ONNXINIT" batch "$KT" --in-place -j 1 >"$OUT" 2>"$ERR" </dev/null
 	:) 2>/dev/null
 	left=$(temps_in "$KT")
@@ -890,6 +890,69 @@ if strace -f -qq -o /dev/null -e inject=fsync:delay_enter=1:when=1000 true 2>/de
 	verdict "a rerun removes the temporaries of a killed run"
 else
 	skip "a rerun removes the temporaries of a killed run" "no strace that can inject faults"
+fi
+
+# ---- 10. group commit: one sync for many models ----------------------------
+# Each worker writes several models, syncs them at once (syncfs), renames
+# them, and the output folders are fsynced at the end; --no-fsync commits
+# each model alone, with the same bytes.
+run batch "$T" -o "$S/nofsync" --no-fsync -q
+expect_rc 0
+same_tree "$S/ref" "$S/nofsync" "--no-fsync (each model committed alone)"
+verdict "group commit: the same bytes as models committed one by one"
+
+# the order of the syscalls: strace -y names the file of each fd
+TRACE=write,pwrite64,writev,copy_file_range,ftruncate,fallocate,syncfs,fsync,fdatasync,rename,renameat,renameat2
+# traced ARGS...: the program under strace, its log in $S/trace.log; rc
+traced() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		timeout -k 5 "$RUN_TIMEOUT" strace -f -y -qq -o "$S/trace.log" -e trace=$TRACE \
+		"$ONNXINIT" "$@" >"$OUT" 2>"$ERR" </dev/null
+	rc=$?
+}
+if strace -f -y -qq -o /dev/null -e trace=syncfs true 2>/dev/null; then
+	for j in 1 2; do
+		traced batch "$T" -o "$S/ord$j" -j "$j" -q
+		expect_rc 0
+		r=$(chk order "$S/trace.log" "$S/ord$j"); [ -n "$r" ] && w "-j $j: $r"
+		same_tree "$S/ref" "$S/ord$j" "-j $j under strace"
+	done
+	cp -a "$T" "$S/ordip"
+	traced batch "$S/ordip" --in-place -q
+	expect_rc 0
+	r=$(chk order "$S/trace.log" "$S/ordip"); [ -n "$r" ] && w "--in-place: $r"
+	verdict "group commit: no model renamed before its files are synced, every folder fsynced after its renames (-j 1, -j 2, --in-place)"
+else
+	skip "group commit: no model renamed before its files are synced, every folder fsynced after its renames (-j 1, -j 2, --in-place)" "no strace"
+fi
+
+# kill -9 at the group's sync, and amid its renames (the third model's):
+# each output there is whole (the bytes of a full run), the others absent;
+# a rerun completes the tree
+if strace -f -qq -o /dev/null -e inject=syncfs:signal=SIGKILL:when=1 true 2>/dev/null; then
+	for at in syncfs:when=1 rename:when=3; do
+		KG=$S/kg
+		rm -rf "$KG"
+		(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+			timeout -k 5 "$RUN_TIMEOUT" strace -f -qq -o /dev/null -e "inject=$at:signal=SIGKILL" \
+			"$ONNXINIT" batch "$T" -o "$KG" -j 1 >"$OUT" 2>"$ERR" </dev/null
+		:) 2>/dev/null
+		n=$(models_in "$KG" | wc -l)
+		want=0
+		[ "$at" = rename:when=3 ] && want=2
+		[ "$n" -eq "$want" ] || w "killed at $at: $n outputs, not $want"
+		for r in $(models_in "$KG"); do
+			cmp -s "$KG/$r" "$S/ref/$r" || w "killed at $at: $r is not the full run's"
+		done
+		[ -n "$(temps_in "$KG")" ] || w "killed at $at: no temporaries (was the run killed?)"
+		run batch "$T" -o "$KG" -q
+		expect_rc 0
+		[ -n "$(temps_in "$KG")" ] && w "killed at $at: temporaries after the rerun: $(temps_in "$KG")"
+		same_tree "$S/ref" "$KG" "killed at $at, then run again"
+	done
+	verdict "group commit: kill -9 at the sync or amid the renames -> outputs whole or absent; a rerun completes"
+else
+	skip "group commit: kill -9 at the sync or amid the renames -> outputs whole or absent; a rerun completes" "no strace that can inject"
 fi
 
 echo "batch: $passed passed, $failed failed, $skipped skipped"

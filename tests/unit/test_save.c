@@ -403,6 +403,182 @@ static void shrunk_input_said(void **state)
 	close(out);
 }
 
+/* ---- commit groups ------------------------------------------------------- */
+
+/* DIR/name: one MatMul with its 8x8 weight in the model. */
+static const char *plain_model(const char *dir, const char *name)
+{
+	make_dir(dir);
+	tb *b = tb_new(17);
+	tb_input(b, "x", OI_DTYPE_FLOAT, "1,8");
+	tb_init(b, "W", "8,8", 0.5);
+	tb_node(b, "MatMul", "x,W", "y");
+	tb_output(b, "y", OI_DTYPE_FLOAT, NULL);
+	char rel[300];
+	snprintf(rel, sizeof rel, "%s/%s", dir, name);
+	static char keep[4][600];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(keep[k], sizeof keep[k], "%s", tb_write(b, rel));
+	tb_free(b);
+	return keep[k];
+}
+
+/* The commit callback's calls, in order: "rc:path:userdata;" each. */
+static char committed[4096];
+
+static void note_commit(const char *path, int rc, void *userdata)
+{
+	const char *base = strrchr(path, '/');
+	snprintf(committed + strlen(committed), sizeof committed - strlen(committed), "%d:%s:%s%s;",
+	         rc, base ? base + 1 : path, (const char *)userdata,
+	         rc && !strstr(oi_last_error(), path) ? " (error without the path)" : "");
+}
+
+/* Save in (planned normal, seed 1) to out, in group g (NULL: alone). */
+static int save_in(const char *in, const char *out, oi_commit_group *g, const char *tag,
+                   oi_model **keep)
+{
+	oi_model *m = t_open(in, OI_FANS_TORCH);
+	assert_int_equal(t_plan(m, "normal", 1, NULL), 0);
+	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	so.group = g;
+	so.userdata = (void *)tag;
+	int rc = oi_model_save(m, out, &so);
+	if (keep)
+		*keep = m;
+	else
+		oi_model_free(m);
+	return rc;
+}
+
+static bool same_bytes(const char *a, const char *b)
+{
+	size_t la, lb;
+	uint8_t *x = t_slurp(a, &la), *y = t_slurp(b, &lb);
+	bool same = la == lb && !memcmp(x, y, la);
+	free(x);
+	free(y);
+	return same;
+}
+
+/* A group's saves write, then commit together: the same bytes as alone. */
+static void group_commits_as_alone(void **state)
+{
+	(void)state;
+	const char *p = plain_model("g-in", "p.onnx");
+	const char *e = ext_model("g-in", "e.onnx", "e.onnx.data", 0, 64);
+	make_dir("g-alone");
+	make_dir("g-out");
+	make_dir("g-out/sub");
+	assert_int_equal(save_in(p, at("g-alone", "p.onnx"), NULL, "", NULL), 0);
+	assert_int_equal(save_in(e, at("g-alone", "e.onnx"), NULL, "", NULL), 0);
+	oi_commit_group *g;
+	assert_int_equal(oi_commit_group_new(&g), 0);
+	oi_model *m[3];
+	assert_int_equal(save_in(p, at("g-out", "p.onnx"), g, "one", &m[0]), 0);
+	assert_int_equal(save_in(e, at("g-out", "e.onnx"), g, "two", &m[1]), 0);
+	assert_int_equal(save_in(p, at("g-out", "sub/p.onnx"), g, "three", &m[2]), 0);
+	assert_int_equal(oi_commit_group_size(g), 3);
+	/* written, not committed: temporaries (and the data file, under a name
+	 * no model gives it yet), no model */
+	const char *before = names_in("g-out");
+	assert_non_null(strstr(before, ".p.onnx.oi-"));
+	assert_non_null(strstr(before, ".e.onnx.oi-"));
+	assert_null(strstr(before, " p.onnx"));
+	assert_null(strstr(before, " e.onnx "));
+	committed[0] = 0;
+	assert_int_equal(oi_commit_group_commit(g, note_commit), 0);
+	assert_string_equal(committed, "0:p.onnx:one;0:e.onnx:two;0:p.onnx:three;");
+	assert_int_equal(oi_commit_group_size(g), 0);
+	assert_string_equal(names_in("g-out"), "e.onnx e.onnx.data p.onnx sub");
+	assert_string_equal(names_in("g-out/sub"), "p.onnx");
+	assert_true(same_bytes(at("g-out", "p.onnx"), at("g-alone", "p.onnx")));
+	assert_true(same_bytes(at("g-out", "sub/p.onnx"), at("g-alone", "p.onnx")));
+	assert_true(same_bytes(at("g-out", "e.onnx"), at("g-alone", "e.onnx")));
+	assert_true(same_bytes(at("g-out", "e.onnx.data"), at("g-alone", "e.onnx.data")));
+	/* the group is empty again: it takes more, and committing none is fine */
+	oi_model *again;
+	assert_int_equal(save_in(p, at("g-out", "again.onnx"), g, "four", &again), 0);
+	assert_int_equal(oi_commit_group_commit(g, NULL), 0);
+	oi_model_free(again);
+	assert_int_equal(oi_commit_group_commit(g, NULL), 0);
+	assert_true(same_bytes(at("g-out", "again.onnx"), at("g-alone", "p.onnx")));
+	for (int i = 0; i < 3; i++)
+		oi_model_free(m[i]);
+	oi_commit_group_free(g);
+}
+
+/* A group freed before its commit leaves every output as it was. */
+static void group_freed_leaves_nothing(void **state)
+{
+	(void)state;
+	const char *p = plain_model("gf-in", "p.onnx");
+	const char *e = ext_model("gf-in", "e.onnx", "e.onnx.data", 0, 64);
+	make_dir("gf-out");
+	t_spill(at("gf-out", "p.onnx"), "old", 3);
+	oi_commit_group *g;
+	assert_int_equal(oi_commit_group_new(&g), 0);
+	oi_model *m[2];
+	assert_int_equal(save_in(p, at("gf-out", "p.onnx"), g, "", &m[0]), 0);
+	assert_int_equal(save_in(e, at("gf-out", "e.onnx"), g, "", &m[1]), 0);
+	oi_commit_group_free(g);
+	assert_string_equal(names_in("gf-out"), "p.onnx");
+	size_t len;
+	uint8_t *b = t_slurp(at("gf-out", "p.onnx"), &len);
+	assert_int_equal(len, 3);
+	free(b);
+	oi_model_free(m[0]);
+	oi_model_free(m[1]);
+	oi_commit_group_free(NULL);
+}
+
+/* One save of a group fails at the commit: said, by its callback and the
+ * result; the others are committed. */
+static void group_failure_is_its_own(void **state)
+{
+	(void)state;
+	const char *p = plain_model("gx-in", "p.onnx");
+	make_dir("gx-a");
+	make_dir("gx-b");
+	oi_commit_group *g;
+	assert_int_equal(oi_commit_group_new(&g), 0);
+	oi_model *m[2];
+	assert_int_equal(save_in(p, at("gx-a", "p.onnx"), g, "a", &m[0]), 0);
+	assert_int_equal(save_in(p, at("gx-b", "p.onnx"), g, "b", &m[1]), 0);
+	/* the first one's folder goes away: its rename cannot be */
+	char moved[600];
+	snprintf(moved, sizeof moved, "%s", t_path("gx-a-moved"));
+	assert_int_equal(rename(t_path("gx-a"), moved), 0);
+	committed[0] = 0;
+	assert_int_equal(oi_commit_group_commit(g, note_commit), OI_EIO);
+	assert_non_null(strstr(oi_last_error(), "gx-a/p.onnx"));
+	assert_string_equal(committed, "-2:p.onnx:a;0:p.onnx:b;");
+	assert_string_equal(names_in("gx-b"), "p.onnx");
+	assert_int_equal(strstr(names_in("gx-a-moved"), "p.onnx") != NULL, 1); /* its temporary */
+	oi_model_free(m[0]);
+	oi_model_free(m[1]);
+	oi_commit_group_free(g);
+}
+
+/* A version 2 struct ends before the group: whatever follows is ignored. */
+static void save_options_version_2(void **state)
+{
+	(void)state;
+	const char *p = plain_model("gv-in", "p.onnx");
+	make_dir("gv");
+	oi_model *m = t_open(p, OI_FANS_TORCH);
+	assert_int_equal(t_plan(m, "normal", 1, NULL), 0);
+	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	so.version = 2;
+	so.group = (oi_commit_group *)&so; /* not a group: must not be read */
+	assert_int_equal(oi_model_save(m, at("gv", "p.onnx"), &so), 0);
+	assert_string_equal(names_in("gv"), "p.onnx");
+	so.version = 4;
+	assert_int_equal(oi_model_save(m, at("gv", "q.onnx"), &so), OI_EARG);
+	oi_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +595,10 @@ int main(void)
 		cmocka_unit_test(temp_create_locks),
 		cmocka_unit_test(unique_names),
 		cmocka_unit_test(shrunk_input_said),
+		cmocka_unit_test(group_commits_as_alone),
+		cmocka_unit_test(group_freed_leaves_nothing),
+		cmocka_unit_test(group_failure_is_its_own),
+		cmocka_unit_test(save_options_version_2),
 	};
 	return cmocka_run_group_tests_name("save", tests, t_setup_dir, t_teardown_dir);
 }
