@@ -3,8 +3,9 @@
  * Not ?geqrf/?orgqr with OpenBLAS's own threads: with OpenBLAS 0.3.21 their
  * bytes change with its thread count, and they update the trailing matrix
  * 32 columns at a time. Here each panel of NB columns is factored by ?geqrt3
- * (recursive, level 3) and the columns right of it are updated by ?larfb in
- * slices of SLICE columns, a task each. Every task calls OpenBLAS with one
+ * (recursive, level 3) and the columns right of it are updated by the block
+ * reflector (?larfb's arithmetic, through ?gemm and ?trmm) in slices of
+ * SLICE columns, a task each. Every task calls OpenBLAS with one
  * thread and its result depends only on the slice, which depends only on the
  * matrix's shape: the bytes are the same however many threads share the
  * tasks. Q is formed the same way, applying the panels' reflectors backwards
@@ -24,14 +25,18 @@ extern void sgeqrt3_(const int *m, const int *n, float *a, const int *lda, float
                      const int *ldt, int *info);
 extern void dgeqrt3_(const int *m, const int *n, double *a, const int *lda, double *t,
                      const int *ldt, int *info);
-extern void slarfb_(const char *side, const char *trans, const char *direct, const char *storev,
-                    const int *m, const int *n, const int *k, const float *v, const int *ldv,
-                    const float *t, const int *ldt, float *c, const int *ldc, float *work,
-                    const int *ldwork, size_t, size_t, size_t, size_t);
-extern void dlarfb_(const char *side, const char *trans, const char *direct, const char *storev,
-                    const int *m, const int *n, const int *k, const double *v, const int *ldv,
-                    const double *t, const int *ldt, double *c, const int *ldc, double *work,
-                    const int *ldwork, size_t, size_t, size_t, size_t);
+extern void sgemm_(const char *ta, const char *tb, const int *m, const int *n, const int *k,
+                   const float *alpha, const float *a, const int *lda, const float *b,
+                   const int *ldb, const float *beta, float *c, const int *ldc, size_t, size_t);
+extern void dgemm_(const char *ta, const char *tb, const int *m, const int *n, const int *k,
+                   const double *alpha, const double *a, const int *lda, const double *b,
+                   const int *ldb, const double *beta, double *c, const int *ldc, size_t, size_t);
+extern void strmm_(const char *side, const char *uplo, const char *ta, const char *diag,
+                   const int *m, const int *n, const float *alpha, const float *a, const int *lda,
+                   float *b, const int *ldb, size_t, size_t, size_t, size_t);
+extern void dtrmm_(const char *side, const char *uplo, const char *ta, const char *diag,
+                   const int *m, const int *n, const double *alpha, const double *a,
+                   const int *lda, double *b, const int *ldb, size_t, size_t, size_t, size_t);
 extern void openblas_set_num_threads(int n);
 extern int openblas_get_num_threads(void);
 
@@ -170,27 +175,67 @@ static void write_task(qr *q, size_t i)
 
 /* ---- the QR ------------------------------------------------------------- */
 
-/* Columns first + SLICE·i .. of rows k .. m: the panel's block reflector
- * applied (transposed while factoring). */
+/* c (m × n, ldc) = alpha · op(a) · op(b) + c */
+static void gemm(const qr *q, char ta, char tb, int m, int n, int k, double alpha, const void *a,
+                 int lda, const void *b, int ldb, void *c, int ldc)
+{
+	if (q->single) {
+		float al = (float)alpha, one = 1;
+		sgemm_(&ta, &tb, &m, &n, &k, &al, a, &lda, b, &ldb, &one, c, &ldc, 1, 1);
+	} else {
+		double one = 1;
+		dgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &one, c, &ldc, 1, 1);
+	}
+}
+
+/* b (m × n) = op(a) · b, a triangular */
+static void trmm(const qr *q, char uplo, char ta, char diag, int m, int n, const void *a,
+                 int lda, void *b)
+{
+	const char side = 'L';
+	if (q->single) {
+		float one = 1;
+		strmm_(&side, &uplo, &ta, &diag, &m, &n, &one, a, &lda, b, &m, 1, 1, 1, 1);
+	} else {
+		double one = 1;
+		dtrmm_(&side, &uplo, &ta, &diag, &m, &n, &one, a, &lda, b, &m, 1, 1, 1, 1);
+	}
+}
+
+/* Columns first + SLICE·i .. of rows k .. m: C = (I - V T Vᵀ) C, or with
+ * Tᵀ while factoring. ?larfb's arithmetic, but with W = Vᵀ C (kb × n) rather
+ * than Cᵀ V: its last step, C's top rows minus W, then reads both by
+ * columns, where ?larfb's walks C across its rows. */
 static void slice_task(qr *q, size_t i)
 {
-	int c0 = q->first + (int)i * SLICE, w = q->n - c0 < SLICE ? q->n - c0 : SLICE;
-	int rows = q->m - q->k, kb = q->kb, ldt = NB, m = q->m;
-	void *work = malloc((size_t)w * (size_t)kb * q->esz);
-	if (!work) {
+	int c0 = q->first + (int)i * SLICE, n = q->n - c0 < SLICE ? q->n - c0 : SLICE;
+	int kb = q->kb, rest = q->m - q->k - kb, ldc = q->m, ldv = q->ldv;
+	void *w = malloc((size_t)n * (size_t)kb * q->esz);
+	if (!w) {
 		q->failed = true;
 		return;
 	}
-	const char side = 'L', direct = 'F', storev = 'C';
-	const void *t = at(q, q->t, (size_t)q->k * NB);
-	void *c = at(q, q->a, (size_t)q->k + (size_t)c0 * (size_t)m);
-	if (q->single)
-		slarfb_(&side, &q->trans, &direct, &storev, &rows, &w, &kb, q->vp, &q->ldv, t, &ldt, c,
-		        &m, work, &w, 1, 1, 1, 1);
-	else
-		dlarfb_(&side, &q->trans, &direct, &storev, &rows, &w, &kb, q->vp, &q->ldv, t, &ldt, c,
-		        &m, work, &w, 1, 1, 1, 1);
-	free(work);
+	void *c1 = at(q, q->a, (size_t)q->k + (size_t)c0 * (size_t)ldc), *c2 = at(q, c1, (size_t)kb);
+	const void *v2 = at(q, q->vp, (size_t)kb), *t = at(q, q->t, (size_t)q->k * NB);
+	for (int j = 0; j < n; j++)
+		memcpy(at(q, w, (size_t)j * (size_t)kb), at(q, c1, (size_t)j * (size_t)ldc),
+		       (size_t)kb * q->esz);
+	trmm(q, 'L', 'T', 'U', kb, n, q->vp, ldv, w); /* W = V1ᵀ C1 */
+	if (rest > 0)
+		gemm(q, 'T', 'N', kb, n, rest, 1, v2, ldv, c2, ldc, w, kb); /* W += V2ᵀ C2 */
+	trmm(q, 'U', q->trans == 'T' ? 'T' : 'N', 'N', kb, n, t, NB, w); /* W = op(T) W */
+	if (rest > 0)
+		gemm(q, 'N', 'N', rest, n, kb, -1, v2, ldv, w, kb, c2, ldc); /* C2 -= V2 W */
+	trmm(q, 'L', 'N', 'U', kb, n, q->vp, ldv, w); /* W = V1 W */
+	for (int j = 0; j < n; j++) /* C1 -= W */
+		for (int r = 0; r < kb; r++) {
+			size_t ci = (size_t)r + (size_t)j * (size_t)ldc, wi = (size_t)r + (size_t)j * (size_t)kb;
+			if (q->single)
+				((float *)c1)[ci] -= ((float *)w)[wi];
+			else
+				((double *)c1)[ci] -= ((double *)w)[wi];
+		}
+	free(w);
 }
 
 static void apply_panel(qr *q, unsigned threads, char trans, int k, int kb, int first,
