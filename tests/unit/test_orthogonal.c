@@ -45,8 +45,9 @@ static void check_matrix(const oi_fill *f, uint64_t b, const double *w, double t
 #define Q(i, j) (tall ? w[(i) * cols + (j)] : w[(j) * cols + (i)]) / f->p[0]
 #define A(i, j) (tall ? nrm[(i) * cols + (j)] : nrm[(j) * cols + (i)])
 	double orth = 0, low = 0, diag = INFINITY;
+	/* QᵀQ is symmetric, and only R's lower part and diagonal are checked */
 	for (uint64_t i = 0; i < n; i++)
-		for (uint64_t j = 0; j < n; j++) {
+		for (uint64_t j = 0; j <= i; j++) {
 			double qq = 0, r = 0;
 			for (uint64_t k = 0; k < m; k++) {
 				qq += Q(k, i) * Q(k, j);
