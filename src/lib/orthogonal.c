@@ -1,8 +1,9 @@
 /* See orthogonal.h.
  *
  * Not ?geqrf/?orgqr with OpenBLAS's own threads: with OpenBLAS 0.3.21 their
- * bytes change with its thread count, and they update the trailing matrix
- * 32 columns at a time. Here each panel of NB columns is factored by ?geqrt3
+ * bytes change with its thread count (so do a product's when cut in other
+ * column slices: tests/unit/blas_split.c), and they update the trailing
+ * matrix 32 columns at a time. Here each panel of NB columns is factored by ?geqrt3
  * (recursive, level 3) and the columns right of it are updated by the block
  * reflector (?larfb's arithmetic, through ?gemm and ?trmm) in slices of
  * SLICE columns, a task each. Every task calls OpenBLAS with one
