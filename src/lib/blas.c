@@ -21,23 +21,17 @@
 #include "blas.h"
 #include "internal.h"
 
-typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE,
-                         const enum CBLAS_TRANSPOSE, const blasint, const blasint, const blasint,
-                         const float, const float *, const blasint, const float *, const blasint,
-                         const float, float *, const blasint);
-typedef void (*lapack_qrf_fn)(const int *, const int *, double *, const int *, double *,
-                              double *, const int *, int *);
-typedef void (*lapack_orgqr_fn)(const int *, const int *, const int *, double *, const int *,
-                                const double *, double *, const int *, int *);
-typedef void (*set_threads_fn)(int);
-typedef int (*get_threads_fn)(void);
-
+/* The real functions: a pointer of each one's own type. */
 static struct {
-	sgemm_fn sgemm;
-	lapack_qrf_fn dgeqrf;
-	lapack_orgqr_fn dorgqr;
-	set_threads_fn set_threads;
-	get_threads_fn get_threads;
+	__typeof__(&cblas_sgemm) cblas_sgemm;
+	__typeof__(&sgeqrt3_) sgeqrt3;
+	__typeof__(&dgeqrt3_) dgeqrt3;
+	__typeof__(&sgemm_) sgemm;
+	__typeof__(&dgemm_) dgemm;
+	__typeof__(&strmm_) strmm;
+	__typeof__(&dtrmm_) dtrmm;
+	__typeof__(&openblas_set_num_threads) set_threads;
+	__typeof__(&openblas_get_num_threads) get_threads;
 } fn;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -67,8 +61,11 @@ static void load(void)
 		snprintf(why, sizeof why, "%s", e ? e : "not found");
 		return;
 	}
-	if (find(lib, "cblas_sgemm", &fn.sgemm) && find(lib, "dgeqrf_", &fn.dgeqrf) &&
-	    find(lib, "dorgqr_", &fn.dorgqr) && find(lib, "openblas_set_num_threads", &fn.set_threads) &&
+	if (find(lib, "cblas_sgemm", &fn.cblas_sgemm) && find(lib, "sgeqrt3_", &fn.sgeqrt3) &&
+	    find(lib, "dgeqrt3_", &fn.dgeqrt3) && find(lib, "sgemm_", &fn.sgemm) &&
+	    find(lib, "dgemm_", &fn.dgemm) && find(lib, "strmm_", &fn.strmm) &&
+	    find(lib, "dtrmm_", &fn.dtrmm) &&
+	    find(lib, "openblas_set_num_threads", &fn.set_threads) &&
 	    find(lib, "openblas_get_num_threads", &fn.get_threads))
 		loaded = true;
 }
@@ -100,7 +97,7 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order, OPENBLAS_CONST enum CBLA
                  OPENBLAS_CONST blasint ldc)
 {
 	if (ready())
-		fn.sgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		fn.cblas_sgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void openblas_set_num_threads(int num_threads)
@@ -114,16 +111,48 @@ int openblas_get_num_threads(void)
 	return ready() ? fn.get_threads() : 1;
 }
 
-void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work,
-             const int *lwork, int *info)
+void sgeqrt3_(const int *m, const int *n, float *a, const int *lda, float *t, const int *ldt,
+              int *info)
 {
 	if (ready())
-		fn.dgeqrf(m, n, a, lda, tau, work, lwork, info);
+		fn.sgeqrt3(m, n, a, lda, t, ldt, info);
 }
 
-void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda,
-             const double *tau, double *work, const int *lwork, int *info)
+void dgeqrt3_(const int *m, const int *n, double *a, const int *lda, double *t, const int *ldt,
+              int *info)
 {
 	if (ready())
-		fn.dorgqr(m, n, k, a, lda, tau, work, lwork, info);
+		fn.dgeqrt3(m, n, a, lda, t, ldt, info);
+}
+
+void sgemm_(const char *ta, const char *tb, const int *m, const int *n, const int *k,
+            const float *alpha, const float *a, const int *lda, const float *b, const int *ldb,
+            const float *beta, float *c, const int *ldc, size_t la, size_t lb)
+{
+	if (ready())
+		fn.sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, la, lb);
+}
+
+void dgemm_(const char *ta, const char *tb, const int *m, const int *n, const int *k,
+            const double *alpha, const double *a, const int *lda, const double *b,
+            const int *ldb, const double *beta, double *c, const int *ldc, size_t la, size_t lb)
+{
+	if (ready())
+		fn.dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, la, lb);
+}
+
+void strmm_(const char *side, const char *uplo, const char *ta, const char *diag, const int *m,
+            const int *n, const float *alpha, const float *a, const int *lda, float *b,
+            const int *ldb, size_t l1, size_t l2, size_t l3, size_t l4)
+{
+	if (ready())
+		fn.strmm(side, uplo, ta, diag, m, n, alpha, a, lda, b, ldb, l1, l2, l3, l4);
+}
+
+void dtrmm_(const char *side, const char *uplo, const char *ta, const char *diag, const int *m,
+            const int *n, const double *alpha, const double *a, const int *lda, double *b,
+            const int *ldb, size_t l1, size_t l2, size_t l3, size_t l4)
+{
+	if (ready())
+		fn.dtrmm(side, uplo, ta, diag, m, n, alpha, a, lda, b, ldb, l1, l2, l3, l4);
 }

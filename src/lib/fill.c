@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "donor/donor.h"
 #include "fill.h"
+#include "orthogonal.h"
 #include "simd.h"
 #include "tensor.h"
 #include "wire.h"
@@ -102,89 +103,6 @@ void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out)
 
 /* ---- whole-tensor fills ------------------------------------------------- */
 
-
-/* OpenBLAS's thread count is the process's: one LAPACK call at a time sets
- * it to 1 and puts back what it found (the header says so). */
-static pthread_mutex_t lapack_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Q of the QR of the m × n matrix a (m >= n, column-major), in place, with
- * sign[j] the sign of R's diagonal. */
-static int lapack_qr(int m, int n, double *a, double *sign)
-{
-	if (oi__blas_load())
-		return OI_EUNSUPPORTED;
-	int info = 0, lwork = -1, rc = 0;
-	double q, *tau = malloc((size_t)n * sizeof *tau), *work = NULL;
-	pthread_mutex_lock(&lapack_lock);
-	int saved = openblas_get_num_threads();
-	/* one BLAS thread: the same bytes however the machine is set up */
-	openblas_set_num_threads(1);
-	if (!tau) {
-		rc = oi__fail(OI_ENOMEM, "out of memory");
-		goto out;
-	}
-	dgeqrf_(&m, &n, a, &m, tau, &q, &lwork, &info);
-	lwork = info == 0 && q > n ? (int)q : n;
-	work = malloc((size_t)lwork * sizeof *work);
-	if (!work) {
-		rc = oi__fail(OI_ENOMEM, "out of memory");
-		goto out;
-	}
-	dgeqrf_(&m, &n, a, &m, tau, work, &lwork, &info);
-	if (info) {
-		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dgeqrf failed (%d)", info);
-		goto out;
-	}
-	for (int j = 0; j < n; j++)
-		sign[j] = a[j + (uint64_t)j * (uint64_t)m] < 0 ? -1.0 : 1.0;
-	dorgqr_(&m, &n, &n, a, &m, tau, work, &lwork, &info);
-	if (info)
-		rc = oi__fail(OI_EINVALID, "orthogonal: LAPACK dorgqr failed (%d)", info);
-out:
-	openblas_set_num_threads(saved);
-	pthread_mutex_unlock(&lapack_lock);
-	free(tau);
-	free(work);
-	return rc;
-}
-
-/* torch.nn.init.orthogonal_ on one rows × cols matrix: N(0, 1) entries,
- * transposed if rows < cols, QR, Q times sign(diag R), transposed back. */
-static int orthogonal_matrix(const oi_fill *f, uint64_t base, double *w)
-{
-	uint64_t rows = f->rows, cols = f->cols;
-	uint64_t mm = rows > cols ? rows : cols, nn = rows > cols ? cols : rows;
-	if (mm > INT32_MAX || nn > INT32_MAX || mm * nn > (uint64_t)INT32_MAX)
-		return oi__fail(OI_ETOOBIG, "orthogonal: a %llu x %llu matrix is too large for LAPACK",
-		                (unsigned long long)rows, (unsigned long long)cols);
-	double *a = malloc(mm * nn * sizeof *a), *sign = malloc(nn * sizeof *sign);
-	int rc = a && sign ? 0 : oi__fail(OI_ENOMEM, "out of memory");
-	/* a is m × n, column-major: a = W if rows >= cols, else Wᵀ */
-	double *row = rc ? NULL : malloc((cols ? cols : 1) * sizeof *row);
-	if (!rc && !row)
-		rc = oi__fail(OI_ENOMEM, "out of memory");
-	for (uint64_t r = 0; r < rows && !rc; r++) {
-		oi__normal_n(f->key, base + r * cols, (size_t)cols, row);
-		for (uint64_t c = 0; c < cols; c++) {
-			if (rows >= cols)
-				a[r + c * mm] = row[c];
-			else
-				a[c + r * mm] = row[c];
-		}
-	}
-	free(row);
-	if (!rc)
-		rc = lapack_qr((int)mm, (int)nn, a, sign);
-	for (uint64_t r = 0; r < rows && !rc; r++)
-		for (uint64_t c = 0; c < cols; c++) {
-			double v = rows >= cols ? a[r + c * mm] * sign[c] : a[c + r * mm] * sign[r];
-			w[r * cols + c] = f->p[0] * v;
-		}
-	free(a);
-	free(sign);
-	return rc;
-}
-
 /* torch.nn.init.sparse_: N(0, std), then in each column ⌈sparsity·rows⌉
  * distinct rows, chosen by a partial Fisher–Yates shuffle on stream 1. */
 static int sparse_matrix(const oi_fill *f, uint64_t base, uint64_t mat, double *w)
@@ -218,6 +136,11 @@ static int sparse_matrix(const oi_fill *f, uint64_t base, uint64_t mat, double *
 
 int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out)
 {
+	return oi__fill_materialize_on(f, numel, 1, out);
+}
+
+int oi__fill_materialize_on(const oi_fill *f, uint64_t numel, unsigned threads, double **out)
+{
 	*out = NULL;
 	if (numel > SIZE_MAX / sizeof(double))
 		return oi__fail(OI_ETOOBIG, "tensor too large to hold in memory");
@@ -231,7 +154,7 @@ int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out)
 	int rc = 0;
 	for (uint64_t b = 0; b < f->batch && !rc; b++) {
 		if (f->kind == OI_FILL_ORTHOGONAL)
-			rc = orthogonal_matrix(f, b * per, w + b * per);
+			rc = oi__orthogonal_matrix(f, b * per, threads, w + b * per);
 		else
 			rc = sparse_matrix(f, b * per, b, w + b * per);
 	}
@@ -378,7 +301,7 @@ int oi__fill_produce_raw(const oi_edit *e, oi_sink *sink)
 	 * bytes a value and the overlap of generating with writing */
 	size_t chunk = numel < FILL_CHUNK ? (size_t)numel : FILL_CHUNK;
 	double *mat = NULL;
-	int rc = materialized(t) ? oi__fill_materialize(t->fill, numel, &mat) : 0;
+	int rc = materialized(t) ? oi__fill_materialize_on(t->fill, numel, c->threads, &mat) : 0;
 	bool two = numel > chunk;
 	double *vals[2] = { NULL, NULL };
 	uint8_t *bytes[2] = { NULL, NULL };
@@ -424,7 +347,7 @@ int oi__fill_encode_typed(const oi_fill_ctx *c, oi_buf *out)
 	uint64_t n = t->info.numel;
 	oi_buf body = { 0 };
 	double *mat = NULL;
-	int rc = materialized(t) ? oi__fill_materialize(t->fill, n, &mat) : 0;
+	int rc = materialized(t) ? oi__fill_materialize_on(t->fill, n, c->threads, &mat) : 0;
 	size_t chunk = n < FILL_CHUNK ? (size_t)n : FILL_CHUNK;
 	double *vals = rc ? NULL : malloc((chunk ? chunk : 1) * sizeof *vals);
 	if (!rc && !vals)

@@ -18,7 +18,7 @@ enum {
 	OI_FILL_EYE,        /* identity per matrix */
 	OI_FILL_DIRAC,      /* groups p0 */
 	OI_FILL_FORGET,     /* LSTM B: 1 on the forget gate of Wb, else 0 */
-	OI_FILL_ORTHOGONAL, /* gain p0; materialized */
+	OI_FILL_ORTHOGONAL, /* gain p0; QR in float32 if p1 != 0; materialized */
 	OI_FILL_SPARSE,     /* sparsity p0, std p1; materialized */
 	OI_FILL_GIVEN,      /* the values in given (a pass computed them) */
 	OI_FILL_DONOR       /* a donor's values through a transform (src) */
@@ -41,8 +41,10 @@ typedef struct oi_fill {
 
 /* Element values first .. first+n of an elementwise fill. */
 void oi__fill_chunk(const oi_fill *f, uint64_t first, size_t n, double *out);
-/* The whole tensor of a materialized fill (orthogonal, sparse). */
+/* The whole tensor of a materialized fill (orthogonal, sparse), on one
+ * thread or on up to `threads`: the values are the same. */
 int oi__fill_materialize(const oi_fill *f, uint64_t numel, double **out);
+int oi__fill_materialize_on(const oi_fill *f, uint64_t numel, unsigned threads, double **out);
 
 /* One tensor to write: the ud of the save's edits that produce its values. */
 typedef struct oi_fill_ctx {

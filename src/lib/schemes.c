@@ -442,6 +442,8 @@ static int resolve_orthogonal(const scheme_def *d, const oi_tensor *t, const arg
 		                "'%s' has %zu", ti->name, ti->ndim);
 	f->kind = OI_FILL_ORTHOGONAL;
 	f->p[0] = a->num[0];
+	/* float32 holds no more than a float32 QR gives (as torch computes it) */
+	f->p[1] = ti->dtype == OI_DTYPE_DOUBLE ? 0 : 1;
 	uint64_t big = f->rows > f->cols ? f->rows : f->cols;
 	f->std = big ? fabs(a->num[0]) / sqrt((double)big) : 0;
 	f->bound = fabs(a->num[0]);
