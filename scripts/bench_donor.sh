@@ -11,6 +11,8 @@
 #       output is fsynced, the provenance carries the donor's sha256, so the whole donor is
 #       hashed)
 #   (n) the same with --no-provenance (no digest)
+#   (f) the same with --no-provenance --no-fsync: what the Python script does (no digest,
+#       no durability)
 #   (b) scripts/bench/py_donor.py: python3-onnx + numpy, replace by name, onnx.save
 #       (no fsync: onnxinit is not given that advantage)
 # and prints min and median wall time and peak RSS (GNU time %e %M) of each,
@@ -37,7 +39,7 @@ donor="$dir/donor-$size_mib.safetensors"
 layers=8; [[ $size_mib -lt 256 ]] && layers=4
 [[ -f $model ]] || "$PY" scripts/bench/make_big_model.py "$model" --size-mib "$size_mib" --layers "$layers"
 [[ -f $donor ]] || "$PY" scripts/bench/make_donor.py "$model" "$donor"
-t_a=(); r_a=(); t_n=(); r_n=(); t_b=(); r_b=()
+t_a=(); r_a=(); t_n=(); r_n=(); t_f=(); r_f=(); t_b=(); r_b=()
 prep() { sync; cat "$model" "$donor" > /dev/null; }
 for ((i = 0; i < RUNS; i++)); do
     prep
@@ -48,6 +50,10 @@ for ((i = 0; i < RUNS; i++)); do
     /usr/bin/time -f '%e %M' -o "$dir/t" "$BIN" init "$model" -o "$dir/out_n.onnx" \
         --from "$donor" --no-provenance -q
     read -r t r < "$dir/t"; t_n+=("$t"); r_n+=("$r")
+    prep
+    /usr/bin/time -f '%e %M' -o "$dir/t" "$BIN" init "$model" -o "$dir/out_f.onnx" \
+        --from "$donor" --no-provenance --no-fsync -q
+    read -r t r < "$dir/t"; t_f+=("$t"); r_f+=("$r")
     prep
     /usr/bin/time -f '%e %M' -o "$dir/t" "$PY" scripts/bench/py_donor.py "$model" "$donor" \
         "$dir/out_b.onnx"
@@ -69,11 +75,14 @@ mn() { printf '%s\n' "$@" | sort -g | head -1; }
 echo "model $size_mib MiB, $RUNS interleaved rounds ($(date -u +%F))"
 echo "(a) onnxinit --from            : time $(stats "${t_a[@]}") s; peak RSS $(stats "${r_a[@]}") KiB"
 echo "(n) onnxinit --no-provenance   : time $(stats "${t_n[@]}") s; peak RSS $(stats "${r_n[@]}") KiB"
+echo "(f) ... --no-fsync too       : time $(stats "${t_f[@]}") s; peak RSS $(stats "${r_f[@]}") KiB"
 echo "(b) python onnx+numpy          : time $(stats "${t_b[@]}") s; peak RSS $(stats "${r_b[@]}") KiB"
 awk -v a="$(med "${t_a[@]}")" -v n="$(med "${t_n[@]}")" -v b="$(med "${t_b[@]}")" \
     -v am="$(mn "${t_a[@]}")" -v nm="$(mn "${t_n[@]}")" -v bm="$(mn "${t_b[@]}")" \
+    -v f="$(med "${t_f[@]}")" -v fm="$(mn "${t_f[@]}")" \
     -v r="$(med "${r_a[@]}")" -v s="$size_mib" 'BEGIN {
     d = 0.01
     printf "speed-up of (a) over (b): median %.1fx, min %.1fx (goal >= 8x)\n", b / (a > d ? a : d), bm / (am > d ? am : d)
     printf "speed-up of (n) over (b): median %.1fx, min %.1fx\n", b / (n > d ? n : d), bm / (nm > d ? nm : d)
+    printf "speed-up of (f) over (b): median %.1fx, min %.1fx (the same work as the script)\n", b / (f > d ? f : d), bm / (fm > d ? fm : d)
     printf "(a) peak RSS / model %.3f (goal <= 0.25)\n", r / (s * 1024) }'
