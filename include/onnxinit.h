@@ -526,11 +526,16 @@ typedef struct oi_save_options {
  * the name one of them would have beside path. OI_EIO if path is a folder,
  * or if an input changed size while it was read (another program cut it).
  *
- * OpenBLAS: the orthogonal scheme calls LAPACK (dgeqrf, dorgqr) with one
- * BLAS thread, so that the bytes never depend on the machine. OpenBLAS's
- * thread count is process-wide: the save sets it to 1 around those calls,
- * one such call at a time in the process, and restores it after; OpenBLAS
- * work of the program's own threads during that time runs on one thread.
+ * OpenBLAS: the orthogonal scheme runs a blocked QR (LAPACK ?geqrt3 and
+ * BLAS ?gemm/?trmm; float32 for every target type but double) on the save's
+ * worker threads, each OpenBLAS call on one BLAS thread, cut the same way
+ * whatever the thread count, so that the bytes never depend on --threads.
+ * OpenBLAS's thread count is process-wide (with its pthread build): the
+ * save sets it to 1 around that work, one such change at a time in the
+ * process (the data passes take the same lock), and restores it after;
+ * OpenBLAS work of the program's own threads during that time runs on one
+ * thread. OpenBLAS is loaded on first use; if it cannot be, such a save
+ * fails with OI_EUNSUPPORTED.
  */
 OI_EXTERN int oi_model_save(oi_model *model, const char *path,
                             const oi_save_options *opts);

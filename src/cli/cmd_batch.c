@@ -789,7 +789,7 @@ static void commit_group(worker_ctx *w)
 	oi_commit_group_commit(w->group, on_commit);
 	for (size_t i = 0; i < w->n; i++) {
 		pending *p = &w->p[i];
-		if (!strcmp(p->j->status, "ok"))
+		if (p->j->status && !strcmp(p->j->status, "ok"))
 			saved(w->b, p->j, p->m, 0);
 		pending_free(p);
 		finish_job(w->b, p->j);

@@ -78,6 +78,32 @@ int oi__blas_load(void)
 	return 0;
 }
 
+/* OpenBLAS's thread count is the process's: whoever changes it holds this
+ * one lock while it is changed (recursive: the evaluator, which holds it,
+ * builds orthogonal matrices, which take it too). */
+static pthread_mutex_t count_lock;
+static pthread_once_t count_once = PTHREAD_ONCE_INIT;
+
+static void count_init(void)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&count_lock, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+void oi__blas_lock(void)
+{
+	pthread_once(&count_once, count_init);
+	pthread_mutex_lock(&count_lock);
+}
+
+void oi__blas_unlock(void)
+{
+	pthread_mutex_unlock(&count_lock);
+}
+
 /* ---- the forwarders ------------------------------------------------------ */
 
 /* Loaded (loading it if need be): code that skipped oi__blas_load still

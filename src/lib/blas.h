@@ -10,6 +10,11 @@
  * OI_EUNSUPPORTED and a message. Thread-safe. */
 int oi__blas_load(void);
 
+/* Held by whoever sets OpenBLAS's (process-wide) thread count, from the
+ * change until it is put back; recursive. */
+void oi__blas_lock(void);
+void oi__blas_unlock(void);
+
 /* BLAS and LAPACK as OpenBLAS provides them: Fortran, the lengths of the
  * character arguments passed last (the cblas_* and openblas_* ones come
  * from <cblas.h>) */

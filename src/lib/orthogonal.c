@@ -34,7 +34,6 @@ enum {
 
 /* OpenBLAS's thread count is the process's: one QR at a time sets it to 1
  * and puts back what it found (the header says so). */
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* One matrix being filled. */
 typedef struct qr {
@@ -279,7 +278,7 @@ static int qr_run(qr *q, unsigned threads)
 {
 	if (oi__blas_load())
 		return OI_EUNSUPPORTED;
-	pthread_mutex_lock(&blas_lock);
+	oi__blas_lock();
 	int saved = openblas_get_num_threads();
 	/* the tasks are the threads: OpenBLAS runs each call on its caller's */
 	openblas_set_num_threads(1);
@@ -287,7 +286,7 @@ static int qr_run(qr *q, unsigned threads)
 	if (!rc)
 		form_q(q, threads);
 	openblas_set_num_threads(saved);
-	pthread_mutex_unlock(&blas_lock);
+	oi__blas_unlock();
 	return rc;
 }
 

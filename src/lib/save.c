@@ -1304,8 +1304,19 @@ static void group_sync_dirs(oi_commit_group *g, const int *rcs, bool models)
 static int group_finish(oi_commit_group *g, oi_commit_callback done)
 {
 	int *rcs = oi__calloc(g->n + 1, sizeof *rcs);
-	if (!rcs)
-		return OI_ENOMEM;
+	if (!rcs) {
+		/* nothing committed: every save fails, its files removed */
+		for (size_t i = 0; i < g->n; i++) {
+			undo(g->saves[i]);
+			if (done) {
+				oi__fail(OI_ENOMEM, "out of memory");
+				done(g->saves[i]->path, OI_ENOMEM, g->saves[i]->o.userdata);
+			}
+			ctx_free(g->saves[i]);
+		}
+		g->n = 0;
+		return oi__fail(OI_ENOMEM, "out of memory");
+	}
 	group_sync(g, rcs);
 	for (size_t i = 0; i < g->n; i++) {
 		save_ctx *c = g->saves[i];

@@ -1,6 +1,7 @@
 /* See sha256.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,13 +98,15 @@ void oi__sha256_blocks(uint32_t h[8], const uint8_t *p, size_t n, int portable);
 void oi__sha256_blocks(uint32_t h[8], const uint8_t *p, size_t n, int portable)
 {
 #ifdef HAVE_SHA_NI
-	static int ni = -1;
-	if (ni < 0) { /* a benign race: every thread stores the same answer */
+	static _Atomic int ni = -1; /* every thread stores the same answer */
+	int have = atomic_load_explicit(&ni, memory_order_relaxed);
+	if (have < 0) {
 		__builtin_cpu_init();
-		ni = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-		     __builtin_cpu_supports("ssse3");
+		have = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
+		       __builtin_cpu_supports("ssse3");
+		atomic_store_explicit(&ni, have, memory_order_relaxed);
 	}
-	if (ni && !portable) {
+	if (have && !portable) {
 		blocks_ni(h, p, n);
 		return;
 	}

@@ -727,13 +727,13 @@ static const use *use_by(const oi_model *m, const oi_donor_plan *p, size_t ti, c
 static const use *reader_of(const oi_model *m, const oi_donor_plan *p, const oi_tensor *t,
                             bool *own)
 {
-	*own = false;
-	for (size_t k = 0; k < m->n_tensors; k++)
-		if (t == &m->tensors[k]) {
-			*own = true;
-			const use *u = use_by(m, p, k, t->info.node);
-			return u ? u : first_use(p, k);
-		}
+	uintptr_t a = (uintptr_t)m->tensors, x = (uintptr_t)t;
+	*own = x >= a && x < a + m->n_tensors * sizeof *m->tensors;
+	if (*own) {
+		size_t k = (x - a) / sizeof *m->tensors;
+		const use *u = use_by(m, p, k, t->info.node);
+		return u ? u : first_use(p, k);
+	}
 	long o = t->info.untied_from ? find_tensor(m, p, t->info.untied_from) : -1;
 	return o >= 0 ? use_by(m, p, (size_t)o, t->info.node) : NULL;
 }

@@ -15,7 +15,6 @@
 
 /* OpenBLAS's thread count is the process's: one pass at a time sets it and
  * puts back what it found. */
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
 static int blas_saved;
 
 /* ---- buffers ------------------------------------------------------------ */
@@ -527,7 +526,7 @@ int oi__ev_open(ev_ctx *c, oi_model *m, const oi_data *d, unsigned threads)
 		oi__ev_close(c);
 		return rc;
 	}
-	pthread_mutex_lock(&blas_lock);
+	oi__blas_lock();
 	blas_saved = openblas_get_num_threads();
 	/* the pass splits its work among its own threads, each calling OpenBLAS
 	 * on one: the values then depend on no thread count of OpenBLAS's */
@@ -562,7 +561,7 @@ void oi__ev_close(ev_ctx *c)
 	pool_free(&c->pool);
 	if (locked) {
 		openblas_set_num_threads(blas_saved);
-		pthread_mutex_unlock(&blas_lock);
+		oi__blas_unlock();
 	}
 	memset(c, 0, sizeof *c);
 }
