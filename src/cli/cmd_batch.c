@@ -102,6 +102,7 @@ typedef struct batch {
 	int manifest_errno;   /* its first write error (said once) */
 	unsigned workers;
 	size_t group_models;  /* the most models a worker's group holds */
+	size_t group_fds, group_temps; /* and the most open files and temporaries */
 	pthread_mutex_t lock; /* the rules cache, stdout, the counts, the manifest */
 	atomic_size_t next;
 	atomic_bool stop;
@@ -699,6 +700,7 @@ typedef struct worker_ctx {
 	pending p[GROUP_MODELS];
 	size_t n;
 	uint64_t bytes;
+	size_t fds, temps;      /* what the group's models hold (pending_cost) */
 	char *made;             /* the folder of the last output, known to be there */
 } worker_ctx;
 
@@ -796,9 +798,23 @@ static void commit_group(worker_ctx *w)
 	}
 	w->n = 0;
 	w->bytes = 0;
+	w->fds = w->temps = 0;
 }
 
 /* Run j: whether it waits in the worker's group (finished at its commit). */
+/* What a model waiting in a group holds at most: its file and temporary,
+ * the output it replaces (read at commit), and per external data file its
+ * input, its new data file and that one's temporary (every external tensor
+ * counted as a file of its own). */
+static void pending_cost(const oi_model *m, size_t *fds, size_t *temps)
+{
+	size_t ext = 0;
+	for (size_t i = 0; i < oi_model_tensor_count(m); i++)
+		ext += oi_model_tensor(m, i)->storage == OI_STORAGE_EXTERNAL;
+	*fds = FDS_PER_PENDING + 2 * ext;
+	*temps = 1 + ext;
+}
+
 static bool run_job(worker_ctx *w, job *j)
 {
 	batch *b = w->b;
@@ -818,10 +834,24 @@ static bool run_job(worker_ctx *w, job *j)
 		set_error(j, "skipped", "the output exists (--force replaces it)");
 	} else {
 		p->m = plan_job(b, j, &p->jr, &p->po);
+		size_t fds = 0, temps = 0;
+		if (p->m && !o->init.dry)
+			pending_cost(p->m, &fds, &temps);
+		if (p->m && w->group && w->n &&
+		    (w->fds + fds > b->group_fds || w->temps + temps > b->group_temps)) {
+			/* no room left in the group for this one: commit the others
+			 * first (the plan, rules and model only point elsewhere) */
+			pending keep = *p;
+			commit_group(w);
+			w->p[0] = keep;
+			p = &w->p[0];
+		}
 		if (p->m && o->init.dry) {
 			show_plan(b, j, p->m);
 		} else if (p->m && save_job(w, j, p->m, p)) {
 			w->bytes += j->bytes;
+			w->fds += fds;
+			w->temps += temps;
 			w->n++;
 			return true;
 		}
@@ -963,19 +993,22 @@ static int open_outputs(batch *b)
 
 /* The models a worker's group may hold: the open files of every worker's
  * group within the process's limit, their temporaries within what the
- * signal handlers track. */
-static size_t group_size(unsigned workers)
+ * signal handlers track (b->group_fds, b->group_temps: a worker's share). */
+static size_t group_size(batch *b, unsigned workers)
 {
 	struct rlimit rl;
 	size_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
 		             ? (size_t)rl.rlim_cur
 		             : 1024;
 	size_t w = workers ? workers : 1;
-	size_t n = fds > 128 ? (fds - 128) / (w * FDS_PER_PENDING) : 1;
-	if (n > TEMPS_FOR_GROUPS / w)
-		n = TEMPS_FOR_GROUPS / w;
+	b->group_fds = fds > 128 ? (fds - 128) / w : 1;
+	b->group_temps = TEMPS_FOR_GROUPS / w;
+	size_t n = b->group_fds / FDS_PER_PENDING;
+	if (n > b->group_temps)
+		n = b->group_temps;
 	return n < 1 ? 1 : n > GROUP_MODELS ? GROUP_MODELS : n;
 }
+
 
 /* The models on -j workers, this thread one of them. */
 static void run_workers(batch *b)
@@ -988,7 +1021,7 @@ static void run_workers(batch *b)
 		b->o->init.threads = b->workers && cores > 0 && (unsigned)cores > b->workers
 		                             ? (unsigned)cores / b->workers
 		                             : 1;
-	b->group_models = group_size(b->workers);
+	b->group_models = group_size(b, b->workers);
 	pthread_mutex_init(&b->lock, NULL);
 	b->start = now_s();
 	if (!b->o->init.dry)

@@ -955,5 +955,35 @@ else
 	skip "group commit: kill -9 at the sync or amid the renames -> outputs whole or absent; a rerun completes" "no strace that can inject"
 fi
 
+# ---- a group's open files: models with many external data files -----------
+# 12 models of 40 tensors, each tensor in a data file of its own; with 200
+# descriptors a group of 18 models (the plain budget) would need over 900:
+# the group is cut by what its models hold instead, and every model is done.
+EX=$S/manyext
+mkdir -p "$EX/in"
+"$PYTHON" - "$EX/in" <<'PYEOF' || exit 2
+import sys, os, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+from onnx.external_data_helper import convert_model_to_external_data
+d = sys.argv[1]
+for k in range(12):
+    nodes, inits, prev = [], [], 'x'
+    for i in range(40):
+        inits.append(numpy_helper.from_array(np.full((4, 4), 0.5, np.float32), 'w%d' % i))
+        nodes.append(helper.make_node('MatMul', [prev, 'w%d' % i], ['y%d' % i], name='m%d' % i))
+        prev = 'y%d' % i
+    g = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)])
+    convert_model_to_external_data(m, all_tensors_to_one_file=False, size_threshold=0)
+    onnx.save(m, os.path.join(d, 'm%02d.onnx' % k))
+PYEOF
+(ulimit -n 200 && exec timeout -k 5 "$RUN_TIMEOUT" "$ONNXINIT" batch "$EX/in" -o "$EX/out" \
+	-j 1 -q) >"$OUT" 2>"$ERR" </dev/null
+rc=$?
+expect_rc 0
+[ "$(models_in "$EX/out" | wc -l)" -eq 12 ] || w "$(models_in "$EX/out" | wc -l) models written, not 12"
+verdict "group commit: models with many data files stay within the open-file limit"
+
 echo "batch: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
