@@ -69,13 +69,13 @@ bad = [k for k in ib if not (ia[k] == ib[k]).all()]
 print('outputs agree' if not bad else 'OUTPUTS DIFFER: %s' % bad[:5])
 sys.exit(1 if bad else 0)
 PYEOF
-stats() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "min %s median %s", v[1], m}'; }
 med() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2}'; }
 mn() { printf '%s\n' "$@" | sort -g | head -1; }
+stats() { printf 'min %s median %s' "$(mn "$@")" "$(med "$@")"; }
 echo "model $size_mib MiB, $RUNS interleaved rounds ($(date -u +%F))"
 echo "(a) onnxinit --from            : time $(stats "${t_a[@]}") s; peak RSS $(stats "${r_a[@]}") KiB"
 echo "(n) onnxinit --no-provenance   : time $(stats "${t_n[@]}") s; peak RSS $(stats "${r_n[@]}") KiB"
-echo "(f) ... --no-fsync too       : time $(stats "${t_f[@]}") s; peak RSS $(stats "${r_f[@]}") KiB"
+echo "(f) ... and --no-fsync         : time $(stats "${t_f[@]}") s; peak RSS $(stats "${r_f[@]}") KiB"
 echo "(b) python onnx+numpy          : time $(stats "${t_b[@]}") s; peak RSS $(stats "${r_b[@]}") KiB"
 awk -v a="$(med "${t_a[@]}")" -v n="$(med "${t_n[@]}")" -v b="$(med "${t_b[@]}")" \
     -v am="$(mn "${t_a[@]}")" -v nm="$(mn "${t_n[@]}")" -v bm="$(mn "${t_b[@]}")" \
