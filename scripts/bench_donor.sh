@@ -9,18 +9,23 @@
 # rounds of
 #   (a) build/onnxinit init big.onnx -o out.onnx --from donor.safetensors (the default: the
 #       output is fsynced, the provenance carries the donor's sha256, so the whole donor is
-#       hashed)
+#       hashed, on a second thread while the output is written)
 #   (n) the same with --no-provenance (no digest)
 #   (f) the same with --no-provenance --no-fsync: what the Python script does (no digest,
 #       no durability)
 #   (b) scripts/bench/py_donor.py: python3-onnx + numpy, replace by name, onnx.save
 #       (no fsync: onnxinit is not given that advantage)
+# each writing a new output (the previous one removed before the round), and
+#   (o) (a) and (p) (b) again, each over the output it wrote the round before:
+#       replacing a 512 MiB file makes the file system free the old one's
+#       blocks (and ext4 flush the new one at the rename or close), a cost
+#       both pay that has nothing to do with the donor
 # and prints min and median wall time and peak RSS (GNU time %e %M) of each,
 # the ratios, and checks that the outputs hold the donor's values (the
 # initializers of (a) and (b) compared). Before every run: `sync` (so that no
-# contender pays for writing back the previous one's output) and the inputs
-# read (warm page cache). Goals (printed, not enforced): (a) >= 8x faster than
-# (b); (a) peak RSS <= 0.25 x the model.
+# contender pays for writing back or freeing the previous one's output) and
+# the inputs read (warm page cache). Goals (printed, not enforced): >= 8x
+# faster than (b); (a) peak RSS <= 0.25 x the model.
 set -euo pipefail
 size_mib=512
 while [[ $# -gt 0 ]]; do
@@ -39,25 +44,29 @@ donor="$dir/donor-$size_mib.safetensors"
 layers=8; [[ $size_mib -lt 256 ]] && layers=4
 [[ -f $model ]] || "$PY" scripts/bench/make_big_model.py "$model" --size-mib "$size_mib" --layers "$layers"
 [[ -f $donor ]] || "$PY" scripts/bench/make_donor.py "$model" "$donor"
-t_a=(); r_a=(); t_n=(); r_n=(); t_f=(); r_f=(); t_b=(); r_b=()
-prep() { sync; cat "$model" "$donor" > /dev/null; }
+t_a=(); r_a=(); t_n=(); r_n=(); t_f=(); r_f=(); t_b=(); r_b=(); t_o=(); r_o=(); t_p=(); r_p=()
+# prep OUTPUT: remove it (unless "keep"), let the file system settle, warm the inputs
+prep() {
+    [[ ${2:-} == keep ]] || rm -f "$1"
+    sync; sleep 1; cat "$model" "$donor" > /dev/null
+}
+# timed TIMES RSSES CMD...: run CMD under GNU time, append to the named arrays
+timed() {
+    local -n tt=$1 rr=$2; shift 2
+    /usr/bin/time -f '%e %M' -o "$dir/t" "$@"
+    read -r t r < "$dir/t"; tt+=("$t"); rr+=("$r")
+}
+oi=("$BIN" init "$model" --from "$donor" -q)
+py=("$PY" scripts/bench/py_donor.py "$model" "$donor")
+"${oi[@]}" -o "$dir/out_o.onnx"; "${py[@]}" "$dir/out_p.onnx" # what (o) and (p) replace
 for ((i = 0; i < RUNS; i++)); do
-    prep
-    /usr/bin/time -f '%e %M' -o "$dir/t" "$BIN" init "$model" -o "$dir/out_a.onnx" \
-        --from "$donor" -q
-    read -r t r < "$dir/t"; t_a+=("$t"); r_a+=("$r")
-    prep
-    /usr/bin/time -f '%e %M' -o "$dir/t" "$BIN" init "$model" -o "$dir/out_n.onnx" \
-        --from "$donor" --no-provenance -q
-    read -r t r < "$dir/t"; t_n+=("$t"); r_n+=("$r")
-    prep
-    /usr/bin/time -f '%e %M' -o "$dir/t" "$BIN" init "$model" -o "$dir/out_f.onnx" \
-        --from "$donor" --no-provenance --no-fsync -q
-    read -r t r < "$dir/t"; t_f+=("$t"); r_f+=("$r")
-    prep
-    /usr/bin/time -f '%e %M' -o "$dir/t" "$PY" scripts/bench/py_donor.py "$model" "$donor" \
-        "$dir/out_b.onnx"
-    read -r t r < "$dir/t"; t_b+=("$t"); r_b+=("$r")
+    prep "$dir/out_a.onnx"; timed t_a r_a "${oi[@]}" -o "$dir/out_a.onnx"
+    prep "$dir/out_n.onnx"; timed t_n r_n "${oi[@]}" -o "$dir/out_n.onnx" --no-provenance
+    prep "$dir/out_f.onnx"; timed t_f r_f "${oi[@]}" -o "$dir/out_f.onnx" --no-provenance \
+        --no-fsync
+    prep "$dir/out_b.onnx"; timed t_b r_b "${py[@]}" "$dir/out_b.onnx"
+    prep "$dir/out_o.onnx" keep; timed t_o r_o "${oi[@]}" -o "$dir/out_o.onnx"
+    prep "$dir/out_p.onnx" keep; timed t_p r_p "${py[@]}" "$dir/out_p.onnx"
 done
 "$PY" - "$dir/out_a.onnx" "$dir/out_b.onnx" <<'PYEOF'
 import sys, onnx
@@ -73,16 +82,24 @@ med() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2)?v[(NR+1
 mn() { printf '%s\n' "$@" | sort -g | head -1; }
 stats() { printf 'min %s median %s' "$(mn "$@")" "$(med "$@")"; }
 echo "model $size_mib MiB, $RUNS interleaved rounds ($(date -u +%F))"
+echo "new output:"
 echo "(a) onnxinit --from            : time $(stats "${t_a[@]}") s; peak RSS $(stats "${r_a[@]}") KiB"
 echo "(n) onnxinit --no-provenance   : time $(stats "${t_n[@]}") s; peak RSS $(stats "${r_n[@]}") KiB"
 echo "(f) ... and --no-fsync         : time $(stats "${t_f[@]}") s; peak RSS $(stats "${r_f[@]}") KiB"
 echo "(b) python onnx+numpy          : time $(stats "${t_b[@]}") s; peak RSS $(stats "${r_b[@]}") KiB"
-awk -v a="$(med "${t_a[@]}")" -v n="$(med "${t_n[@]}")" -v b="$(med "${t_b[@]}")" \
-    -v am="$(mn "${t_a[@]}")" -v nm="$(mn "${t_n[@]}")" -v bm="$(mn "${t_b[@]}")" \
-    -v f="$(med "${t_f[@]}")" -v fm="$(mn "${t_f[@]}")" \
-    -v r="$(med "${r_a[@]}")" -v s="$size_mib" 'BEGIN {
-    d = 0.01
-    printf "speed-up of (a) over (b): median %.1fx, min %.1fx (goal >= 8x)\n", b / (a > d ? a : d), bm / (am > d ? am : d)
-    printf "speed-up of (n) over (b): median %.1fx, min %.1fx\n", b / (n > d ? n : d), bm / (nm > d ? nm : d)
-    printf "speed-up of (f) over (b): median %.1fx, min %.1fx (the same work as the script)\n", b / (f > d ? f : d), bm / (fm > d ? fm : d)
-    printf "(a) peak RSS / model %.3f (goal <= 0.25)\n", r / (s * 1024) }'
+echo "over the previous output:"
+echo "(o) onnxinit --from            : time $(stats "${t_o[@]}") s; peak RSS $(stats "${r_o[@]}") KiB"
+echo "(p) python onnx+numpy          : time $(stats "${t_p[@]}") s; peak RSS $(stats "${r_p[@]}") KiB"
+# ratio NAME X Y: how many times faster X is than Y (median, min)
+ratio() {
+    local -n x=$2 y=$3
+    awk -v a="$(med "${x[@]}")" -v b="$(med "${y[@]}")" -v am="$(mn "${x[@]}")" \
+        -v bm="$(mn "${y[@]}")" -v name="$1" 'BEGIN { d = 0.01
+        printf "%s: median %.1fx, min %.1fx\n", name, b / (a > d ? a : d), bm / (am > d ? am : d) }'
+}
+ratio "speed-up of (a) over (b) (goal >= 8x)" t_a t_b
+ratio "speed-up of (n) over (b)" t_n t_b
+ratio "speed-up of (f) over (b) (the same work as the script)" t_f t_b
+ratio "speed-up of (o) over (p) (both replacing their output)" t_o t_p
+awk -v r="$(med "${r_a[@]}")" -v s="$size_mib" \
+    'BEGIN { printf "(a) peak RSS / model %.3f (goal <= 0.25)\n", r / (s * 1024) }'

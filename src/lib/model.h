@@ -73,6 +73,9 @@ struct oi_model {
 	oi_node_ref *nodes;
 	size_t n_nodes, cap_nodes;
 	char *provenance;     /* JSON to record, NULL for none */
+	/* the donor whose sha256 the save puts in place of OI_DIGEST_PENDING
+	 * in provenance (hashed while the save writes); NULL: none pending */
+	struct oi_donor *prov_donor;
 	bool in_memory;       /* OI_OPEN_IN_MEMORY: map is a malloc'd copy */
 	int32_t cur_ns;       /* while loading */
 	unsigned open_flags;

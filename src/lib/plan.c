@@ -448,8 +448,8 @@ static int plan_tensor(oi_model *m, oi_tensor *t, const oi_spec *dflt, const oi_
 
 /* ---- the plan of the model ---------------------------------------------- */
 
-static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *rules,
-                             oi_residual residual, const oi_donor *donor)
+static char *provenance_json(oi_model *m, const char *scheme, uint64_t seed,
+                             const oi_rules *rules, oi_residual residual, const oi_donor *donor)
 {
 	json_t *o = json_object(), *arr = json_array();
 	json_object_set_new(o, "version", json_string(OI_VERSION_STRING));
@@ -470,12 +470,18 @@ static char *provenance_json(const char *scheme, uint64_t seed, const oi_rules *
 	if (residual != OI_RESIDUAL_NONE)
 		json_object_set_new(o, "residual", json_string(oi_residual_name(residual)));
 	if (donor) {
-		/* the digest is cached in the donor behind its lock */
-		const char *sha = oi__donor_digest((oi_donor *)(uintptr_t)donor);
+		/* the digest, if the donor was hashed already; else the save
+		 * hashes it while it writes and puts it in place of the mark */
+		oi_donor *dd = (oi_donor *)(uintptr_t)donor;
+		const char *sha = oi__donor_digest_ready(dd);
+		if (!sha) {
+			sha = OI_DIGEST_PENDING;
+			m->prov_donor = dd;
+		}
 		const char *base = strrchr(donor->path, '/');
 		json_t *from = json_object();
 		json_object_set_new(from, "file", json_string(base && base[1] ? base + 1 : donor->path));
-		json_object_set_new(from, "sha256", sha ? json_string(sha) : json_null());
+		json_object_set_new(from, "sha256", json_string(sha));
 		json_object_set_new(o, "from", from);
 	}
 	char *s = json_dumps(o, JSON_COMPACT);
@@ -607,8 +613,9 @@ int oi_model_plan(oi_model *m, const oi_init_options *opts)
 			m->ext[m->tensors[i].ext].changed = true;
 	free(m->provenance);
 	m->provenance = NULL;
+	m->prov_donor = NULL;
 	if (!rc && oi_model_changed_count(m) && !opts->no_provenance) {
-		m->provenance = provenance_json(scheme, opts->seed, rules, residual, donor);
+		m->provenance = provenance_json(m, scheme, opts->seed, rules, residual, donor);
 		if (!m->provenance)
 			rc = oi__fail(OI_ENOMEM, "out of memory");
 		if (!rc)

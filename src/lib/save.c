@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "donor/donor.h"
 #include "files.h"
 #include "fill.h"
 #include "splice.h"
@@ -215,6 +216,17 @@ static int temp_sync(oi_temp *t, const char *what, bool sync)
 	if (sync && fsync(t->fd) != 0)
 		return oi__fail(OI_EIO, "%s: fsync failed: %s", what, strerror(errno));
 	return 0;
+}
+
+/* A sink writing the temporary fd of this save; a file fsynced when it is
+ * done is written back as it grows. */
+static int sink_open(const save_ctx *c, oi_sink *sink, int fd)
+{
+	int rc = oi__sink_init_fd(sink, fd, c->path);
+	sink->cancel = c->o.cancel;
+	sink->src_path = c->m->path;
+	sink->writeback = c->sync_now;
+	return rc;
 }
 
 /* Length of a file name without ".onnx". */
@@ -631,9 +643,7 @@ static int write_external(save_ctx *c, size_t fi, oi_fill_ctx *pcs, const char *
 	if (!rc) {
 		static const oi_scan no_spans;
 		oi_sink sink;
-		rc = oi__sink_init_fd(&sink, d->tmp.fd, c->path);
-		sink.cancel = c->o.cancel;
-		sink.src_path = m->path;
+		rc = sink_open(c, &sink, d->tmp.fd);
 		sink.src_loc = e->location;
 		if (!rc)
 			rc = oi__splice(e->map, e->size, e->fd, &no_spans, edits, n_edits, &sink, NULL);
@@ -688,9 +698,7 @@ static int write_moved(save_ctx *c, const bool *moved, oi_fill_ctx *pcs, data_ou
 {
 	oi_model *m = c->m;
 	oi_sink sink;
-	int rc = oi__sink_init_fd(&sink, d->tmp.fd, c->path);
-	sink.cancel = c->o.cancel;
-	sink.src_path = m->path;
+	int rc = sink_open(c, &sink, d->tmp.fd);
 	static const uint8_t zeros[EXT_ALIGN];
 	uint64_t off = 0;
 	for (size_t i = 0; i < m->n_tensors && !rc; i++) {
@@ -807,6 +815,8 @@ typedef struct save_bufs {
 	oi_buf *moved;        /* per tensor: external_data fields past 2 GiB */
 	oi_buf *loc_entries;  /* per ext file: its new location entry */
 	oi_buf prov;
+	size_t prov_mark;     /* where OI_DIGEST_PENDING is in prov */
+	oi_donor *prov_donor; /* whose digest goes there; NULL: none pending */
 } save_bufs;
 
 static int bufs_new(save_bufs *b, const oi_model *m)
@@ -871,12 +881,49 @@ static int payload_edits(oi_model *m, save_bufs *b, unsigned threads)
 	return rc;
 }
 
+/* The provenance entry, with the donor's digest in place of the mark: it
+ * is written last (after the graph), so the hash started with the save has
+ * had the whole write to run. */
+static int produce_provenance(const oi_edit *e, oi_sink *sink)
+{
+	save_bufs *b = e->ud;
+	const char *sha = oi__donor_digest(b->prov_donor);
+	if (!sha)
+		return oi__fail(OI_EIO, "cannot read the donor %s for the sha256 that provenance "
+		                "records (--no-provenance records none)", b->prov_donor->path);
+	memcpy(b->prov.data + b->prov_mark, sha, strlen(OI_DIGEST_PENDING));
+	return oi__sink_write(sink, b->prov.data, b->prov.len);
+}
+
+static oi_edit provenance_edit(save_bufs *b, uint64_t start, uint64_t end, bool first)
+{
+	oi_edit e = { .start = start, .end = end, .new_len = first ? b->prov.len : 0, .span = -1,
+	              .bytes = b->prov.data };
+	if (first && b->prov_donor) {
+		e.bytes = NULL;
+		e.produce = produce_provenance;
+		e.ud = b;
+	}
+	return e;
+}
+
 /* The provenance entry: replacing an older one, or added at the end. */
 static int provenance_edits(oi_model *m, save_bufs *b)
 {
 	if (!m->provenance)
 		return 0;
 	int rc = string_entry(&b->prov, MODEL_METADATA_PROPS, "onnxinit", m->provenance);
+	if (!rc && m->prov_donor) {
+		const char *mark = strstr(m->provenance, "\"sha256\":\"" OI_DIGEST_PENDING "\"");
+		if (mark) {
+			/* the JSON is the entry's last bytes */
+			size_t at = (size_t)(mark - m->provenance) + strlen("\"sha256\":\"");
+			b->prov_mark = b->prov.len - strlen(m->provenance) + at;
+			b->prov_donor = m->prov_donor;
+		} else {
+			rc = oi__fail(OI_EINVALID, "internal: provenance lost its digest mark");
+		}
+	}
 	bool replaced = false;
 	size_t k = 0;
 	for (size_t i = 0; i < m->scan.n_spans && !rc; i++) {
@@ -888,15 +935,11 @@ static int provenance_edits(oi_model *m, save_bufs *b)
 		k++;
 		if (!kv || !kv->key || strcmp(kv->key, "onnxinit"))
 			continue;
-		b->edits[b->n_edits++] = (oi_edit){ .start = s->tag_off, .end = s->end,
-		                                    .new_len = replaced ? 0 : b->prov.len, .span = -1,
-		                                    .bytes = b->prov.data };
+		b->edits[b->n_edits++] = provenance_edit(b, s->tag_off, s->end, !replaced);
 		replaced = true;
 	}
 	if (!rc && !replaced)
-		b->edits[b->n_edits++] = (oi_edit){ .start = m->size, .end = m->size,
-		                                    .new_len = b->prov.len, .span = -1,
-		                                    .bytes = b->prov.data };
+		b->edits[b->n_edits++] = provenance_edit(b, m->size, m->size, true);
 	return rc;
 }
 
@@ -936,9 +979,7 @@ static int write_model(save_ctx *c, save_bufs *b)
 	if (rc)
 		return rc;
 	oi_sink sink;
-	rc = oi__sink_init_fd(&sink, c->model_tmp.fd, c->path);
-	sink.cancel = c->o.cancel;
-	sink.src_path = m->path;
+	rc = sink_open(c, &sink, c->model_tmp.fd);
 	if (!rc)
 		rc = oi__splice(m->map, m->size, src_fd, &m->scan, b->edits, b->n_edits, &sink, NULL);
 	oi__sink_free(&sink);
@@ -1131,6 +1172,10 @@ static int prepare(save_ctx *c)
 		b.n_edits += oi__untie_edits(m, b.edits + b.n_edits);
 	if (!rc)
 		rc = provenance_edits(m, &b);
+	/* the donor's digest, hashed on a thread of its own while the files
+	 * are written, if the save may use more than one */
+	if (!rc && b.prov_donor && oi__fill_threads(c->o.threads) > 1)
+		oi__donor_digest_start(b.prov_donor);
 	if (!rc)
 		rc = external_files(c, &b);
 	m->saved_external = NULL; /* the previous save's stays in the pool */

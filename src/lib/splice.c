@@ -1,5 +1,6 @@
 /* See splice.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +30,20 @@ void oi__sink_init_mem(oi_sink *s, oi_buf *mem)
 	s->mem = mem;
 }
 
+#define WRITEBACK_STEP (32u << 20)
+
+/* Start writeback of what reached the file since the last kick, once a
+ * step has gathered. Only a hint: an error shows at the fsync. */
+static void kick_writeback(oi_sink *s)
+{
+	uint64_t in_file = s->written - s->len;
+	if (!s->writeback || in_file - s->kicked < WRITEBACK_STEP)
+		return;
+	sync_file_range(s->fd, (off_t)s->kicked, (off_t)(in_file - s->kicked),
+	                SYNC_FILE_RANGE_WRITE);
+	s->kicked = in_file;
+}
+
 static int write_all(oi_sink *s, const uint8_t *p, size_t n)
 {
 	while (n) {
@@ -56,6 +71,7 @@ int oi__sink_flush(oi_sink *s)
 		return 0;
 	int rc = write_all(s, s->buf, s->len);
 	s->len = 0;
+	kick_writeback(s);
 	return rc;
 }
 
@@ -77,7 +93,9 @@ int oi__sink_write(oi_sink *s, const void *data, size_t len)
 		s->len = len;
 		return 0;
 	}
-	return write_all(s, data, len);
+	rc = write_all(s, data, len);
+	kick_writeback(s);
+	return rc;
 }
 
 int oi__sink_input_changed(const oi_sink *s, bool shrank)
@@ -111,8 +129,9 @@ int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uin
 	while (left) {
 		if (s->cancel && *s->cancel)
 			return oi__fail(OI_EIO, "%s: interrupted", s->path);
+		uint64_t step = s->writeback ? WRITEBACK_STEP : 1u << 30;
 		ssize_t n = copy_file_range(src_fd, &in_off, s->fd, NULL,
-		                            left > (1u << 30) ? (1u << 30) : (size_t)left, 0);
+		                            left > step ? (size_t)step : (size_t)left, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -128,6 +147,7 @@ int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uin
 		}
 		left -= (uint64_t)n;
 		s->written += (uint64_t)n;
+		kick_writeback(s);
 	}
 	if (!left)
 		return 0;

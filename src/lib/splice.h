@@ -20,6 +20,11 @@ typedef struct oi_sink {
 	size_t len, cap;
 	uint64_t written;
 	const volatile int *cancel; /* if set and nonzero, writing stops */
+	/* the file will be fsynced: start writing back each WRITEBACK_STEP
+	 * written, so that the disk works while the rest is copied and the
+	 * final fsync has little left to wait for */
+	bool writeback;
+	uint64_t kicked;     /* bytes of the file handed to writeback */
 } oi_sink;
 
 int oi__sink_init_fd(oi_sink *s, int fd, const char *path);

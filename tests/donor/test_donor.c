@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "donor/donor.h"
+#include "sha256.h"
 #include "tensor.h"
 #include "support.h"
 
@@ -417,6 +418,144 @@ static void test_shared_bias(void **state)
 	}
 }
 
+/* The provenance of a save from a donor records the donor's sha256, hashed
+ * while the save writes (threads > 1) or at the end (1 thread): the digest
+ * of the bytes the save copied, from the descriptor the donor holds, even
+ * when the donor's path names another file by the time of the save. */
+static char *out_provenance(const char *path)
+{
+	Onnx__ModelProto *pb = t_unpack(path);
+	char *s = NULL;
+	for (size_t i = 0; i < pb->n_metadata_props; i++)
+		if (!strcmp(pb->metadata_props[i]->key, "onnxinit"))
+			s = strdup(pb->metadata_props[i]->value);
+	onnx__model_proto__free_unpacked(pb, NULL);
+	assert_non_null(s);
+	return s;
+}
+
+static void expect_digest(const char *out, const char *hex)
+{
+	char *prov = out_provenance(out);
+	char want[128];
+	snprintf(want, sizeof want, "\"sha256\":\"%s\"", hex);
+	if (!strstr(prov, want))
+		fail_msg("%s: provenance %s, not %s", out, prov, want);
+	free(prov);
+}
+
+static void plan_save(oi_model *m, oi_donor *d, unsigned threads, const char *out)
+{
+	oi_init_options o = OI_INIT_OPTIONS_INIT;
+	o.scheme = "zeros";
+	o.donor = d;
+	if (oi_model_plan(m, &o))
+		fail_msg("plan: %s", oi_last_error());
+	oi_save_options so = OI_SAVE_OPTIONS_INIT;
+	so.flags = OI_SAVE_NO_FSYNC;
+	so.threads = threads;
+	if (oi_model_save(m, out, &so))
+		fail_msg("save: %s", oi_last_error());
+}
+
+static void test_digest(void **state)
+{
+	(void)state;
+	tb *b = tb_new(17);
+	tb_input(b, "x", 1, "2,256");
+	tb_init(b, "w", "256,512", 1.0);
+	tb_node(b, "MatMul", "x,w", "y");
+	tb_output(b, "y", 1, "2,512");
+	char model[600]; /* t_path's results do not last the test */
+	snprintf(model, sizeof model, "%s", tb_write(b, "digest.onnx"));
+	tb_free(b);
+	size_t nw = 256 * 512;
+	float *w = malloc(nw * 4);
+	uint8_t *img = malloc(nw * 4 + 256);
+	assert_non_null(w);
+	assert_non_null(img);
+	for (size_t k = 0; k < nw; k++)
+		w[k] = (float)k;
+	char head[128];
+	snprintf(head, sizeof head, "{\"w\":{\"dtype\":\"F32\",\"shape\":[256,512],"
+	         "\"data_offsets\":[0,%zu]}}", nw * 4);
+	size_t n = st_image(img, head, w, nw * 4);
+	char path[600], hex[65], other_hex[65];
+	snprintf(path, sizeof path, "%s", t_path("digest.safetensors"));
+	t_spill(path, img, n);
+	assert_int_equal(oi__sha256_file(path, hex), 0);
+	img[n - 1] ^= 1; /* another file, one bit apart */
+	t_spill(t_path("digest-other"), img, n);
+	assert_int_equal(oi__sha256_file(t_path("digest-other"), other_hex), 0);
+	img[n - 1] ^= 1;
+	assert_string_not_equal(hex, other_hex);
+
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		t_spill(path, img, n);
+		img[n - 1] ^= 1;
+		t_spill(t_path("digest-other"), img, n);
+		img[n - 1] ^= 1;
+		oi_donor *d = NULL;
+		assert_int_equal(oi_donor_open(&d, path), 0);
+		oi_model *m = t_open(model, OI_FANS_TORCH);
+		oi_init_options o = OI_INIT_OPTIONS_INIT;
+		o.scheme = "zeros";
+		o.donor = d;
+		assert_int_equal(oi_model_plan(m, &o), 0);
+		/* the path now names the other file: the save copies and hashes
+		 * the one opened */
+		assert_int_equal(rename(t_path("digest-other"), path), 0);
+		oi_save_options so = OI_SAVE_OPTIONS_INIT;
+		so.flags = OI_SAVE_NO_FSYNC;
+		so.threads = threads;
+		if (oi_model_save(m, t_path("digest-out.onnx"), &so))
+			fail_msg("save: %s", oi_last_error());
+		expect_digest(t_path("digest-out.onnx"), hex);
+		/* saved again, and planned again (the digest known by then) */
+		if (oi_model_save(m, t_path("digest-out2.onnx"), &so))
+			fail_msg("save again: %s", oi_last_error());
+		expect_digest(t_path("digest-out2.onnx"), hex);
+		plan_save(m, d, threads, t_path("digest-out3.onnx"));
+		expect_digest(t_path("digest-out3.onnx"), hex);
+		oi_model_free(m);
+		/* a donor planned with and freed unsaved starts no hash */
+		m = t_open(model, OI_FANS_TORCH);
+		assert_int_equal(oi_model_plan(m, &o), 0);
+		oi_model_free(m);
+		oi_donor_free(d);
+	}
+
+	/* a folder of .npy files: sha256 of each name, NUL, and the file's
+	 * bytes, in name order */
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s", t_path("digest-npy"));
+	assert_int_equal(mkdir(dir, 0777), 0);
+	size_t k = npy_image(img, "{'descr': '<f4', 'fortran_order': False, 'shape': (256, 512), }",
+	                     w, nw * 4);
+	char f[700];
+	snprintf(f, sizeof f, "%s/w.npy", dir);
+	t_spill(f, img, k);
+	oi_sha256_ctx c;
+	oi__sha256_init(&c);
+	oi__sha256_update(&c, "w", 2);
+	oi__sha256_update(&c, img, k);
+	uint8_t h[32];
+	oi__sha256_final(&c, h);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		oi_donor *d = NULL;
+		assert_int_equal(oi_donor_open(&d, dir), 0);
+		oi_model *m = t_open(model, OI_FANS_TORCH);
+		plan_save(m, d, threads, t_path("digest-npy.onnx"));
+		expect_digest(t_path("digest-npy.onnx"), hex);
+		oi_model_free(m);
+		oi_donor_free(d);
+	}
+	free(img);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_npy),            cmocka_unit_test(test_transforms),
 		cmocka_unit_test(test_names),          cmocka_unit_test(test_map),
 		cmocka_unit_test(test_file_copy),      cmocka_unit_test(test_shared_bias),
+		cmocka_unit_test(test_digest),
 	};
 	return cmocka_run_group_tests(tests, t_setup_dir, t_teardown_dir);
 }

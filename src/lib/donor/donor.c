@@ -186,11 +186,12 @@ static oi_donor *donor_new(const char *path)
 	if (!d)
 		return NULL;
 	d->path = oi__strdup(path);
-	pthread_mutex_init(&d->lock, NULL);
 	if (!d->path) {
 		free(d);
 		return NULL;
 	}
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->digested, NULL);
 	return d;
 }
 
@@ -304,6 +305,9 @@ void oi_donor_free(oi_donor *d)
 	}
 	free(d->map_key);
 	free(d->map_val);
+	if (d->digest_thread)
+		pthread_join(d->digester, NULL);
+	pthread_cond_destroy(&d->digested);
 	pthread_mutex_destroy(&d->lock);
 	free(d->path);
 	free(d);
@@ -390,45 +394,108 @@ int oi_donor_set_map(oi_donor *d, const char *json, const char *name)
 	return oi__ok();
 }
 
-/* sha256 of the file (of a folder: of its .npy files' names and bytes in
- * name order), read with read(2): the digest costs no resident pages. */
-static int digest_file(const char *path, oi_sha256_ctx *c)
+/* sha256 of the file open as fd (or, if fd < 0, at path), read with
+ * pread(2): the digest costs no resident pages, and a file cut short shows
+ * as a short read, not a fault. The descriptor the donor keeps is the file
+ * whose bytes the save copies, even if path names another one by now. */
+static int digest_file(int fd, const char *path, oi_sha256_ctx *c)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	int own = fd < 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0 && (fd = own) < 0)
 		return -1;
 	enum { BUF = 1 << 20 };
 	uint8_t *buf = malloc(BUF);
 	ssize_t k = 0;
-	while (buf && (k = read(fd, buf, BUF)) > 0)
+	for (off_t off = 0; buf && (k = pread(fd, buf, BUF, off)) != 0; off += k) {
+		if (k < 0 && errno == EINTR) {
+			k = 0;
+			continue;
+		}
+		if (k < 0)
+			break;
 		oi__sha256_update(c, buf, (size_t)k);
+	}
 	free(buf);
-	close(fd);
+	if (own >= 0)
+		close(own);
 	return k < 0 || !buf ? -1 : 0;
+}
+
+enum { DIGEST_NONE, DIGEST_RUNNING, DIGEST_DONE };
+
+/* Hash the donor into hex[65] ("" if it cannot be read). Reads only what
+ * opening fixed (path, names), so it runs without the lock. */
+static void digest_hex(const oi_donor *d, char *hex)
+{
+	oi_sha256_ctx c;
+	oi__sha256_init(&c);
+	int rc = 0;
+	if (d->format == OI_DONOR_NPY_DIR) {
+		for (size_t i = 0; i < d->n && !rc; i++) {
+			char *p = oi__asprintf("%s/%s.npy", d->path, d->t[d->sorted[i]].name);
+			oi__sha256_update(&c, d->t[d->sorted[i]].name,
+			                  strlen(d->t[d->sorted[i]].name) + 1);
+			rc = p ? digest_file(d->t[d->sorted[i]].fd, p, &c) : -1;
+			free(p);
+		}
+	} else {
+		int fd = d->onnx ? d->onnx->fd : d->n_regions ? d->regions[0].fd : -1;
+		rc = digest_file(fd, d->path, &c);
+	}
+	uint8_t h[32];
+	oi__sha256_final(&c, h);
+	hex[0] = 0;
+	for (int i = 0; i < 32 && !rc; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+}
+
+/* Called with the lock held. */
+static void digest_done(oi_donor *d, const char *hex)
+{
+	memcpy(d->sha256, hex, sizeof d->sha256);
+	d->digest_state = DIGEST_DONE;
+	pthread_cond_broadcast(&d->digested);
+}
+
+static void *digest_thread(void *arg)
+{
+	oi_donor *d = arg;
+	char hex[65];
+	digest_hex(d, hex);
+	pthread_mutex_lock(&d->lock);
+	digest_done(d, hex);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+void oi__donor_digest_start(oi_donor *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->digest_state == DIGEST_NONE && !d->digest_thread &&
+	    pthread_create(&d->digester, NULL, digest_thread, d) == 0) {
+		d->digest_thread = true;
+		d->digest_state = DIGEST_RUNNING;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+const char *oi__donor_digest_ready(oi_donor *d)
+{
+	pthread_mutex_lock(&d->lock);
+	bool done = d->digest_state == DIGEST_DONE;
+	pthread_mutex_unlock(&d->lock);
+	return done && d->sha256[0] ? d->sha256 : NULL;
 }
 
 const char *oi__donor_digest(oi_donor *d)
 {
 	pthread_mutex_lock(&d->lock);
-	if (!d->sha256[0]) {
-		oi_sha256_ctx c;
-		oi__sha256_init(&c);
-		int rc = 0;
-		if (d->format == OI_DONOR_NPY_DIR) {
-			for (size_t i = 0; i < d->n && !rc; i++) {
-				char *p = oi__asprintf("%s/%s.npy", d->path, d->t[d->sorted[i]].name);
-				oi__sha256_update(&c, d->t[d->sorted[i]].name,
-				                  strlen(d->t[d->sorted[i]].name) + 1);
-				rc = p ? digest_file(p, &c) : -1;
-				free(p);
-			}
-		} else {
-			rc = digest_file(d->path, &c);
-		}
-		uint8_t h[32];
-		oi__sha256_final(&c, h);
-		for (int i = 0; i < 32 && !rc; i++)
-			snprintf(d->sha256 + 2 * i, 3, "%02x", h[i]);
+	while (d->digest_state == DIGEST_RUNNING)
+		pthread_cond_wait(&d->digested, &d->lock);
+	if (d->digest_state == DIGEST_NONE) {
+		char hex[65];
+		digest_hex(d, hex);
+		digest_done(d, hex);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return d->sha256[0] ? d->sha256 : NULL;

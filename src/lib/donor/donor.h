@@ -48,7 +48,11 @@ struct oi_donor {
 	char **map_key, **map_val; /* --from-map, in order */
 	size_t n_map;
 	pthread_mutex_t lock;  /* for the lazily computed digest */
-	char sha256[65];
+	pthread_cond_t digested;
+	int digest_state;      /* DIGEST_NONE, _RUNNING (a thread hashes), _DONE */
+	bool digest_thread;    /* a thread was started: joined when freed */
+	pthread_t digester;
+	char sha256[65];       /* "" until done, and if the donor could not be read */
 };
 
 /* readers: fill d->t (the caller sorts and validates names) */
@@ -127,6 +131,18 @@ void oi__donor_plan_free(oi_donor_plan *p);
 bool oi__module_path(const char *node, char *out, size_t cap);
 /* fnmatch-like glob with one capture: what the first '*' matched. */
 bool oi__glob_capture(const char *glob, const char *s, char *cap, size_t capn);
+/* The donor's sha256 in hex (of a folder: of its .npy files' names and
+ * bytes in name order), computed once: waits for a hash started by
+ * oi__donor_digest_start, else hashes now. NULL if it cannot be read. */
 const char *oi__donor_digest(oi_donor *d);
+/* Start hashing the donor on a thread of its own (once; if no thread can be
+ * had, oi__donor_digest hashes when asked). */
+void oi__donor_digest_start(oi_donor *d);
+/* The digest if it is done already, else NULL. */
+const char *oi__donor_digest_ready(oi_donor *d);
+/* What provenance holds until the digest is known: as long as one, and no
+ * digest (not hex). */
+#define OI_DIGEST_PENDING \
+	"****************************************************************"
 
 #endif
