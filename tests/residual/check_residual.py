@@ -25,69 +25,28 @@ The oracles are PyTorch's and the papers' reference code, run here on the same m
 One line per case (ok / FAIL with why), then exactly `residual: N passed, M failed`; exit 1 if
 M > 0.
 """
-import argparse
 import json
 import math
 import os
 import shutil
-import subprocess
 import sys
-import traceback
 import warnings
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-ARGS = None
-CASES = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cases  # noqa: E402 - the shared case runner
+from cases import case, check, init, oi, plan, provenance, work  # noqa: E402
+
 OPSET = 14
 
 
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
 # ------------------------------------------------------------------------------ running
-def oi(*args, code=0):
-    """Run onnxinit; returns (stdout, stderr).  Fails unless it exits with `code`."""
-    p = subprocess.run([ARGS.onnxinit, *args], capture_output=True, text=True, timeout=600)
-    if p.returncode != code:
-        raise AssertionError("onnxinit %s exited %d (wanted %d): %s"
-                             % (" ".join(args), p.returncode, code, p.stderr.strip()))
-    return p.stdout, p.stderr
-
-
-def plan(model, *opts):
-    out, err = oi("init", model, "--dry-run", "--json", *opts)
-    return json.loads(out), err
-
-
-def init(model, out, *opts):
-    _, err = oi("init", model, "-o", out, "--no-fsync", *opts)
-    return err
-
-
-def work(name):
-    return os.path.join(ARGS.work, name)
-
-
 def values(path):
     m = onnx.load(path)
     return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}, m
-
-
-def provenance(model):
-    for p in model.metadata_props:
-        if p.key == "onnxinit":
-            return json.loads(p.value)
-    return None
-
-
-def check(cond, msg, *a):
-    if not cond:
-        raise AssertionError(msg % a if a else msg)
 
 
 def near(got, want, what, rel=1e-9):
@@ -660,35 +619,5 @@ def batch_and_bad_mode():
     oi("batch", src, "-o", work("batch-bad"), "--residual", "", code=2)
 
 
-def main():
-    global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--onnxinit", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--only")
-    ap.add_argument("-v", action="store_true")
-    ARGS = ap.parse_args()
-    ARGS.work = os.path.abspath(ARGS.work)
-    shutil.rmtree(ARGS.work, ignore_errors=True)
-    os.makedirs(ARGS.work)
-    only = set(ARGS.only.split(",")) if ARGS.only else None
-    passed = failed = 0
-    for fn in CASES:
-        if only and fn.__name__ not in only:
-            continue
-        try:
-            fn()
-            print("ok   %s" % fn.__name__)
-            passed += 1
-        except Exception as e:  # noqa: BLE001 - one line per failing case
-            print("FAIL %s: %s" % (fn.__name__, str(e).replace("\n", " ")))
-            if ARGS.v:
-                traceback.print_exc()
-            failed += 1
-        sys.stdout.flush()
-    print("residual: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cases.main('residual'))

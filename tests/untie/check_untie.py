@@ -17,63 +17,34 @@ input did.
 One line per case (ok / FAIL with why), then exactly `untie: N passed, M failed`; exit 1 if
 M > 0.
 """
-import argparse
-import json
 import math
 import os
 import shutil
 import subprocess
 import sys
-import traceback
 
 import numpy as np
 import onnx
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cases  # noqa: E402 - the shared case runner
+from cases import case, check, init, oi, plan, provenance, work  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ARGS = None
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
 
 
 # ------------------------------------------------------------------------------ running
-def oi(*args, code=0):
-    """Run onnxinit; returns (stdout, stderr).  Fails unless it exits with `code`."""
-    p = subprocess.run([ARGS.onnxinit, *args], capture_output=True, text=True, timeout=300)
-    if p.returncode != code:
-        raise AssertionError("onnxinit %s exited %d (wanted %d): %s"
-                             % (" ".join(args), p.returncode, code, p.stderr.strip()))
-    return p.stdout, p.stderr
-
-
-def plan(model, *opts):
-    out, err = oi("init", model, "--dry-run", "--json", *opts)
-    return json.loads(out), err
-
-
-def init(model, out, *opts):
-    _, err = oi("init", model, "-o", out, "--no-fsync", *opts)
-    return err
-
-
 def ort(*models, tol=None):
-    if not ARGS.node:
+    if not cases.ARGS.node:
         return
-    args = [ARGS.node, os.path.join(HERE, "ort_run.js"), *models]
+    args = [cases.ARGS.node, os.path.join(HERE, "ort_run.js"), *models]
     if tol is not None:
         args.append(str(tol))
     p = subprocess.run(args, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         raise AssertionError("ONNX Runtime: " + (p.stdout + p.stderr).strip())
-
-
-def work(name):
-    return os.path.join(ARGS.work, name)
 
 
 def same_bytes(a, b):
@@ -122,13 +93,6 @@ def reads(model):
     return out
 
 
-def provenance(model):
-    for p in model.metadata_props:
-        if p.key == "onnxinit":
-            return json.loads(p.value)
-    return None
-
-
 def tensor(report, name):
     hits = [t for t in report["tensors"] if t["name"] == name]
     if len(hits) != 1:
@@ -138,11 +102,6 @@ def tensor(report, name):
 
 def untied(report):
     return [t for t in report["tensors"] if "untied_from" in t]
-
-
-def check(cond, msg, *a):
-    if not cond:
-        raise AssertionError(msg % a if a else msg)
 
 
 def check_uniform(v, bound, what):
@@ -280,7 +239,7 @@ def if_graph(outer):
 
 
 def make_models():
-    os.makedirs(ARGS.work, exist_ok=True)
+    os.makedirs(cases.ARGS.work, exist_ok=True)
     export_torch()
     save(conv_bn_graph(), work("conv_bn.onnx"))
     save(conv_bn_graph(typed=True), work("conv_bn_typed.onnx"))
@@ -295,7 +254,7 @@ def make_models():
         save(gemm_ln_graph(dt), work("gemm_ln_%s.onnx" % nm), opset=17)
     save(if_graph(False), work("if_inner.onnx"))
     save(if_graph(True), work("if_outer.onnx"))
-    ext = os.path.join(ARGS.work, "ext")
+    ext = os.path.join(cases.ARGS.work, "ext")
     os.makedirs(ext, exist_ok=True)
     m = helper.make_model(conv_bn_graph(), opset_imports=[helper.make_opsetid("", 14)])
     m.ir_version = 8
@@ -485,7 +444,7 @@ def conv_bn_direct():
 def conv_bn_keep_copy():
     """A group whose plan keeps the values gets a copy of them (raw, typed, external)."""
     for src in (work("conv_bn.onnx"), work("conv_bn_typed.onnx"),
-                os.path.join(ARGS.work, "ext", "conv_bn_ext.onnx")):
+                os.path.join(cases.ARGS.work, "ext", "conv_bn_ext.onnx")):
         out = work("copy_" + os.path.basename(src))
         init(src, out, "--scheme", "torch", "--rule", "role:norm_bias=keep")
         r = reads(load(out))
@@ -569,8 +528,8 @@ def subgraph():
 def external_data():
     """An external-data original: the new tensor is inline raw data, the rest stays
     external."""
-    src = os.path.join(ARGS.work, "ext", "conv_bn_ext.onnx")
-    outdir = os.path.join(ARGS.work, "ext_out")
+    src = os.path.join(cases.ARGS.work, "ext", "conv_bn_ext.onnx")
+    outdir = os.path.join(cases.ARGS.work, "ext_out")
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
     out = os.path.join(outdir, "conv_bn_ext.onnx")
@@ -606,47 +565,17 @@ def not_untied():
 @case
 def batch():
     """batch unties too, and takes --no-untie."""
-    tree = os.path.join(ARGS.work, "tree")
+    tree = os.path.join(cases.ARGS.work, "tree")
     shutil.rmtree(tree, ignore_errors=True)
     os.makedirs(tree)
     shutil.copy(work("conv_bn.onnx"), tree)
     for opt, want in (((), "B.untied.1"), (("--no-untie",), "B")):
-        out = os.path.join(ARGS.work, "tree_out")
+        out = os.path.join(cases.ARGS.work, "tree_out")
         shutil.rmtree(out, ignore_errors=True)
         oi("batch", tree, "-o", out, "--scheme", "torch", "--no-fsync", "-q", *opt)
         r = reads(load(os.path.join(out, "conv_bn.onnx")))
         check(r[("bn", 2)][0] == want, "batch %s: the BatchNorm reads %s", opt, r[("bn", 2)][0])
 
 
-def main():
-    global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--onnxinit", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--node", help="node, to run the outputs through ONNX Runtime")
-    ap.add_argument("--only")
-    ap.add_argument("-v", action="store_true")
-    ARGS = ap.parse_args()
-    ARGS.work = os.path.abspath(ARGS.work)
-    shutil.rmtree(ARGS.work, ignore_errors=True)
-    make_models()
-    only = set(ARGS.only.split(",")) if ARGS.only else None
-    passed = failed = 0
-    for fn in CASES:
-        if only and fn.__name__ not in only:
-            continue
-        try:
-            fn()
-            print("ok   %s" % fn.__name__)
-            passed += 1
-        except Exception as e:  # noqa: BLE001 - one line per failing case
-            print("FAIL %s: %s" % (fn.__name__, str(e).replace("\n", " ")))
-            if ARGS.v:
-                traceback.print_exc()
-            failed += 1
-    print("untie: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cases.main('untie', node=True, setup=make_models))
