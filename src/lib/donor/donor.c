@@ -285,6 +285,11 @@ void oi_donor_free(oi_donor *d)
 {
 	if (!d)
 		return;
+	/* first: the hash reads the descriptors freed below */
+	if (d->digest_thread) {
+		atomic_store(&d->digest_stop, true);
+		pthread_join(d->digester, NULL);
+	}
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->t[i].name);
 		free(d->t[i].dims);
@@ -305,8 +310,6 @@ void oi_donor_free(oi_donor *d)
 	}
 	free(d->map_key);
 	free(d->map_val);
-	if (d->digest_thread)
-		pthread_join(d->digester, NULL);
 	pthread_cond_destroy(&d->digested);
 	pthread_mutex_destroy(&d->lock);
 	free(d->path);
@@ -398,7 +401,7 @@ int oi_donor_set_map(oi_donor *d, const char *json, const char *name)
  * pread(2): the digest costs no resident pages, and a file cut short shows
  * as a short read, not a fault. The descriptor the donor keeps is the file
  * whose bytes the save copies, even if path names another one by now. */
-static int digest_file(int fd, const char *path, oi_sha256_ctx *c)
+static int digest_file(int fd, const char *path, oi_sha256_ctx *c, _Atomic bool *stop)
 {
 	int own = fd < 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0 && (fd = own) < 0)
@@ -407,6 +410,10 @@ static int digest_file(int fd, const char *path, oi_sha256_ctx *c)
 	uint8_t *buf = malloc(BUF);
 	ssize_t k = 0;
 	for (off_t off = 0; buf && (k = pread(fd, buf, BUF, off)) != 0; off += k) {
+		if (atomic_load_explicit(stop, memory_order_relaxed)) {
+			k = -1;
+			break;
+		}
 		if (k < 0 && errno == EINTR) {
 			k = 0;
 			continue;
@@ -423,9 +430,10 @@ static int digest_file(int fd, const char *path, oi_sha256_ctx *c)
 
 enum { DIGEST_NONE, DIGEST_RUNNING, DIGEST_DONE };
 
-/* Hash the donor into hex[65] ("" if it cannot be read). Reads only what
- * opening fixed (path, names), so it runs without the lock. */
-static void digest_hex(const oi_donor *d, char *hex)
+/* Hash the donor into hex[65] ("" if it cannot be read, or the donor is
+ * being freed). Reads only what opening fixed (path, names, descriptors),
+ * so it runs without the lock. */
+static void digest_hex(oi_donor *d, char *hex)
 {
 	oi_sha256_ctx c;
 	oi__sha256_init(&c);
@@ -435,12 +443,12 @@ static void digest_hex(const oi_donor *d, char *hex)
 			char *p = oi__asprintf("%s/%s.npy", d->path, d->t[d->sorted[i]].name);
 			oi__sha256_update(&c, d->t[d->sorted[i]].name,
 			                  strlen(d->t[d->sorted[i]].name) + 1);
-			rc = p ? digest_file(d->t[d->sorted[i]].fd, p, &c) : -1;
+			rc = p ? digest_file(d->t[d->sorted[i]].fd, p, &c, &d->digest_stop) : -1;
 			free(p);
 		}
 	} else {
 		int fd = d->onnx ? d->onnx->fd : d->n_regions ? d->regions[0].fd : -1;
-		rc = digest_file(fd, d->path, &c);
+		rc = digest_file(fd, d->path, &c, &d->digest_stop);
 	}
 	uint8_t h[32];
 	oi__sha256_final(&c, h);

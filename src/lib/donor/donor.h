@@ -7,6 +7,7 @@
 #define OI_DONOR_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "../model.h"
 
@@ -51,6 +52,7 @@ struct oi_donor {
 	pthread_cond_t digested;
 	int digest_state;      /* DIGEST_NONE, _RUNNING (a thread hashes), _DONE */
 	bool digest_thread;    /* a thread was started: joined when freed */
+	_Atomic bool digest_stop; /* freed: the thread stops hashing */
 	pthread_t digester;
 	char sha256[65];       /* "" until done, and if the donor could not be read */
 };
