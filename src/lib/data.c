@@ -1,260 +1,40 @@
-/* See data.h. A .npy is numpy's format 1.0-3.0 (a Python dict literal for
- * a header, then the elements); a .npz is a zip archive of .npy members,
- * stored or deflated, as numpy.savez and savez_compressed write it. */
+/* See data.h. .npy and .npz files are read by npyzip.c; this makes their
+ * arrays C-ordered, little-endian and checked (samples, finite values). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "data.h"
+#include "npyzip.h"
 #include "rng.h"
 #include "sha256.h"
 #include "tensor.h"
 
 /* ---- .npy --------------------------------------------------------------- */
 
-typedef struct hdr_cursor {
-	const char *p, *end;
-} hdr_cursor;
-
-static void skip_space(hdr_cursor *c)
-{
-	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-		c->p++;
-}
-
-static bool take(hdr_cursor *c, char ch)
-{
-	skip_space(c);
-	if (c->p < c->end && *c->p == ch) {
-		c->p++;
-		return true;
-	}
-	return false;
-}
-
-/* A quoted string into out (at most cap-1 bytes). */
-static bool take_string(hdr_cursor *c, char *out, size_t cap)
-{
-	skip_space(c);
-	if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
-		return false;
-	char q = *c->p++;
-	size_t n = 0;
-	while (c->p < c->end && *c->p != q) {
-		if (n + 1 >= cap)
-			return false;
-		out[n++] = *c->p++;
-	}
-	if (c->p >= c->end)
-		return false;
-	c->p++;
-	out[n] = 0;
-	return true;
-}
-
-static bool take_word(hdr_cursor *c, const char *w)
-{
-	skip_space(c);
-	size_t n = strlen(w);
-	if ((size_t)(c->end - c->p) >= n && !memcmp(c->p, w, n)) {
-		c->p += n;
-		return true;
-	}
-	return false;
-}
-
-/* (d, d, ...) with a trailing comma allowed */
-static bool take_shape(hdr_cursor *c, oi_array *a)
-{
-	if (!take(c, '('))
-		return false;
-	a->ndim = 0;
-	for (;;) {
-		if (take(c, ')'))
-			return true;
-		skip_space(c);
-		if (c->p >= c->end || *c->p < '0' || *c->p > '9' || a->ndim == OI_DATA_MAX_RANK)
-			return false;
-		int64_t v = 0;
-		while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-			if (!oi__mul_i64(v, 10, &v) || !oi__add_i64(v, *c->p - '0', &v))
-				return false;
-			c->p++;
-		}
-		skip_space(c);
-		while (c->p < c->end && *c->p == 'L') /* Python 2's longs */
-			c->p++;
-		a->dims[a->ndim++] = v;
-		if (!take(c, ',')) {
-			if (take(c, ')'))
-				return true;
-			return false;
-		}
-	}
-}
-
-/* '<f4', '|u1', '>i8': the kind, size and byte order */
-static int parse_descr(const char *descr, const char *what, oi_array *a, bool *swap)
-{
-	char order = descr[0], kind = descr[0] ? descr[1] : 0;
-	long size = kind ? strtol(descr + 2, NULL, 10) : 0;
-	bool ok = (order == '<' || order == '>' || order == '|' || order == '=') &&
-	          strlen(descr) >= 3 && strspn(descr + 2, "0123456789") == strlen(descr + 2);
-	if (ok && kind == 'f')
-		ok = size == 2 || size == 4 || size == 8;
-	else if (ok && (kind == 'i' || kind == 'u'))
-		ok = size == 1 || size == 2 || size == 4 || size == 8;
-	else if (ok && kind == 'b')
-		ok = size == 1;
-	else
-		ok = false;
-	if (!ok)
-		return oi__fail(OI_EUNSUPPORTED, "%s: dtype '%s' is not an integer or float dtype",
-		                what, descr);
-	a->kind = kind;
-	a->itemsize = (unsigned)size;
-	*swap = order == '>' && size > 1;
-	return 0;
-}
-
-/* The header dict: 'descr', 'fortran_order' and 'shape', in any order. */
-static int parse_header(const char *h, size_t len, const char *what, oi_array *a, bool *fortran,
-                        bool *swap)
-{
-	hdr_cursor c = { h, h + len };
-	char key[32], descr[32] = "";
-	bool have_shape = false, have_order = false;
-	if (!take(&c, '{'))
-		return oi__fail(OI_EFORMAT, "%s: bad .npy header (not a dict)", what);
-	while (!take(&c, '}')) {
-		if (!take_string(&c, key, sizeof key) || !take(&c, ':'))
-			return oi__fail(OI_EFORMAT, "%s: bad .npy header", what);
-		if (!strcmp(key, "descr")) {
-			if (!take_string(&c, descr, sizeof descr))
-				return oi__fail(OI_EUNSUPPORTED, "%s: structured arrays are not supported",
-				                what);
-		} else if (!strcmp(key, "fortran_order")) {
-			if (take_word(&c, "True"))
-				*fortran = true;
-			else if (take_word(&c, "False"))
-				*fortran = false;
-			else
-				return oi__fail(OI_EFORMAT, "%s: bad .npy header (fortran_order)", what);
-			have_order = true;
-		} else if (!strcmp(key, "shape")) {
-			if (!take_shape(&c, a))
-				return oi__fail(OI_EFORMAT, "%s: bad .npy header (shape)", what);
-			have_shape = true;
-		} else {
-			return oi__fail(OI_EFORMAT, "%s: bad .npy header (unknown key '%s')", what, key);
-		}
-		if (!take(&c, ',')) {
-			if (take(&c, '}'))
-				break;
-			return oi__fail(OI_EFORMAT, "%s: bad .npy header", what);
-		}
-	}
-	if (!descr[0] || !have_shape || !have_order)
-		return oi__fail(OI_EFORMAT, "%s: bad .npy header (descr, fortran_order or shape "
-		                "missing)", what);
-	return parse_descr(descr, what, a, swap);
-}
-
-static void byteswap(uint8_t *p, uint64_t n, unsigned size)
-{
-	for (uint64_t i = 0; i < n; i++, p += size)
-		for (unsigned k = 0; k < size / 2; k++) {
-			uint8_t t = p[k];
-			p[k] = p[size - 1 - k];
-			p[size - 1 - k] = t;
-		}
-}
-
-/* Fortran order into C order: the C element at multi-index (i0..ik) is the
- * Fortran element at sum i_j * prod(d_0..d_j-1). */
-static void fortran_to_c(const uint8_t *in, uint8_t *out, const oi_array *a)
-{
-	uint64_t fstride[OI_DATA_MAX_RANK], idx[OI_DATA_MAX_RANK] = { 0 };
-	uint64_t s = 1;
-	for (size_t j = 0; j < a->ndim; j++) {
-		fstride[j] = s;
-		s *= (uint64_t)a->dims[j];
-	}
-	for (uint64_t e = 0; e < a->numel; e++) {
-		uint64_t off = 0;
-		for (size_t j = 0; j < a->ndim; j++)
-			off += idx[j] * fstride[j];
-		memcpy(out + e * a->itemsize, in + off * a->itemsize, a->itemsize);
-		for (size_t j = a->ndim; j-- > 0;) {
-			if (++idx[j] < (uint64_t)a->dims[j])
-				break;
-			idx[j] = 0;
-		}
-	}
-}
-
 int oi__npy_parse(const uint8_t *p, size_t len, const char *what, oi_array *a)
 {
-	static const uint8_t magic[6] = { 0x93, 'N', 'U', 'M', 'P', 'Y' };
-	if (len == 0)
-		return oi__fail(OI_EFORMAT, "%s: empty file", what);
-	if (len < 10 || memcmp(p, magic, 6))
-		return oi__fail(OI_EFORMAT, "%s: not a .npy file (bad magic)", what);
-	unsigned major = p[6];
-	size_t hlen, off;
-	if (major == 1) {
-		hlen = (size_t)p[8] | (size_t)p[9] << 8;
-		off = 10;
-	} else if (major == 2 || major == 3) {
-		if (len < 12)
-			return oi__fail(OI_EFORMAT, "%s: truncated .npy header", what);
-		hlen = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
-		off = 12;
-	} else {
-		return oi__fail(OI_EUNSUPPORTED, "%s: .npy format version %u is not supported", what,
-		                major);
-	}
-	if (hlen > len - off)
-		return oi__fail(OI_EFORMAT, "%s: truncated .npy header (%zu bytes announced, %zu "
-		                "there)", what, hlen, len - off);
-	bool fortran = false, swap = false;
-	int rc = parse_header((const char *)p + off, hlen, what, a, &fortran, &swap);
+	oi_npy h;
+	int rc = oi__npy_header(p, len, what, &h);
 	if (rc)
 		return rc;
-	uint64_t numel = 1, bytes;
-	for (size_t j = 0; j < a->ndim; j++)
-		if (!oi__mul_u64(numel, (uint64_t)a->dims[j], &numel))
-			return oi__fail(OI_EFORMAT, "%s: shape too large", what);
-	if (!oi__mul_u64(numel, a->itemsize, &bytes))
-		return oi__fail(OI_EFORMAT, "%s: shape too large", what);
-	size_t have = len - off - hlen;
-	if (bytes > have)
-		return oi__fail(OI_EFORMAT, "%s: truncated: the shape needs %llu bytes of data, the "
-		                "file has %zu", what, (unsigned long long)bytes, have);
-	if (bytes < have)
-		return oi__fail(OI_EFORMAT, "%s: %zu bytes after the data the header describes", what,
-		                have - (size_t)bytes);
-	a->numel = numel;
-	a->bytes = p + off + hlen;
-	if (fortran && a->ndim > 1) {
-		a->own = malloc(bytes ? bytes : 1);
+	if (h.ndim > OI_DATA_MAX_RANK)
+		return oi__fail(OI_EUNSUPPORTED, "%s: rank %zu; data of rank %d at most", what, h.ndim,
+		                OI_DATA_MAX_RANK);
+	a->kind = h.kind;
+	a->itemsize = h.itemsize;
+	a->ndim = h.ndim;
+	memcpy(a->dims, h.dims, h.ndim * sizeof *h.dims);
+	a->numel = h.numel;
+	a->bytes = p + h.off;
+	if (oi__npy_needs_copy(&h)) {
+		a->own = malloc(h.bytes ? (size_t)h.bytes : 1);
 		if (!a->own)
 			return oi__fail(OI_ENOMEM, "%s: out of memory", what);
-		fortran_to_c(a->bytes, a->own, a);
+		oi__npy_to_c(a->bytes, a->own, &h);
 		a->bytes = a->own;
-	}
-	if (swap) {
-		if (!a->own) {
-			a->own = malloc(bytes ? bytes : 1);
-			if (!a->own)
-				return oi__fail(OI_ENOMEM, "%s: out of memory", what);
-			memcpy(a->own, a->bytes, bytes);
-			a->bytes = a->own;
-		}
-		byteswap(a->own, numel, a->itemsize);
 	}
 	return 0;
 }
@@ -343,101 +123,6 @@ static int check_finite(const oi_array *a, const char *what)
 
 /* ---- .npz --------------------------------------------------------------- */
 
-static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-
-typedef struct zip_dir {
-	uint64_t entries, size, offset;
-} zip_dir;
-
-static int find_directory(const uint8_t *p, size_t len, const char *what, zip_dir *z)
-{
-	if (len < 22)
-		return oi__fail(OI_EFORMAT, "%s: truncated .npz (no zip directory)", what);
-	size_t lo = len - 22 > 65535 ? len - 22 - 65535 : 0;
-	size_t at = len - 22 + 1;
-	while (at-- > lo)
-		if (rd32(p + at) == 0x06054b50)
-			break;
-	if (at + 1 == lo || rd32(p + at) != 0x06054b50)
-		return oi__fail(OI_EFORMAT, "%s: truncated .npz (no zip directory)", what);
-	if (rd16(p + at + 4) || rd16(p + at + 6))
-		return oi__fail(OI_EUNSUPPORTED, "%s: multi-part zip archives are not supported", what);
-	z->entries = rd16(p + at + 10);
-	z->size = rd32(p + at + 12);
-	z->offset = rd32(p + at + 16);
-	if (z->entries == 0xFFFF || z->size == 0xFFFFFFFFu || z->offset == 0xFFFFFFFFu) {
-		/* zip64: the locator just before, then the zip64 directory record */
-		if (at < 20 || rd32(p + at - 20) != 0x07064b50)
-			return oi__fail(OI_EFORMAT, "%s: bad zip64 directory", what);
-		uint64_t r = rd64(p + at - 20 + 8);
-		if (r > len || len - r < 56 || rd32(p + r) != 0x06064b50)
-			return oi__fail(OI_EFORMAT, "%s: bad zip64 directory", what);
-		z->entries = rd64(p + r + 32);
-		z->size = rd64(p + r + 40);
-		z->offset = rd64(p + r + 48);
-	}
-	if (z->offset > len || z->size > len - z->offset)
-		return oi__fail(OI_EFORMAT, "%s: truncated .npz (zip directory out of the file)", what);
-	return 0;
-}
-
-/* A central directory entry's 0xFFFFFFFF fields, from its zip64 extra field. */
-static int zip64_sizes(const uint8_t *ex, size_t n, uint64_t *usize, uint64_t *csize,
-                       uint64_t *off)
-{
-	size_t i = 0;
-	while (i + 4 <= n) {
-		uint32_t id = rd16(ex + i), sz = rd16(ex + i + 2);
-		if (i + 4 + sz > n)
-			return -1;
-		if (id == 1) {
-			const uint8_t *q = ex + i + 4, *qe = q + sz;
-			uint64_t *f[3] = { usize, csize, off };
-			for (int k = 0; k < 3; k++)
-				if (*f[k] == 0xFFFFFFFFu) {
-					if (qe - q < 8)
-						return -1;
-					*f[k] = rd64(q);
-					q += 8;
-				}
-			return 0;
-		}
-		i += 4 + sz;
-	}
-	return 0;
-}
-
-static int inflate_member(const uint8_t *in, uint64_t clen, uint8_t *out, uint64_t ulen)
-{
-	z_stream s;
-	memset(&s, 0, sizeof s);
-	if (inflateInit2(&s, -MAX_WBITS) != Z_OK)
-		return -1;
-	int rc = 0;
-	uint64_t done_in = 0, done_out = 0;
-	for (;;) {
-		uInt ci = (uInt)(clen - done_in > (1u << 30) ? (1u << 30) : clen - done_in);
-		uInt co = (uInt)(ulen - done_out > (1u << 30) ? (1u << 30) : ulen - done_out);
-		s.next_in = (Bytef *)(uintptr_t)(in + done_in);
-		s.avail_in = ci;
-		s.next_out = out + done_out;
-		s.avail_out = co;
-		int z = inflate(&s, Z_NO_FLUSH);
-		done_in += ci - s.avail_in;
-		done_out += co - s.avail_out;
-		if (z == Z_STREAM_END)
-			break;
-		if (z != Z_OK || (s.avail_in == ci && s.avail_out == co)) {
-			rc = -1;
-			break;
-		}
-	}
-	inflateEnd(&s);
-	return rc || done_out != ulen ? -1 : 0;
-}
-
 static int add_array(oi_data *d, oi_array *a)
 {
 	oi_array *arr = oi__reallocarray(d->arrays, d->n_arrays + 1, sizeof *arr);
@@ -449,60 +134,21 @@ static int add_array(oi_data *d, oi_array *a)
 }
 
 /* One member: its name, its bytes (inflated if need be), its array. */
-static int npz_member(oi_data *d, const uint8_t *p, size_t len, const uint8_t *e,
-                      const char *what)
+static int npz_member(oi_data *d, const uint8_t *p, const oi_zip_member *z, const char *what)
 {
-	uint32_t flags = rd16(e + 8), method = rd16(e + 10), crc = rd32(e + 16);
-	uint64_t csize = rd32(e + 20), usize = rd32(e + 24), off = rd32(e + 42);
-	size_t nlen = rd16(e + 28), xlen = rd16(e + 30);
-	if (zip64_sizes(e + 46 + nlen, xlen, &usize, &csize, &off))
-		return oi__fail(OI_EFORMAT, "%s: bad zip64 field", what);
 	char name[256];
-	snprintf(name, sizeof name, "%.*s", (int)(nlen < 255 ? nlen : 255), (const char *)e + 46);
+	snprintf(name, sizeof name, "%.*s", (int)(z->name_len < 255 ? z->name_len : 255), z->name);
 	size_t nl = strlen(name);
 	if (nl < 4 || strcmp(name + nl - 4, ".npy"))
 		return 0; /* not an array */
-	if (flags & 1)
-		return oi__fail(OI_EUNSUPPORTED, "%s: member '%s' is encrypted", what, name);
-	if (off > len || len - off < 30 || rd32(p + off) != 0x04034b50)
-		return oi__fail(OI_EFORMAT, "%s: member '%s': bad local header", what, name);
-	uint64_t data = off + 30 + rd16(p + off + 26) + rd16(p + off + 28);
-	if (data > len || csize > len - data)
-		return oi__fail(OI_EFORMAT, "%s: member '%s' is truncated", what, name);
 	char mwhat[600];
 	snprintf(mwhat, sizeof mwhat, "%s: member '%s'", what, name);
 	oi_array a = { 0 };
-	uint8_t *buf = NULL;
-	const uint8_t *bytes = p + data;
-	if (method == 8) {
-		/* deflate expands at most 1032 times: a size past that is a lie, not
-		 * a reason to allocate it */
-		if (usize > SIZE_MAX / 2 || usize / 1032 > csize + 1)
-			return oi__fail(OI_EFORMAT, "%s: its size (%llu bytes from %llu) cannot be", mwhat,
-			                (unsigned long long)usize, (unsigned long long)csize);
-		buf = malloc(usize ? usize : 1);
-		if (!buf)
-			return oi__fail(OI_ENOMEM, "%s: out of memory", mwhat);
-		if (inflate_member(p + data, csize, buf, usize)) {
-			free(buf);
-			return oi__fail(OI_EFORMAT, "%s: bad deflate data", mwhat);
-		}
-		bytes = buf;
-	} else if (method != 0) {
-		return oi__fail(OI_EUNSUPPORTED, "%s: compression method %u is not supported", mwhat,
-		                method);
-	} else if (csize != usize) {
-		return oi__fail(OI_EFORMAT, "%s: sizes disagree", mwhat);
-	}
-	int rc = 0;
-	/* zlib's crc32 takes uInt lengths: 1 GiB at a time */
-	uLong c = crc32(0, NULL, 0);
-	for (uint64_t k = 0; k < usize; k += (1u << 30))
-		c = crc32(c, bytes + k, (uInt)(usize - k > (1u << 30) ? (1u << 30) : usize - k));
-	if (c != crc)
-		rc = oi__fail(OI_EFORMAT, "%s: CRC mismatch (corrupt archive)", mwhat);
+	const uint8_t *bytes;
+	uint8_t *buf;
+	int rc = oi__zip_member_bytes(p, z, mwhat, &bytes, &buf);
 	if (!rc)
-		rc = oi__npy_parse(bytes, (size_t)usize, mwhat, &a);
+		rc = oi__npy_parse(bytes, (size_t)z->usize, mwhat, &a);
 	if (!rc && buf && !a.own) {
 		a.own = buf; /* the array points into the inflated bytes */
 		buf = NULL;
@@ -522,18 +168,12 @@ static int npz_member(oi_data *d, const uint8_t *p, size_t len, const uint8_t *e
 
 static int npz_parse(oi_data *d, const uint8_t *p, size_t len, const char *what)
 {
-	zip_dir z = { 0, 0, 0 };
-	int rc = find_directory(p, len, what, &z);
-	uint64_t at = z.offset, end = z.offset + z.size;
-	for (uint64_t k = 0; k < z.entries && !rc; k++) {
-		if (end - at < 46 || rd32(p + at) != 0x02014b50)
-			return oi__fail(OI_EFORMAT, "%s: bad zip directory entry", what);
-		uint64_t size = 46 + (uint64_t)rd16(p + at + 28) + rd16(p + at + 30) + rd16(p + at + 32);
-		if (size > end - at)
-			return oi__fail(OI_EFORMAT, "%s: bad zip directory entry", what);
-		rc = npz_member(d, p, len, p + at, what);
-		at += size;
-	}
+	oi_zip_member *z;
+	size_t n;
+	int rc = oi__zip_members(p, len, what, &z, &n);
+	for (size_t k = 0; k < n && !rc; k++)
+		rc = npz_member(d, p, &z[k], what);
+	free(z);
 	if (!rc && d->n_arrays == 0)
 		rc = oi__fail(OI_EFORMAT, "%s: the archive holds no .npy arrays", what);
 	for (size_t i = 0; i < d->n_arrays && !rc; i++)

@@ -261,11 +261,18 @@ double oi__trunc_normal(oi_key key, uint64_t i, double lo, double hi)
 
 /* ---- many elements at once (simd.h) -------------------------------------- */
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 bool oi__simd_avx2(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
+	/* F16C is CPUID.1:ECX bit 29, read directly: not every compiler's
+	 * __builtin_cpu_supports knows "f16c" */
+	unsigned a, b, c, d;
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+	return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
 #else
 	return false;
 #endif

@@ -816,7 +816,9 @@ typedef struct save_bufs {
 	oi_buf *loc_entries;  /* per ext file: its new location entry */
 	oi_buf prov;
 	size_t prov_mark;     /* where OI_DIGEST_PENDING is in prov */
+	size_t prov_json_at;  /* and in m->provenance */
 	oi_donor *prov_donor; /* whose digest goes there; NULL: none pending */
+	oi_model *m;
 } save_bufs;
 
 static int bufs_new(save_bufs *b, const oi_model *m)
@@ -887,11 +889,15 @@ static int payload_edits(oi_model *m, save_bufs *b, unsigned threads)
 static int produce_provenance(const oi_edit *e, oi_sink *sink)
 {
 	save_bufs *b = e->ud;
-	const char *sha = oi__donor_digest(b->prov_donor);
-	if (!sha)
-		return oi__fail(OI_EIO, "cannot read the donor %s for the sha256 that provenance "
-		                "records (--no-provenance records none)", b->prov_donor->path);
-	memcpy(b->prov.data + b->prov_mark, sha, strlen(OI_DIGEST_PENDING));
+	const char *sha;
+	int rc = oi__donor_digest(b->prov_donor, sink->cancel, &sha);
+	if (rc)
+		return rc;
+	size_t n = strlen(OI_DIGEST_PENDING);
+	memcpy(b->prov.data + b->prov_mark, sha, n);
+	/* the model's provenance too: a later save needs the donor no more */
+	memcpy(b->m->provenance + b->prov_json_at, sha, n);
+	b->m->prov_donor = NULL;
 	return oi__sink_write(sink, b->prov.data, b->prov.len);
 }
 
@@ -919,7 +925,9 @@ static int provenance_edits(oi_model *m, save_bufs *b)
 			/* the JSON is the entry's last bytes */
 			size_t at = (size_t)(mark - m->provenance) + strlen("\"sha256\":\"");
 			b->prov_mark = b->prov.len - strlen(m->provenance) + at;
+			b->prov_json_at = at;
 			b->prov_donor = m->prov_donor;
+			b->m = m;
 		} else {
 			rc = oi__fail(OI_EINVALID, "internal: provenance lost its digest mark");
 		}

@@ -52,6 +52,7 @@ static void blocks_c(uint32_t h[8], const uint8_t *p, size_t n)
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <immintrin.h>
+#include <cpuid.h>
 #define HAVE_SHA_NI 1
 
 /* The same with the SHA extensions (sha256rnds2 does two rounds,
@@ -101,9 +102,12 @@ void oi__sha256_blocks(uint32_t h[8], const uint8_t *p, size_t n, int portable)
 	static _Atomic int ni = -1; /* every thread stores the same answer */
 	int have = atomic_load_explicit(&ni, memory_order_relaxed);
 	if (have < 0) {
+		/* SHA is CPUID.(7,0):EBX bit 29, read directly: not every
+		 * compiler's __builtin_cpu_supports knows "sha" */
+		unsigned a, b, c, d;
 		__builtin_cpu_init();
-		have = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-		       __builtin_cpu_supports("ssse3");
+		have = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1) &&
+		       __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
 		atomic_store_explicit(&ni, have, memory_order_relaxed);
 	}
 	if (have && !portable) {

@@ -36,12 +36,11 @@ void oi__sink_init_mem(oi_sink *s, oi_buf *mem)
  * step has gathered. Only a hint: an error shows at the fsync. */
 static void kick_writeback(oi_sink *s)
 {
-	uint64_t in_file = s->written - s->len;
-	if (!s->writeback || in_file - s->kicked < WRITEBACK_STEP)
+	if (!s->writeback || s->in_file - s->kicked < WRITEBACK_STEP)
 		return;
-	sync_file_range(s->fd, (off_t)s->kicked, (off_t)(in_file - s->kicked),
+	sync_file_range(s->fd, (off_t)s->kicked, (off_t)(s->in_file - s->kicked),
 	                SYNC_FILE_RANGE_WRITE);
-	s->kicked = in_file;
+	s->kicked = s->in_file;
 }
 
 static int write_all(oi_sink *s, const uint8_t *p, size_t n)
@@ -61,6 +60,7 @@ static int write_all(oi_sink *s, const uint8_t *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		s->in_file += (uint64_t)w;
 	}
 	return 0;
 }
@@ -147,6 +147,7 @@ int oi__sink_copy(oi_sink *s, const uint8_t *data, int src_fd, uint64_t off, uin
 		}
 		left -= (uint64_t)n;
 		s->written += (uint64_t)n;
+		s->in_file += (uint64_t)n;
 		kick_writeback(s);
 	}
 	if (!left)

@@ -24,7 +24,8 @@ typedef struct oi_sink {
 	 * written, so that the disk works while the rest is copied and the
 	 * final fsync has little left to wait for */
 	bool writeback;
-	uint64_t kicked;     /* bytes of the file handed to writeback */
+	uint64_t in_file;    /* bytes that reached the file */
+	uint64_t kicked;     /* of them, handed to writeback */
 } oi_sink;
 
 int oi__sink_init_fd(oi_sink *s, int fd, const char *path);

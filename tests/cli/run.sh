@@ -580,6 +580,49 @@ else
 	skip "sigbus/init-input-truncated-while-mapped" "no strace that can inject, or no big model ($(head -c 100 "$FT/big.err" 2>/dev/null))"
 fi
 
+# ---- a durable output is handed to writeback as it grows ---------------------------
+# Each sync_file_range of the output starts where the last ended and ends
+# at or before what has reached the file (never ahead of the bytes, never
+# skipping any); --no-fsync asks for no writeback. The bytes are the same.
+WB=$S/writeback
+mkdir -p "$WB"
+if strace -f -qq -o /dev/null -e trace=sync_file_range true 2>/dev/null &&
+	"$PYTHON" "$SRCDIR/scripts/bench/make_big_model.py" "$WB/big.onnx" --size-mib 40 --layers 16 >/dev/null 2>"$WB/err"; then
+	why=
+	for mode in durable nofsync; do
+		opt=(); [ "$mode" = nofsync ] && opt=(--no-fsync)
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+			timeout -k 5 "$RUN_TIMEOUT" strace -f -y -qq -o "$WB/trace.$mode" \
+			-e trace=write,copy_file_range,sync_file_range \
+			"$ONNXINIT" init "$WB/big.onnx" -o "$WB/out.$mode.onnx" --scheme kaiming_normal -q \
+			"${opt[@]}" >"$OUT" 2>"$ERR" </dev/null || why="$mode: exit $?: $(first_err)"
+		# the temporary's bytes so far, and the kicks: "kicks ok|<what is wrong>"
+		r=$(awk '/\.out\.'"$mode"'\.onnx\.oi-/ {
+			if ($0 ~ /sync_file_range\(/) {
+				match($0, /sync_file_range\([0-9]+<[^>]*>, [0-9]+, [0-9]+/)
+				split(substr($0, RSTART, RLENGTH), f, ", ")
+				n++
+				if (f[2] != next_off) { print "a kick starts at " f[2] " not " next_off; bad = 1; exit }
+				if (f[2] + f[3] > tot) { print "a kick ends at " f[2] + f[3] ", past the " tot " bytes written"; bad = 1; exit }
+				next_off = f[2] + f[3]
+			} else if (match($0, /= [0-9]+$/)) {
+				tot += substr($0, RSTART + 2)
+			}
+		} BEGIN { next_off = 0 } END { if (!bad) print n + 0 " kicks of " tot " bytes" }' "$WB/trace.$mode")
+		case "$mode:$r" in
+		durable:0\ kicks*) why="${why:+$why; }durable: no writeback asked for ($r)" ;;
+		durable:*kicks*) ;;
+		nofsync:0\ kicks*) ;;
+		*) why="${why:+$why; }$mode: $r" ;;
+		esac
+	done
+	[ -z "$why" ] && ! cmp -s "$WB/out.durable.onnx" "$WB/out.nofsync.onnx" && why="the bytes differ"
+	verdict "writeback/durable-output-handed-to-writeback-as-written" "$why"
+else
+	skip "writeback/durable-output-handed-to-writeback-as-written" "no strace, or no big model ($(head -c 100 "$WB/err" 2>/dev/null))"
+fi
+rm -rf "$WB"
+
 # ---- bytes that are not UTF-8 in names and paths; newlines in paths -----------------
 # every model string (tensor, node, opset domain, warning) holds the bytes ff c3
 NU=$S/not-utf8

@@ -63,10 +63,13 @@ buf = io.BytesIO()
 np.savez(buf, **good)
 npz = buf.getvalue()
 cases['npz_truncated.npz'] = npz[:len(npz) // 2]
-buf = io.BytesIO()
-np.savez(buf, **{'fc.weight': np.asfortranarray(w.T).T.copy(order='F') if False else
-                 np.asfortranarray(np.ones((4, 3), np.float32)), 'fc.bias': b})
-cases['npz_fortran.npz'] = buf.getvalue()
+# (not bad: Fortran order and big-endian arrays are read as their C-order,
+# little-endian twins; checked below)
+np.savez(W('fortran_be.npz'), **{'fc.weight': np.asfortranarray(good['fc.weight']),
+                                 'fc.bias': good['fc.bias'].astype('>f4')})
+os.makedirs(W('npydir_fortran'), exist_ok=True)
+np.save(W('npydir_fortran/fc.weight.npy'), np.asfortranarray(good['fc.weight']).astype('>f4'))
+np.save(W('npydir_fortran/fc.bias.npy'), good['fc.bias'])
 buf = io.BytesIO()
 np.savez(buf, **{'fc.weight': np.ones((4, 3), np.complex64), 'fc.bias': b})
 cases['npz_bad_dtype.npz'] = buf.getvalue()
@@ -136,6 +139,18 @@ ok = r.returncode == 0 and np.array_equal(got.get('fc.weight'), w) and \
 print('ok  ' if ok else 'FAIL', 'map', r.returncode, r.stderr.strip())
 if not ok:
     failures.append('map')
+# Fortran order and big-endian elements: the same values as the C-order donor
+for name in ('fortran_be.npz', 'npydir_fortran'):
+    out = W('fortran_out.onnx')
+    r = subprocess.run([args.onnxinit, 'init', target, '-o', out, '--from', W(name),
+                        '--unmatched', 'error', '--no-fsync'], capture_output=True, text=True)
+    got = {t.name: numpy_helper.to_array(t) for t in onnx.load(out).graph.initializer} \
+        if r.returncode == 0 else {}
+    ok = r.returncode == 0 and all(np.array_equal(got.get(k), v) for k, v in good.items())
+    print('ok  ' if ok else 'FAIL', 'Fortran order, big-endian:', name, r.returncode,
+          r.stderr.strip())
+    if not ok:
+        failures.append('fortran ' + name)
 # provenance names the donor and its digest
 r = subprocess.run([args.onnxinit, 'init', target, '-o', W('prov.onnx'), '--from',
                     W('good.safetensors')], capture_output=True, text=True)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "donor.h"
@@ -397,70 +398,93 @@ int oi_donor_set_map(oi_donor *d, const char *json, const char *name)
 	return oi__ok();
 }
 
-/* sha256 of the file open as fd (or, if fd < 0, at path), read with
- * pread(2): the digest costs no resident pages, and a file cut short shows
- * as a short read, not a fault. The descriptor the donor keeps is the file
- * whose bytes the save copies, even if path names another one by now. */
-static int digest_file(int fd, const char *path, oi_sha256_ctx *c, _Atomic bool *stop)
+/* ---- the digest for provenance ------------------------------------------- */
+
+enum { DIGEST_NONE, DIGEST_RUNNING, DIGEST_DONE };
+
+/* Whether a hash is to stop: the donor is being freed, or the save that
+ * waits for it was cancelled. */
+static bool digest_stopped(oi_donor *d, const volatile int *cancel)
 {
+	return atomic_load_explicit(&d->digest_stop, memory_order_relaxed) || (cancel && *cancel);
+}
+
+/* Hash one file into c: the descriptor the donor keeps (fd), else the bytes
+ * mapped at map (len), else the file at path. The descriptor and mapping
+ * are the file whose bytes the save copies, even if path names another one
+ * by now; pread(2) costs no resident pages and shows a file cut short as a
+ * short read, not a fault. 0, an errno, or -1 if stopped. */
+static int digest_file(oi_donor *d, int fd, const uint8_t *map, uint64_t len, const char *path,
+                       oi_sha256_ctx *c, const volatile int *cancel)
+{
+	enum { BUF = 1 << 20 };
+	if (fd < 0 && map) {
+		for (uint64_t off = 0; off < len; off += BUF) {
+			if (digest_stopped(d, cancel))
+				return -1;
+			oi__sha256_update(c, map + off, (size_t)(len - off < BUF ? len - off : BUF));
+		}
+		return 0;
+	}
 	int own = fd < 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0 && (fd = own) < 0)
-		return -1;
-	enum { BUF = 1 << 20 };
+		return errno;
 	uint8_t *buf = malloc(BUF);
-	ssize_t k = 0;
-	for (off_t off = 0; buf && (k = pread(fd, buf, BUF, off)) != 0; off += k) {
-		if (atomic_load_explicit(stop, memory_order_relaxed)) {
-			k = -1;
+	int rc = buf ? 0 : ENOMEM;
+	for (off_t off = 0; !rc;) {
+		if (digest_stopped(d, cancel)) {
+			rc = -1;
 			break;
 		}
-		if (k < 0 && errno == EINTR) {
-			k = 0;
+		ssize_t k = pread(fd, buf, BUF, off);
+		if (k < 0 && errno == EINTR)
 			continue;
-		}
 		if (k < 0)
+			rc = errno;
+		if (k <= 0)
 			break;
 		oi__sha256_update(c, buf, (size_t)k);
+		off += k;
 	}
 	free(buf);
 	if (own >= 0)
 		close(own);
-	return k < 0 || !buf ? -1 : 0;
+	return rc;
 }
 
-enum { DIGEST_NONE, DIGEST_RUNNING, DIGEST_DONE };
-
-/* Hash the donor into hex[65] ("" if it cannot be read, or the donor is
- * being freed). Reads only what opening fixed (path, names, descriptors),
- * so it runs without the lock. */
-static void digest_hex(oi_donor *d, char *hex)
+/* Hash the donor into hex[65]: 0, an errno, or -1 if stopped. Reads only
+ * what opening fixed (path, names, descriptors, mappings), so it runs
+ * without the lock. */
+static int digest_hex(oi_donor *d, char *hex, const volatile int *cancel)
 {
 	oi_sha256_ctx c;
 	oi__sha256_init(&c);
 	int rc = 0;
 	if (d->format == OI_DONOR_NPY_DIR) {
 		for (size_t i = 0; i < d->n && !rc; i++) {
-			char *p = oi__asprintf("%s/%s.npy", d->path, d->t[d->sorted[i]].name);
-			oi__sha256_update(&c, d->t[d->sorted[i]].name,
-			                  strlen(d->t[d->sorted[i]].name) + 1);
-			rc = p ? digest_file(d->t[d->sorted[i]].fd, p, &c, &d->digest_stop) : -1;
+			const oi_donor_tensor *t = &d->t[d->sorted[i]];
+			char *p = oi__asprintf("%s/%s.npy", d->path, t->name);
+			oi__sha256_update(&c, t->name, strlen(t->name) + 1);
+			rc = p ? digest_file(d, t->fd, t->file_map, t->file_len, p, &c, cancel) : ENOMEM;
 			free(p);
 		}
 	} else {
 		int fd = d->onnx ? d->onnx->fd : d->n_regions ? d->regions[0].fd : -1;
-		rc = digest_file(fd, d->path, &c, &d->digest_stop);
+		rc = digest_file(d, fd, NULL, 0, d->path, &c, cancel);
 	}
 	uint8_t h[32];
 	oi__sha256_final(&c, h);
 	hex[0] = 0;
 	for (int i = 0; i < 32 && !rc; i++)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	return rc;
 }
 
 /* Called with the lock held. */
-static void digest_done(oi_donor *d, const char *hex)
+static void digest_done(oi_donor *d, const char *hex, int err)
 {
 	memcpy(d->sha256, hex, sizeof d->sha256);
+	d->digest_errno = err;
 	d->digest_state = DIGEST_DONE;
 	pthread_cond_broadcast(&d->digested);
 }
@@ -469,9 +493,9 @@ static void *digest_thread(void *arg)
 {
 	oi_donor *d = arg;
 	char hex[65];
-	digest_hex(d, hex);
+	int rc = digest_hex(d, hex, NULL);
 	pthread_mutex_lock(&d->lock);
-	digest_done(d, hex);
+	digest_done(d, hex, rc);
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
 }
@@ -495,16 +519,45 @@ const char *oi__donor_digest_ready(oi_donor *d)
 	return done && d->sha256[0] ? d->sha256 : NULL;
 }
 
-const char *oi__donor_digest(oi_donor *d)
+int oi__donor_digest(oi_donor *d, const volatile int *cancel, const char **hex)
 {
+	*hex = NULL;
 	pthread_mutex_lock(&d->lock);
-	while (d->digest_state == DIGEST_RUNNING)
-		pthread_cond_wait(&d->digested, &d->lock);
-	if (d->digest_state == DIGEST_NONE) {
-		char hex[65];
-		digest_hex(d, hex);
-		digest_done(d, hex);
+	while (d->digest_state != DIGEST_DONE) {
+		if (cancel && *cancel) {
+			pthread_mutex_unlock(&d->lock);
+			return oi__fail(OI_EIO, "interrupted");
+		}
+		if (d->digest_state == DIGEST_RUNNING) {
+			/* woken when it is done; a cancel is seen within 50 ms */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&d->digested, &d->lock, &ts);
+			continue;
+		}
+		/* nobody hashes it: this thread does, outside the lock */
+		d->digest_state = DIGEST_RUNNING;
+		pthread_mutex_unlock(&d->lock);
+		char h[65];
+		int rc = digest_hex(d, h, cancel);
+		pthread_mutex_lock(&d->lock);
+		if (rc == -1) {
+			d->digest_state = DIGEST_NONE; /* another may try */
+			pthread_cond_broadcast(&d->digested);
+		} else {
+			digest_done(d, h, rc);
+		}
 	}
+	int err = d->digest_errno;
 	pthread_mutex_unlock(&d->lock);
-	return d->sha256[0] ? d->sha256 : NULL;
+	if (!d->sha256[0])
+		return oi__fail(OI_EIO, "cannot read the donor %s for the sha256 that provenance "
+		                "records: %s", d->path, err > 0 ? strerror(err) : "stopped");
+	*hex = d->sha256;
+	return 0;
 }

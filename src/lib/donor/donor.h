@@ -26,6 +26,8 @@ typedef struct oi_donor_tensor {
 	uint64_t map_len;
 	int fd;                /* the file mapped whole at map (-1: none): the save
 	                        * copies same-dtype bytes from it in the kernel */
+	const uint8_t *file_map; /* a folder's .npy: its whole file, mapped */
+	uint64_t file_len;
 	const char *file;      /* its name, for messages */
 	int32_t onnx;          /* ONNX donor: index of its tensor, else -1 */
 } oi_donor_tensor;
@@ -55,6 +57,7 @@ struct oi_donor {
 	_Atomic bool digest_stop; /* freed: the thread stops hashing */
 	pthread_t digester;
 	char sha256[65];       /* "" until done, and if the donor could not be read */
+	int digest_errno;      /* why it could not (-1: the hash was stopped) */
 };
 
 /* readers: fill d->t (the caller sorts and validates names) */
@@ -134,9 +137,10 @@ bool oi__module_path(const char *node, char *out, size_t cap);
 /* fnmatch-like glob with one capture: what the first '*' matched. */
 bool oi__glob_capture(const char *glob, const char *s, char *cap, size_t capn);
 /* The donor's sha256 in hex (of a folder: of its .npy files' names and
- * bytes in name order), computed once: waits for a hash started by
- * oi__donor_digest_start, else hashes now. NULL if it cannot be read. */
-const char *oi__donor_digest(oi_donor *d);
+ * bytes in name order) into *hex, computed once: waits for a hash started
+ * by oi__donor_digest_start, else hashes it here. OI_EIO if the donor
+ * cannot be read, or if *cancel becomes nonzero meanwhile ("interrupted"). */
+int oi__donor_digest(oi_donor *d, const volatile int *cancel, const char **hex);
 /* Start hashing the donor on a thread of its own (once; if no thread can be
  * had, oi__donor_digest hashes when asked). */
 void oi__donor_digest_start(oi_donor *d);

@@ -90,7 +90,7 @@ void oi__donor_release(const oi_donor_src *s, uint64_t first, size_t n)
 	/* only what one tensor reads in order, and only whole pages inside it:
 	 * RSS stays a few chunks however large the donor */
 	if ((s->kind != OI_DT_COPY && s->kind != OI_DT_SCALE_ROWS) || !s->a->map ||
-	    !s->a->map_len || !n)
+	    !s->a->map_len || s->a->own || !n)
 		return;
 	size_t esz = oi__dtype_size_any(s->a->dtype);
 	uintptr_t lo = (uintptr_t)(s->a->data + first * esz);
