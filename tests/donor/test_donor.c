@@ -463,18 +463,42 @@ static void expect_digest(const char *out, const char *hex)
 	free(prov);
 }
 
-static void plan_save(oi_model *m, oi_donor *d, unsigned threads, const char *out)
+/* The model planned with the donor (scheme zeros for the rest). */
+static oi_model *planned(const char *model, oi_donor *d)
 {
+	oi_model *m = t_open(model, OI_FANS_TORCH);
 	oi_init_options o = OI_INIT_OPTIONS_INIT;
 	o.scheme = "zeros";
 	o.donor = d;
 	if (oi_model_plan(m, &o))
 		fail_msg("plan: %s", oi_last_error());
+	return m;
+}
+
+/* Save m to out with that many threads; its result (0 or an error code). */
+static int save_with(oi_model *m, unsigned threads, const volatile int *cancel, const char *out)
+{
 	oi_save_options so = OI_SAVE_OPTIONS_INIT;
 	so.flags = OI_SAVE_NO_FSYNC;
 	so.threads = threads;
-	if (oi_model_save(m, out, &so))
+	so.cancel = cancel;
+	return oi_model_save(m, out, &so);
+}
+
+static void saved(oi_model *m, unsigned threads, const char *out)
+{
+	if (save_with(m, threads, NULL, out))
 		fail_msg("save: %s", oi_last_error());
+}
+
+/* path replaced (renamed over) by a file of bytes[0..n) with its last bit
+ * flipped, written first as tmp */
+static void replace_by_other(const char *path, uint8_t *bytes, size_t n, const char *tmp)
+{
+	bytes[n - 1] ^= 1;
+	t_spill(tmp, bytes, n);
+	bytes[n - 1] ^= 1;
+	assert_int_equal(rename(tmp, path), 0);
 }
 
 static void test_digest(void **state)
@@ -511,36 +535,24 @@ static void test_digest(void **state)
 
 	for (unsigned threads = 1; threads <= 2; threads++) {
 		t_spill(path, img, n);
-		img[n - 1] ^= 1;
-		t_spill(t_path("digest-other"), img, n);
-		img[n - 1] ^= 1;
 		oi_donor *d = NULL;
 		assert_int_equal(oi_donor_open(&d, path), 0);
-		oi_model *m = t_open(model, OI_FANS_TORCH);
-		oi_init_options o = OI_INIT_OPTIONS_INIT;
-		o.scheme = "zeros";
-		o.donor = d;
-		assert_int_equal(oi_model_plan(m, &o), 0);
+		oi_model *m = planned(model, d);
 		/* the path now names the other file: the save copies and hashes
 		 * the one opened */
-		assert_int_equal(rename(t_path("digest-other"), path), 0);
-		oi_save_options so = OI_SAVE_OPTIONS_INIT;
-		so.flags = OI_SAVE_NO_FSYNC;
-		so.threads = threads;
-		if (oi_model_save(m, t_path("digest-out.onnx"), &so))
-			fail_msg("save: %s", oi_last_error());
+		replace_by_other(path, img, n, t_path("digest-other"));
+		saved(m, threads, t_path("digest-out.onnx"));
 		expect_digest(t_path("digest-out.onnx"), hex);
 		/* saved again, and planned again (the digest known by then) */
-		if (oi_model_save(m, t_path("digest-out2.onnx"), &so))
-			fail_msg("save again: %s", oi_last_error());
+		saved(m, threads, t_path("digest-out2.onnx"));
 		expect_digest(t_path("digest-out2.onnx"), hex);
-		plan_save(m, d, threads, t_path("digest-out3.onnx"));
+		oi_model_free(m);
+		m = planned(model, d);
+		saved(m, threads, t_path("digest-out3.onnx"));
 		expect_digest(t_path("digest-out3.onnx"), hex);
 		oi_model_free(m);
 		/* a donor planned with and freed unsaved starts no hash */
-		m = t_open(model, OI_FANS_TORCH);
-		assert_int_equal(oi_model_plan(m, &o), 0);
-		oi_model_free(m);
+		oi_model_free(planned(model, d));
 		oi_donor_free(d);
 	}
 
@@ -573,27 +585,12 @@ static void test_digest(void **state)
 		t_spill(fb, small, ks);
 		oi_donor *d = NULL;
 		assert_int_equal(oi_donor_open(&d, dir), 0);
-		oi_model *m = t_open(model, OI_FANS_TORCH);
-		oi_init_options o = OI_INIT_OPTIONS_INIT;
-		o.scheme = "zeros";
-		o.donor = d;
-		assert_int_equal(oi_model_plan(m, &o), 0);
-		small[ks - 1] ^= 1;
-		t_spill(t_path("digest-b"), small, ks);
-		small[ks - 1] ^= 1;
-		assert_int_equal(rename(t_path("digest-b"), fb), 0);
-		oi_save_options so = OI_SAVE_OPTIONS_INIT;
-		so.flags = OI_SAVE_NO_FSYNC;
-		so.threads = threads;
-		if (oi_model_save(m, t_path("digest-npy.onnx"), &so))
-			fail_msg("save: %s", oi_last_error());
+		oi_model *m = planned(model, d);
+		replace_by_other(fb, small, ks, t_path("digest-b"));
+		saved(m, threads, t_path("digest-npy.onnx"));
 		expect_digest(t_path("digest-npy.onnx"), hex);
-		/* the donor freed: a later save of the model needs it no more */
-		oi_donor_free(d);
-		if (oi_model_save(m, t_path("digest-npy2.onnx"), &so))
-			fail_msg("save after the donor was freed: %s", oi_last_error());
-		expect_digest(t_path("digest-npy2.onnx"), hex);
 		oi_model_free(m);
+		oi_donor_free(d);
 	}
 
 	/* a save stopped at once (its cancel flag set) and the donor freed
@@ -613,17 +610,9 @@ static void test_digest(void **state)
 	for (int round = 0; round < 3; round++) {
 		oi_donor *d = NULL;
 		assert_int_equal(oi_donor_open(&d, dir), 0);
-		oi_model *m = t_open(model, OI_FANS_TORCH);
-		oi_init_options o = OI_INIT_OPTIONS_INIT;
-		o.scheme = "zeros";
-		o.donor = d;
-		assert_int_equal(oi_model_plan(m, &o), 0);
+		oi_model *m = planned(model, d);
 		volatile int stop = 1;
-		oi_save_options so = OI_SAVE_OPTIONS_INIT;
-		so.flags = OI_SAVE_NO_FSYNC;
-		so.threads = 2;
-		so.cancel = &stop;
-		assert_int_equal(oi_model_save(m, t_path("digest-cancel.onnx"), &so), OI_EIO);
+		assert_int_equal(save_with(m, 2, &stop, t_path("digest-cancel.onnx")), OI_EIO);
 		oi_donor_free(d);
 		oi_model_free(m);
 		struct stat st;
