@@ -125,6 +125,7 @@ typedef struct save_ctx {
 	bool sync_now;       /* each file synced as it is written (no group) */
 	bool sync_later;     /* the group syncs the files before the commit */
 	char *error;         /* the failure's message, for the group's callback */
+	int group_rc;        /* in a group's commit: this save's result so far */
 } save_ctx;
 
 static bool same_file(const char *path, uint64_t dev, uint64_t ino)
@@ -1275,7 +1276,7 @@ static int sync_fs_once(synced_fs *fs, size_t *n_fs, uint64_t dev, int fd)
 
 /* The group's files on disk: one syncfs per file system. A save whose
  * files could not be synced fails. */
-static void group_sync(oi_commit_group *g, int *rcs)
+static void group_sync(oi_commit_group *g)
 {
 	size_t n_files = 0;
 	for (size_t i = 0; i < g->n; i++)
@@ -1284,10 +1285,10 @@ static void group_sync(oi_commit_group *g, int *rcs)
 	size_t n_fs = 0;
 	for (size_t i = 0; i < g->n; i++) {
 		save_ctx *c = g->saves[i];
-		if (rcs[i] || !c->sync_later)
+		if (c->group_rc || !c->sync_later)
 			continue;
 		if (!fs) {
-			rcs[i] = save_failed(c, OI_ENOMEM);
+			c->group_rc = save_failed(c, oi__fail(OI_ENOMEM, "out of memory"));
 			continue;
 		}
 		int err = sync_fs_once(fs, &n_fs, c->model_tmp.dev, c->model_tmp.fd);
@@ -1296,7 +1297,7 @@ static void group_sync(oi_commit_group *g, int *rcs)
 			err = sync_fs_once(fs, &n_fs, d->dev, d->fd >= 0 ? d->fd : d->tmp.fd);
 		}
 		if (err)
-			rcs[i] = save_failed(c, oi__fail(OI_EIO, "%s: syncing its files failed: %s",
+			c->group_rc = save_failed(c, oi__fail(OI_EIO, "%s: syncing its files failed: %s",
 			                                 c->path, strerror(err)));
 	}
 	free(fs);
@@ -1331,7 +1332,7 @@ static void sync_dirs(char **paths, size_t n)
 
 /* The folders of the group's data files (models false) or of its models
  * (true), synced once each: those of the saves still going that sync. */
-static void group_sync_dirs(oi_commit_group *g, const int *rcs, bool models)
+static void group_sync_dirs(oi_commit_group *g, bool models)
 {
 	size_t cap = 0, n = 0;
 	for (size_t i = 0; i < g->n; i++)
@@ -1339,7 +1340,7 @@ static void group_sync_dirs(oi_commit_group *g, const int *rcs, bool models)
 	char **paths = oi__calloc(cap + 1, sizeof *paths);
 	for (size_t i = 0; paths && i < g->n; i++) {
 		const save_ctx *c = g->saves[i];
-		if (rcs[i] || (c->o.flags & OI_SAVE_NO_FSYNC))
+		if (c->group_rc || (c->o.flags & OI_SAVE_NO_FSYNC))
 			continue;
 		if (models && !(c->o.flags & OI_SAVE_DEFER_DIR_SYNC))
 			paths[n++] = oi__strdup(c->path);
@@ -1356,53 +1357,43 @@ static void group_sync_dirs(oi_commit_group *g, const int *rcs, bool models)
  * the models' folders synced. */
 static int group_finish(oi_commit_group *g, oi_commit_callback done)
 {
-	int *rcs = oi__calloc(g->n + 1, sizeof *rcs);
-	if (!rcs) {
-		/* nothing committed: every save fails, its files removed */
-		for (size_t i = 0; i < g->n; i++) {
-			undo(g->saves[i]);
-			if (done) {
-				oi__fail(OI_ENOMEM, "out of memory");
-				done(g->saves[i]->path, OI_ENOMEM, g->saves[i]->o.userdata);
-			}
-			ctx_free(g->saves[i]);
-		}
-		g->n = 0;
-		return oi__fail(OI_ENOMEM, "out of memory");
-	}
-	group_sync(g, rcs);
+	for (size_t i = 0; i < g->n; i++)
+		g->saves[i]->group_rc = 0;
+	group_sync(g);
 	for (size_t i = 0; i < g->n; i++) {
 		save_ctx *c = g->saves[i];
-		if (!rcs[i])
-			rcs[i] = refs_read(c); /* what the output names just before it is replaced */
-		if (!rcs[i])
-			rcs[i] = commit_data(c);
-		if (rcs[i] && !c->error)
-			save_failed(c, rcs[i]);
+		if (!c->group_rc)
+			c->group_rc = refs_read(c); /* what the output names just before it is replaced */
+		if (!c->group_rc)
+			c->group_rc = commit_data(c);
+		if (c->group_rc && !c->error)
+			save_failed(c, c->group_rc);
 	}
-	group_sync_dirs(g, rcs, false);
-	for (size_t i = 0; i < g->n; i++)
-		if (!rcs[i] && (rcs[i] = commit_model(g->saves[i])) != 0)
-			save_failed(g->saves[i], rcs[i]);
-	group_sync_dirs(g, rcs, true);
+	group_sync_dirs(g, false);
+	for (size_t i = 0; i < g->n; i++) {
+		save_ctx *c = g->saves[i];
+		if (!c->group_rc && (c->group_rc = commit_model(c)) != 0)
+			save_failed(c, c->group_rc);
+	}
+	group_sync_dirs(g, true);
 	int first = 0;
 	const save_ctx *first_c = NULL;
 	for (size_t i = 0; i < g->n; i++) {
 		save_ctx *c = g->saves[i];
-		if (rcs[i])
+		if (c->group_rc)
 			undo(c);
 		else
 			remove_replaced(c);
-		if (rcs[i] && !first) {
-			first = rcs[i];
+		if (c->group_rc && !first) {
+			first = c->group_rc;
 			first_c = c;
 		}
 		if (done) {
-			if (rcs[i])
-				oi__fail(rcs[i], "%s", c->error ? c->error : "out of memory");
+			if (c->group_rc)
+				oi__fail(c->group_rc, "%s", c->error ? c->error : "out of memory");
 			else
 				oi__ok();
-			done(c->path, rcs[i], c->o.userdata);
+			done(c->path, c->group_rc, c->o.userdata);
 		}
 	}
 	if (first)
@@ -1410,7 +1401,6 @@ static int group_finish(oi_commit_group *g, oi_commit_callback done)
 	for (size_t i = 0; i < g->n; i++)
 		ctx_free(g->saves[i]);
 	g->n = 0;
-	free(rcs);
 	return first ? first : oi__ok();
 }
 
