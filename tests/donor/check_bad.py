@@ -193,15 +193,19 @@ onnx.save(helper.make_model(g2, opset_imports=[helper.make_opsetid('', 13)]),
           os.path.join(tree, 'a', 'other.onnx'))
 r = subprocess.run([args.onnxinit, 'batch', tree, '-o', outd, '--from', W('good.safetensors'),
                     '-j', '2'], capture_output=True, text=True)
-got = {}
+got, froms = {}, {}
 for rel in ('one.onnx', 'a/b/two.onnx'):
     pth = os.path.join(outd, rel)
-    got[rel] = {t.name: numpy_helper.to_array(t) for t in onnx.load(pth).graph.initializer} \
-        if os.path.exists(pth) else {}
+    mo = onnx.load(pth) if os.path.exists(pth) else None
+    got[rel] = {t.name: numpy_helper.to_array(t) for t in mo.graph.initializer} if mo else {}
+    meta = {p.key: p.value for p in mo.metadata_props} if mo else {}
+    froms[rel] = json.loads(meta.get('onnxinit', '{}')).get('from')
+# every output's provenance has the digest (one hash shared by the workers)
 ok = (r.returncode == 1 and not os.path.exists(os.path.join(outd, 'a', 'other.onnx')) and
       'other.onnx' in r.stderr and '--from-map' in r.stderr and
       all(np.array_equal(got[k].get('fc.weight'), good['fc.weight']) and
-          np.array_equal(got[k].get('fc.bias'), good['fc.bias']) for k in got))
+          np.array_equal(got[k].get('fc.bias'), good['fc.bias']) and froms[k] == want
+          for k in got))
 print('ok  ' if ok else 'FAIL', 'batch --from', r.returncode, r.stderr.strip().splitlines()[-3:])
 if not ok:
     failures.append('batch --from')
