@@ -33,6 +33,7 @@
 # ONNXINIT (default build/onnxinit; not rebuilt: waits up to WAIT_BUILD s, default 300,
 # for it to appear), BASELINE (optional), SAMPLE (models load-checked, default 20).
 set -euo pipefail
+. "$(dirname "$0")/bench/stats.sh"
 
 usage() { sed -n '4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -145,11 +146,7 @@ for ((r = 1; r <= rounds; r++)); do
     if (( r < rounds )); then rm -rf "$work"/out-*; fi
 done
 
-# stat_of LIST: min median
-stat_of() {
-    tr ' ' '\n' <<< "$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END {
-        printf "%s %s", a[1], (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
-}
+stat_of() { min_median "$1"; } # LIST: min median
 
 # --- checks -----------------------------------------------------------------------------
 same_paths() {

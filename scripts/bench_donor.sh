@@ -27,6 +27,7 @@
 # the inputs read (warm page cache). Goals (printed, not enforced): >= 8x
 # faster than (b); (a) peak RSS <= 0.25 x the model.
 set -euo pipefail
+. "$(dirname "$0")/bench/stats.sh"
 size_mib=512
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -78,8 +79,8 @@ bad = [k for k in ib if not (ia[k] == ib[k]).all()]
 print('outputs agree' if not bad else 'OUTPUTS DIFFER: %s' % bad[:5])
 sys.exit(1 if bad else 0)
 PYEOF
-med() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2}'; }
-mn() { printf '%s\n' "$@" | sort -g | head -1; }
+mn() { min_median "$@" | cut -d' ' -f1; }
+med() { min_median "$@" | cut -d' ' -f2; }
 stats() { printf 'min %s median %s' "$(mn "$@")" "$(med "$@")"; }
 echo "model $size_mib MiB, $RUNS interleaved rounds ($(date -u +%F))"
 echo "new output:"

@@ -14,6 +14,7 @@
 # python's, and the analysis of the N-node model: chain minus one (goal: well under 100 ms).
 # Environment: ONNXINIT (default build/onnxinit), PYTHON (default /usr/bin/python3).
 set -euo pipefail
+. "$(dirname "$0")/bench/stats.sh"
 cd "$(dirname "$0")/.."
 nodes=1000
 rounds=21
@@ -53,8 +54,7 @@ for ((r = 1; r <= rounds; r++)); do
 done
 # stat_of LIST (microseconds): min median, in ms
 stat_of() {
-    tr ' ' '\n' <<< "$1" | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END {
-        printf "%.2f %.2f", a[1] / 1000, (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000 }'
+    min_median "$1" | awk '{ printf "%.2f %.2f", $1 / 1000, $2 / 1000 }'
 }
 read -r py_min py_med <<< "$(stat_of "${times[python]}")"
 echo "inspect --json, $rounds rounds, contenders interleaved, $(date -u +%F), $(nproc) CPUs"

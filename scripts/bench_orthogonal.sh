@@ -25,6 +25,7 @@
 # Environment: BENCH_DIR, PYTHON (default /usr/bin/python3: python3-onnx, numpy, torch),
 # ONNXINIT (default build/onnxinit; copied with its library to the run folder first).
 set -euo pipefail
+. "$(dirname "$0")/bench/stats.sh"
 
 usage() { sed -n '4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -120,10 +121,7 @@ for ((r = 1; r <= pairs; r++)); do
     done
 done
 
-stat_of() { # min median
-    tr ' ' '\n' <<< "${times[$1]}" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END {
-        printf "%s %s", a[1], (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
-}
+stat_of() { min_median "${times[$1]}"; } # LABEL: min median
 row() { # LABEL [REF]: min, median, and min/median ratios against REF's
     local mn md rn rd
     read -r mn md <<< "$(stat_of "$1")"

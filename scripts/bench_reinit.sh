@@ -25,6 +25,7 @@
 # Environment: BENCH_DIR, PYTHON (default /usr/bin/python3: python3-onnx, numpy, torch),
 # ONNXINIT (default build/onnxinit), FLOOR (default build/tests/unit/rng_floor), SKIP_TORCH=1.
 set -euo pipefail
+. "$(dirname "$0")/bench/stats.sh"
 
 usage() { sed -n '4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -105,10 +106,7 @@ for ((r = 1; r <= pairs; r++)); do
     done
 done
 
-stat_of() { # min median
-    tr ' ' '\n' <<< "${times[$1]}" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END {
-        printf "%s %s", a[1], (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
-}
+stat_of() { min_median "${times[$1]}"; } # LABEL: min median
 read -r cp_min cp_med <<< "$(stat_of cp)"
 read -r fl_min fl_med <<< "$(stat_of floor-scalar)"
 read -r pu_min pu_med <<< "$(stat_of py-uniform)"

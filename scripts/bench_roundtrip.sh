@@ -24,6 +24,7 @@
 # Environment: BENCH_DIR, PYTHON (default /usr/bin/python3, which has python3-onnx),
 # ONNXINIT (default build/onnxinit).
 set -euo pipefail
+. "$(dirname "$0")/bench/stats.sh"
 
 usage() { sed -n '4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -115,11 +116,7 @@ cmp -s "$model" "$out" && py_identical=yes
 rm -f "$out"
 
 # --- report -----------------------------------------------------------------------------
-# stat_of LIST: min median
-stat_of() {
-    tr ' ' '\n' <<< "$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END {
-        printf "%s %s", a[1], (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
-}
+stat_of() { min_median "$1"; } # LIST: min median
 read -r py_min py_med <<< "$(stat_of "${times[python]}")"
 read -r cp_min cp_med <<< "$(stat_of "${times[cp]}")"
 model_mib=$(awk -v b="$model_bytes" 'BEGIN { printf "%.1f", b / 1048576 }')

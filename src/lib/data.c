@@ -251,12 +251,9 @@ static int parse_file(oi_data *d, const char *what)
 	const uint8_t *p = d->file;
 	size_t len = d->file_len;
 	oi_sha256_ctx c;
-	uint8_t dig[32];
 	oi__sha256_init(&c);
 	oi__sha256_update(&c, p, len);
-	oi__sha256_final(&c, dig);
-	for (int i = 0; i < 32; i++)
-		snprintf(d->sha256 + 2 * i, 3, "%02x", dig[i]);
+	oi__sha256_final_hex(&c, d->sha256);
 	int rc;
 	if (len == 0)
 		return oi__fail(OI_EFORMAT, "%s: empty file", what);

@@ -171,6 +171,18 @@ void oi__sha256_final(oi_sha256_ctx *c, uint8_t out[32])
 	}
 }
 
+void oi__sha256_final_hex(oi_sha256_ctx *c, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t d[32];
+	oi__sha256_final(c, d);
+	for (int i = 0; i < 32; i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
+	hex[64] = 0;
+}
+
 int oi__sha256_file(const char *path, char hex[65])
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -202,9 +214,6 @@ int oi__sha256_file(const char *path, char hex[65])
 	}
 	free(buf);
 	close(fd);
-	uint8_t d[32];
-	oi__sha256_final(&c, d);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	oi__sha256_final_hex(&c, hex);
 	return 0;
 }

@@ -15,6 +15,8 @@ typedef struct oi_sha256_ctx {
 void oi__sha256_init(oi_sha256_ctx *c);
 void oi__sha256_update(oi_sha256_ctx *c, const void *data, size_t n);
 void oi__sha256_final(oi_sha256_ctx *c, uint8_t out[32]);
+/* The digest as 64 lowercase hex digits and a NUL. */
+void oi__sha256_final_hex(oi_sha256_ctx *c, char hex[65]);
 /* Hex digest of a file; 0, or -1 with errno. */
 int oi__sha256_file(const char *path, char hex[65]);
 

@@ -577,10 +577,7 @@ static void test_digest(void **state)
 	oi__sha256_update(&c, small, ks);
 	oi__sha256_update(&c, "w", 2);
 	oi__sha256_update(&c, img, k);
-	uint8_t h[32];
-	oi__sha256_final(&c, h);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	oi__sha256_final_hex(&c, hex);
 	for (unsigned threads = 1; threads <= 2; threads++) {
 		t_spill(fb, small, ks);
 		oi_donor *d = NULL;

@@ -472,11 +472,9 @@ static int digest_hex(oi_donor *d, char *hex, const volatile int *cancel)
 		int fd = d->onnx ? d->onnx->fd : d->n_regions ? d->regions[0].fd : -1;
 		rc = digest_file(d, fd, NULL, 0, d->path, &c, cancel);
 	}
-	uint8_t h[32];
-	oi__sha256_final(&c, h);
-	hex[0] = 0;
-	for (int i = 0; i < 32 && !rc; i++)
-		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	oi__sha256_final_hex(&c, hex);
+	if (rc)
+		hex[0] = 0;
 	return rc;
 }
 
