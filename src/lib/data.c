@@ -146,7 +146,7 @@ static int npz_member(oi_data *d, const uint8_t *p, const oi_zip_member *z, cons
 	oi_array a = { 0 };
 	const uint8_t *bytes;
 	uint8_t *buf;
-	int rc = oi__zip_member_bytes(p, z, mwhat, &bytes, &buf);
+	int rc = oi__zip_member_bytes(p, z, mwhat, true, &bytes, &buf);
 	if (!rc)
 		rc = oi__npy_parse(bytes, (size_t)z->usize, mwhat, &a);
 	if (!rc && buf && !a.own) {

@@ -68,8 +68,12 @@ static bool take_shape(hdr_cursor *c, oi_npy *h)
 		if (take(c, ')'))
 			return true;
 		skip_space(c);
-		if (c->p >= c->end || *c->p < '0' || *c->p > '9' || h->ndim == OI_NPY_MAX_RANK)
+		if (c->p >= c->end || *c->p < '0' || *c->p > '9')
 			return false;
+		if (h->ndim == OI_NPY_MAX_RANK) {
+			h->ndim++; /* past the rank read: parse_dict says so */
+			return false;
+		}
 		int64_t v = 0;
 		while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
 			if (!oi__mul_i64(v, 10, &v) || !oi__add_i64(v, *c->p - '0', &v))
@@ -141,7 +145,9 @@ static int parse_dict(const char *s, size_t len, const char *what, oi_npy *h)
 			have_order = true;
 		} else if (!strcmp(key, "shape")) {
 			if (!take_shape(&c, h))
-				return oi__fail(OI_EFORMAT, "%s: bad .npy header (shape)", what);
+				return h->ndim > OI_NPY_MAX_RANK
+				       ? oi__fail(OI_EUNSUPPORTED, "%s: rank past %d", what, OI_NPY_MAX_RANK)
+				       : oi__fail(OI_EFORMAT, "%s: bad .npy header (shape)", what);
 			have_shape = true;
 		} else {
 			return oi__fail(OI_EFORMAT, "%s: bad .npy header (unknown key '%s')", what, key);
@@ -278,10 +284,10 @@ static int find_directory(const uint8_t *p, uint64_t len, const char *what, uint
 	*count = rd16(p + at + 10);
 	*size = rd32(p + at + 12);
 	*offset = rd32(p + at + 16);
-	if (*count == 0xFFFF || *size == 0xFFFFFFFFu || *offset == 0xFFFFFFFFu) {
-		/* zip64: the locator just before, then the zip64 directory record */
-		if (at < 20 || rd32(p + at - 20) != 0x07064b50)
-			return oi__fail(OI_EFORMAT, "%s: bad zip64 end of central directory", what);
+	/* zip64: the locator just before, then the zip64 directory record (all
+	 * ones without a locator are the values themselves: 65,535 members) */
+	if ((*count == 0xFFFF || *size == 0xFFFFFFFFu || *offset == 0xFFFFFFFFu) && at >= 20 &&
+	    rd32(p + at - 20) == 0x07064b50) {
 		uint64_t r = rd64(p + at - 20 + 8);
 		if (r > len || len - r < 56 || rd32(p + r) != 0x06064b50)
 			return oi__fail(OI_EFORMAT, "%s: bad zip64 end of central directory", what);
@@ -305,7 +311,7 @@ static int zip64_fields(const uint8_t *ex, size_t n, uint64_t *usize, uint64_t *
 	while (i + 4 <= n) {
 		uint32_t id = rd16(ex + i), sz = rd16(ex + i + 2);
 		if (i + 4 + sz > n)
-			return -1;
+			return 0; /* a short field: what it would fix fails the later checks */
 		if (id == 1) {
 			const uint8_t *q = ex + i + 4, *qe = q + sz;
 			uint64_t *f[3] = { usize, csize, off };
@@ -376,14 +382,15 @@ int oi__zip_members(const uint8_t *p, uint64_t len, const char *what, oi_zip_mem
 	int rc = find_directory(p, len, what, &count, &size, &offset);
 	if (rc)
 		return rc;
-	oi_zip_member *z = oi__calloc(count ? (size_t)count : 1, sizeof *z);
-	oi_zip_member *s = oi__calloc(count ? (size_t)count : 1, sizeof *s);
-	if (!z || !s)
+	oi_zip_member *z = oi__calloc(count ? (size_t)count : 1, sizeof *z), *s = NULL;
+	if (!z)
 		rc = OI_ENOMEM;
 	uint64_t at = offset;
 	for (uint64_t i = 0; i < count && !rc; i++)
 		rc = read_entry(p, len, offset + size, &at, what, &z[i]);
 	/* in file order, no member reaches into the next or the directory */
+	if (!rc && !(s = oi__calloc(count ? (size_t)count : 1, sizeof *s)))
+		rc = OI_ENOMEM;
 	if (!rc) {
 		memcpy(s, z, (size_t)count * sizeof *s);
 		qsort(s, (size_t)count, sizeof *s, by_off);
@@ -434,7 +441,7 @@ static int inflate_all(const uint8_t *in, uint64_t clen, uint8_t *out, uint64_t 
 }
 
 int oi__zip_member_bytes(const uint8_t *p, const oi_zip_member *z, const char *what,
-                         const uint8_t **bytes, uint8_t **own)
+                         bool check_stored, const uint8_t **bytes, uint8_t **own)
 {
 	*bytes = NULL;
 	*own = NULL;
@@ -461,15 +468,19 @@ int oi__zip_member_bytes(const uint8_t *p, const oi_zip_member *z, const char *w
 	} else if (z->csize != z->usize) {
 		return oi__fail(OI_EFORMAT, "%s: stored, but its sizes differ", what);
 	}
+	*bytes = b;
+	*own = buf;
+	if (!buf && !check_stored)
+		return 0;
 	/* zlib's crc32 takes uInt lengths: 1 GiB at a time */
 	uLong c = crc32(0, NULL, 0);
 	for (uint64_t k = 0; k < z->usize; k += (1u << 30))
 		c = crc32(c, b + k, (uInt)(z->usize - k > (1u << 30) ? (1u << 30) : z->usize - k));
 	if (c != z->crc) {
 		free(buf);
+		*bytes = NULL;
+		*own = NULL;
 		return oi__fail(OI_EFORMAT, "%s: CRC mismatch (corrupt archive)", what);
 	}
-	*bytes = b;
-	*own = buf;
 	return 0;
 }

@@ -46,9 +46,11 @@ typedef struct oi_zip_member {
  * other and from the directory. */
 int oi__zip_members(const uint8_t *p, uint64_t len, const char *what, oi_zip_member **out,
                     size_t *n);
-/* A member's bytes, CRC checked: a stored one where it lies (*own NULL), a
- * deflated one inflated into *own (malloc'd); other methods refused. */
+/* A member's bytes: a stored one where it lies (*own NULL), a deflated one
+ * inflated into *own (malloc'd); other methods refused. The CRC is checked
+ * for deflated members, and for stored ones if check_stored (reading them
+ * whole: a donor leaves its stored members to the kernel copy). */
 int oi__zip_member_bytes(const uint8_t *p, const oi_zip_member *z, const char *what,
-                         const uint8_t **bytes, uint8_t **own);
+                         bool check_stored, const uint8_t **bytes, uint8_t **own);
 
 #endif

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configure and build the project as on a machine without cmocka: the tests are
+# Configure and build the project (-O3, as a release build: its warnings are
+# errors too) as on a machine without cmocka: the tests are
 # left out (the `tests` feature is auto), -Dtests=enabled fails with a message,
 # the program that is built runs, and its man page installs.
 # Environment: SRCDIR, WORK, ONNXINIT (this build's program, for comparing
@@ -41,7 +42,7 @@ grep -qi cmocka "$WORK/enabled.log" || { cat "$WORK/enabled.log" >&2; fail "-Dte
 echo "ok: -Dtests=enabled fails without cmocka"
 
 # The default (auto) configures and builds, through the user's script.
-"$SRCDIR/scripts/build.sh" "$WORK/fresh" -Dbuildtype=plain ||
+"$SRCDIR/scripts/build.sh" "$WORK/fresh" -Dbuildtype=release ||
 	fail "scripts/build.sh failed without cmocka"
 tests=$(meson introspect --tests "$WORK/fresh")
 [ "$tests" = "[]" ] || fail "tests were configured without cmocka: $tests"

@@ -479,9 +479,11 @@ static void test_npy_dtypes(void **state)
 	assert_int_equal(open_bytes(buf, n, &d), OI_EINVALID);
 }
 
-/* A zip of members (name, bytes), stored or deflated, as numpy writes it. */
+/* A zip of members (name, bytes), stored or deflated, as numpy writes it;
+ * zip64: the directory's sizes and offsets in zip64 extra fields and the
+ * zip64 end records, as for archives past 4 GiB. */
 static size_t make_zip(uint8_t *out, const char *const *names, const uint8_t *const *data,
-                       const size_t *lens, int n, bool deflated)
+                       const size_t *lens, int n, bool deflated, bool zip64)
 {
 	size_t at = 0, offs[4], csz[4];
 	uint32_t crcs[4];
@@ -523,19 +525,48 @@ static size_t make_zip(uint8_t *out, const char *const *names, const uint8_t *co
 		uint8_t h[46] = { 0x50, 0x4b, 0x01, 0x02, 20, 0, 20, 0, 0, 0, deflated ? 8 : 0, 0 };
 		memcpy(h + 16, &crcs[i], 4);
 		uint32_t c32 = (uint32_t)csz[i], u32 = (uint32_t)lens[i], o32 = (uint32_t)offs[i];
+		if (zip64)
+			c32 = u32 = o32 = 0xFFFFFFFFu;
 		memcpy(h + 20, &c32, 4);
 		memcpy(h + 24, &u32, 4);
 		h[28] = (uint8_t)strlen(names[i]);
+		h[30] = zip64 ? 28 : 0; /* the extra field: id 1, 24 bytes */
 		memcpy(h + 42, &o32, 4);
 		memcpy(out + at, h, 46);
 		memcpy(out + at + 46, names[i], strlen(names[i]));
 		at += 46 + strlen(names[i]);
+		if (zip64) {
+			uint8_t x[28] = { 1, 0, 24, 0 };
+			uint64_t v[3] = { lens[i], csz[i], offs[i] }; /* usize, csize, offset */
+			memcpy(x + 4, v, 24);
+			memcpy(out + at, x, 28);
+			at += 28;
+		}
+	}
+	uint64_t cds = at - cd, cdo = cd, cnt = (uint64_t)n;
+	if (zip64) {
+		uint8_t r[56] = { 0x50, 0x4b, 0x06, 0x06, 44, 0, 0, 0, 0, 0, 0, 0, 45, 0, 45, 0 };
+		memcpy(r + 24, &cnt, 8);
+		memcpy(r + 32, &cnt, 8);
+		memcpy(r + 40, &cds, 8);
+		memcpy(r + 48, &cdo, 8);
+		uint8_t l[20] = { 0x50, 0x4b, 0x06, 0x07 };
+		uint64_t ro = at;
+		memcpy(l + 8, &ro, 8);
+		l[16] = 1;
+		memcpy(out + at, r, 56);
+		memcpy(out + at + 56, l, 20);
+		at += 76;
 	}
 	uint8_t e[22] = { 0x50, 0x4b, 0x05, 0x06 };
 	e[8] = e[10] = (uint8_t)n;
-	uint32_t cds = (uint32_t)(at - cd), cdo = (uint32_t)cd;
-	memcpy(e + 12, &cds, 4);
-	memcpy(e + 16, &cdo, 4);
+	uint32_t cds32 = (uint32_t)cds, cdo32 = (uint32_t)cdo;
+	if (zip64) {
+		e[8] = e[9] = e[10] = e[11] = 0xFF;
+		cds32 = cdo32 = 0xFFFFFFFFu;
+	}
+	memcpy(e + 12, &cds32, 4);
+	memcpy(e + 16, &cdo32, 4);
 	memcpy(out + at, e, 22);
 	return at + 22;
 }
@@ -552,8 +583,9 @@ static void test_npz(void **state)
 	const char *names[2] = { "x.npy", "y.npy" };
 	const uint8_t *data[2] = { a, b };
 	size_t lens[2] = { la, lb };
-	for (int deflate = 0; deflate < 2; deflate++) {
-		size_t n = make_zip(zip, names, data, lens, 2, deflate);
+	for (int k = 0; k < 4; k++) {
+		int deflate = k & 1, zip64 = k >> 1;
+		size_t n = make_zip(zip, names, data, lens, 2, deflate, zip64);
 		oi_data *d;
 		assert_int_equal(oi_data_open_memory(&d, zip, n, "t.npz", NULL), 0);
 		assert_int_equal(oi_data_array_count(d), 2);

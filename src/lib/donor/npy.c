@@ -77,7 +77,8 @@ static int npz_member(oi_donor *d, const uint8_t *p, const oi_zip_member *z)
 	snprintf(what, sizeof what, "npz member '%s.npy'", name);
 	const uint8_t *bytes;
 	uint8_t *buf;
-	int rc = oi__zip_member_bytes(p, z, what, &bytes, &buf);
+	/* a stored member is left where it lies, unread, for the kernel copy */
+	int rc = oi__zip_member_bytes(p, z, what, false, &bytes, &buf);
 	if (!rc)
 		rc = oi__donor_parse_npy(d, name, bytes, z->usize, what);
 	if (rc) {
@@ -166,11 +167,17 @@ static int npy_file(oi_donor *d, const char *dir, const char *file)
 		}
 		/* the elements lie in the file's mapping, unless they were copied
 		 * into C order */
+		oi_donor_region *r = p ? &d->regions[d->n_regions - 1] : NULL;
 		if (!rc && !d->t[d->n - 1].own) {
 			d->t[d->n - 1].map = p;
 			d->t[d->n - 1].map_len = len;
-			if (p)
-				oi__donor_mark_file(d, d->n - 1, p, len, d->regions[d->n_regions - 1].fd);
+			if (r)
+				oi__donor_mark_file(d, d->n - 1, p, len, r->fd);
+		} else if (!rc && r && r->fd >= 0) {
+			/* nothing copies from the file: its descriptor goes back to
+			 * the pool of those kept */
+			close(r->fd);
+			r->fd = -1;
 		}
 		free(name);
 	}

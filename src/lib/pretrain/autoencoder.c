@@ -59,7 +59,7 @@ static int parse(const oi_spec *s, ae_params *p)
 		char *end;
 		int rc = 0;
 		if (!strcmp(k, "epochs")) {
-			size_t e;
+			size_t e = 0;
 			rc = parse_size(k, v, 1, 100000, &e);
 			p->o.epochs = (unsigned)e;
 		} else if (!strcmp(k, "lr")) {
