@@ -97,12 +97,7 @@ for ((r = 1; r <= pairs; r++)); do
     for l in "${labels[@]}"; do
         rm -f "$work/out.onnx"
         cat "$model" > /dev/null
-        s=$(date +%s.%N)
-        run_cmd "$l" > "$work/log" 2>&1 || { cat "$work/log" >&2; die "$l failed (round $r)"; }
-        e=$(date +%s.%N)
-        t=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }')
-        times[$l]+="$t "
-        echo "   round $r $l: $t s" >&2
+        timed_run "$l" "$r"
     done
 done
 

@@ -816,10 +816,10 @@ typedef struct save_bufs {
 	oi_buf *moved;        /* per tensor: external_data fields past 2 GiB */
 	oi_buf *loc_entries;  /* per ext file: its new location entry */
 	oi_buf prov;
-	size_t prov_mark;     /* where OI_DIGEST_PENDING is in prov */
-	size_t prov_json_at;  /* and in m->provenance */
-	oi_donor *prov_donor; /* whose digest goes there; NULL: none pending */
-	oi_model *m;
+	/* the model whose provenance waits for its donor's digest (NULL: none),
+	 * and where OI_DIGEST_PENDING is in its JSON, prov's last bytes */
+	oi_model *pending;
+	size_t mark_at;
 } save_bufs;
 
 static int bufs_new(save_bufs *b, const oi_model *m)
@@ -890,15 +890,16 @@ static int payload_edits(oi_model *m, save_bufs *b, unsigned threads)
 static int produce_provenance(const oi_edit *e, oi_sink *sink)
 {
 	save_bufs *b = e->ud;
+	oi_model *m = b->pending;
 	const char *sha;
-	int rc = oi__donor_digest(b->prov_donor, sink->cancel, &sha);
+	int rc = oi__donor_digest(m->prov_donor, sink->cancel, &sha);
 	if (rc)
 		return rc;
 	size_t n = strlen(OI_DIGEST_PENDING);
-	memcpy(b->prov.data + b->prov_mark, sha, n);
+	memcpy(b->prov.data + b->prov.len - strlen(m->provenance) + b->mark_at, sha, n);
 	/* the model's provenance too: a later save needs the donor no more */
-	memcpy(b->m->provenance + b->prov_json_at, sha, n);
-	b->m->prov_donor = NULL;
+	memcpy(m->provenance + b->mark_at, sha, n);
+	m->prov_donor = NULL;
 	return oi__sink_write(sink, b->prov.data, b->prov.len);
 }
 
@@ -906,7 +907,7 @@ static oi_edit provenance_edit(save_bufs *b, uint64_t start, uint64_t end, bool 
 {
 	oi_edit e = { .start = start, .end = end, .new_len = first ? b->prov.len : 0, .span = -1,
 	              .bytes = b->prov.data };
-	if (first && b->prov_donor) {
+	if (first && b->pending) {
 		e.bytes = NULL;
 		e.produce = produce_provenance;
 		e.ud = b;
@@ -923,12 +924,8 @@ static int provenance_edits(oi_model *m, save_bufs *b)
 	if (!rc && m->prov_donor) {
 		const char *mark = strstr(m->provenance, "\"sha256\":\"" OI_DIGEST_PENDING "\"");
 		if (mark) {
-			/* the JSON is the entry's last bytes */
-			size_t at = (size_t)(mark - m->provenance) + strlen("\"sha256\":\"");
-			b->prov_mark = b->prov.len - strlen(m->provenance) + at;
-			b->prov_json_at = at;
-			b->prov_donor = m->prov_donor;
-			b->m = m;
+			b->pending = m;
+			b->mark_at = (size_t)(mark - m->provenance) + strlen("\"sha256\":\"");
 		} else {
 			rc = oi__fail(OI_EINVALID, "internal: provenance lost its digest mark");
 		}
@@ -1183,8 +1180,8 @@ static int prepare(save_ctx *c)
 		rc = provenance_edits(m, &b);
 	/* the donor's digest, hashed on a thread of its own while the files
 	 * are written, if the save may use more than one */
-	if (!rc && b.prov_donor && oi__fill_threads(c->o.threads) > 1)
-		oi__donor_digest_start(b.prov_donor);
+	if (!rc && b.pending && oi__fill_threads(c->o.threads) > 1)
+		oi__donor_digest_start(m->prov_donor);
 	if (!rc)
 		rc = external_files(c, &b);
 	m->saved_external = NULL; /* the previous save's stays in the pool */

@@ -183,6 +183,30 @@ void oi__sha256_final_hex(oi_sha256_ctx *c, char hex[65])
 	hex[64] = 0;
 }
 
+int oi__sha256_fd(oi_sha256_ctx *c, int fd, bool (*stop)(void *), void *arg)
+{
+	enum { BUF = 1 << 20 };
+	uint8_t *buf = malloc(BUF);
+	int rc = buf ? 0 : ENOMEM;
+	for (off_t off = 0; !rc;) {
+		if (stop && stop(arg)) {
+			rc = -1;
+			break;
+		}
+		ssize_t n = pread(fd, buf, BUF, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = errno;
+		if (n <= 0)
+			break;
+		oi__sha256_update(c, buf, (size_t)n);
+		off += n;
+	}
+	free(buf);
+	return rc;
+}
+
 int oi__sha256_file(const char *path, char hex[65])
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -190,30 +214,12 @@ int oi__sha256_file(const char *path, char hex[65])
 		return -1;
 	oi_sha256_ctx c;
 	oi__sha256_init(&c);
-	enum { BUF = 1 << 20 };
-	uint8_t *buf = malloc(BUF);
-	if (!buf) {
-		close(fd);
-		errno = ENOMEM;
+	int rc = oi__sha256_fd(&c, fd, NULL, NULL);
+	close(fd);
+	if (rc) {
+		errno = rc;
 		return -1;
 	}
-	for (;;) {
-		ssize_t n = read(fd, buf, BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			free(buf);
-			close(fd);
-			errno = e;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		oi__sha256_update(&c, buf, (size_t)n);
-	}
-	free(buf);
-	close(fd);
 	oi__sha256_final_hex(&c, hex);
 	return 0;
 }

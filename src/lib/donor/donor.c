@@ -402,51 +402,40 @@ int oi_donor_set_map(oi_donor *d, const char *json, const char *name)
 
 enum { DIGEST_NONE, DIGEST_RUNNING, DIGEST_DONE };
 
-/* Whether a hash is to stop: the donor is being freed, or the save that
- * waits for it was cancelled. */
-static bool digest_stopped(oi_donor *d, const volatile int *cancel)
+/* What may stop a hash: the donor being freed, the save that waits for it
+ * being cancelled. */
+typedef struct digest_stop {
+	oi_donor *d;
+	const volatile int *cancel;
+} digest_stop;
+
+static bool digest_stopped(void *arg)
 {
-	return atomic_load_explicit(&d->digest_stop, memory_order_relaxed) || (cancel && *cancel);
+	const digest_stop *s = arg;
+	return atomic_load_explicit(&s->d->digest_stop, memory_order_relaxed) ||
+	       (s->cancel && *s->cancel);
 }
 
 /* Hash one file into c: the descriptor the donor keeps (fd), else the bytes
  * mapped at map (len), else the file at path. The descriptor and mapping
  * are the file whose bytes the save copies, even if path names another one
- * by now; pread(2) costs no resident pages and shows a file cut short as a
- * short read, not a fault. 0, an errno, or -1 if stopped. */
-static int digest_file(oi_donor *d, int fd, const uint8_t *map, uint64_t len, const char *path,
-                       oi_sha256_ctx *c, const volatile int *cancel)
+ * by now. 0, an errno, or -1 if stopped. */
+static int digest_file(digest_stop *stop, int fd, const uint8_t *map, uint64_t len,
+                       const char *path, oi_sha256_ctx *c)
 {
-	enum { BUF = 1 << 20 };
+	enum { STEP = 1 << 20 };
 	if (fd < 0 && map) {
-		for (uint64_t off = 0; off < len; off += BUF) {
-			if (digest_stopped(d, cancel))
+		for (uint64_t off = 0; off < len; off += STEP) {
+			if (digest_stopped(stop))
 				return -1;
-			oi__sha256_update(c, map + off, (size_t)(len - off < BUF ? len - off : BUF));
+			oi__sha256_update(c, map + off, (size_t)(len - off < STEP ? len - off : STEP));
 		}
 		return 0;
 	}
 	int own = fd < 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0 && (fd = own) < 0)
 		return errno;
-	uint8_t *buf = malloc(BUF);
-	int rc = buf ? 0 : ENOMEM;
-	for (off_t off = 0; !rc;) {
-		if (digest_stopped(d, cancel)) {
-			rc = -1;
-			break;
-		}
-		ssize_t k = pread(fd, buf, BUF, off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			rc = errno;
-		if (k <= 0)
-			break;
-		oi__sha256_update(c, buf, (size_t)k);
-		off += k;
-	}
-	free(buf);
+	int rc = oi__sha256_fd(c, fd, digest_stopped, stop);
 	if (own >= 0)
 		close(own);
 	return rc;
@@ -457,6 +446,7 @@ static int digest_file(oi_donor *d, int fd, const uint8_t *map, uint64_t len, co
  * without the lock. */
 static int digest_hex(oi_donor *d, char *hex, const volatile int *cancel)
 {
+	digest_stop stop = { d, cancel };
 	oi_sha256_ctx c;
 	oi__sha256_init(&c);
 	int rc = 0;
@@ -465,12 +455,12 @@ static int digest_hex(oi_donor *d, char *hex, const volatile int *cancel)
 			const oi_donor_tensor *t = &d->t[d->sorted[i]];
 			char *p = oi__asprintf("%s/%s.npy", d->path, t->name);
 			oi__sha256_update(&c, t->name, strlen(t->name) + 1);
-			rc = p ? digest_file(d, t->fd, t->file_map, t->file_len, p, &c, cancel) : ENOMEM;
+			rc = p ? digest_file(&stop, t->fd, t->file_map, t->file_len, p, &c) : ENOMEM;
 			free(p);
 		}
 	} else {
 		int fd = d->onnx ? d->onnx->fd : d->n_regions ? d->regions[0].fd : -1;
-		rc = digest_file(d, fd, NULL, 0, d->path, &c, cancel);
+		rc = digest_file(&stop, fd, NULL, 0, d->path, &c);
 	}
 	oi__sha256_final_hex(&c, hex);
 	if (rc)
